@@ -1,0 +1,10 @@
+//! Segment delivery engine for Medusa.
+//!
+//! The core modules are plain Rust (no napi types) so `cargo test` covers them
+//! directly; `binding` is the thin napi layer that Node.js sees.
+
+mod binding;
+
+/// Version reported in `context.library`.
+pub const LIBRARY_NAME: &str = "medusa-plugin-segment-rs";
+pub const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
