@@ -1,0 +1,86 @@
+"use strict"
+// The three clients under test behind one small interface:
+//   make(url) -> { track(msg), finish(): Promise, shutdown(): Promise, stats?() }
+// finish() is each library's own "send what you hold" call; the driver then
+// waits for the sink anyway, since not every library tracks its requests.
+
+const path = require("node:path")
+const fs = require("node:fs")
+
+// BENCH_OURS_ROOT points "ours" at another checkout (e.g. to compare builds).
+const ROOT = process.env.BENCH_OURS_ROOT ? path.resolve(process.env.BENCH_OURS_ROOT) : path.join(__dirname, "..")
+const WRITE_KEY = "bench-write-key"
+
+const quietLogger = {
+  calls: 0,
+  info() { this.calls++ },
+  warn() { this.calls++ },
+  error() { this.calls++ },
+  debug() {},
+  log() { this.calls++ },
+}
+
+const LIBS = {
+  ours: {
+    label: "medusa-plugin-segment-rs",
+    available() {
+      if (!fs.existsSync(path.join(ROOT, "index.js"))) return "index.js is not in this checkout yet"
+      try {
+        const mod = require(ROOT)
+        if (typeof mod.SegmentService !== "function") return "index.js does not export SegmentService"
+      } catch (err) {
+        return `require failed: ${err.message}`
+      }
+      return null
+    },
+    make(url, extra = {}) {
+      const { SegmentService } = require(ROOT)
+      const s = new SegmentService({ logger: quietLogger }, { write_key: WRITE_KEY, host: url, flush_at: 20, ...extra })
+      return {
+        track: (m) => s.track(m),
+        finish: () => s.flush(),
+        shutdown: () => s.shutdown({ timeout: 60000 }),
+        stats: () => s.stats(),
+      }
+    },
+  },
+  "analytics-node": {
+    label: "analytics-node@3.5.0",
+    available() {
+      try {
+        const v = require("analytics-node/package.json").version
+        return v === "3.5.0" ? null : `analytics-node is ${v}, not 3.5.0`
+      } catch (err) {
+        return "analytics-node is not installed (npm install)"
+      }
+    },
+    make(url) {
+      const Analytics = require("analytics-node")
+      const a = new Analytics(WRITE_KEY, { host: url, flushAt: 20 })
+      const flush = () => new Promise((resolve) => a.flush(() => resolve()))
+      return { track: (m) => a.track(m), finish: flush, shutdown: flush }
+    },
+  },
+  "@segment/analytics-node": {
+    label: "@segment/analytics-node@3.1.0",
+    available() {
+      try {
+        const v = require("@segment/analytics-node/package.json").version
+        return v === "3.1.0" ? null : `@segment/analytics-node is ${v}, not 3.1.0`
+      } catch (err) {
+        return "@segment/analytics-node is not installed (npm install)"
+      }
+    },
+    make(url) {
+      const { Analytics } = require("@segment/analytics-node")
+      const a = new Analytics({ writeKey: WRITE_KEY, host: url, flushAt: 20 })
+      return {
+        track: (m) => a.track(m),
+        finish: () => a.flush(),
+        shutdown: () => a.closeAndFlush(),
+      }
+    },
+  },
+}
+
+module.exports = { LIBS, quietLogger }

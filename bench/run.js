@@ -1,0 +1,348 @@
+#!/usr/bin/env node
+"use strict"
+// npm run bench [-- --smoke] [--reps N] [--scenarios burst,steady] [--libs ours,analytics-node]
+//               [--json FILE] [--no-medusa] [--no-ceiling]
+// Compares this package's SegmentService with analytics-node@3.5.0 and
+// @segment/analytics-node@3.1.0: one sink process (bench/sink.js), one fresh
+// driver process per (library, scenario, repetition), libraries alternating
+// A B C A B C. Prints medians (min–max) and ratios; BENCH_SMOKE=1 = --smoke.
+
+const { fork } = require("node:child_process")
+const fs = require("node:fs")
+const os = require("node:os")
+const path = require("node:path")
+const { LIBS } = require("./libs")
+
+const argv = process.argv.slice(2)
+const flag = (name) => argv.includes(`--${name}`)
+const opt = (name, def) => {
+  const i = argv.indexOf(`--${name}`)
+  return i >= 0 && argv[i + 1] != null ? argv[i + 1] : def
+}
+const SMOKE = flag("smoke") || process.env.BENCH_SMOKE === "1"
+
+const FLAKY = { p503: 0.1, p429: 0.05, preset: 0.05, retry_after: 1, seed: 7 }
+const SCENARIOS = SMOKE
+  ? {
+      burst: { title: "5k burst (smoke)", mode: "burst", n: 5000, reps: 1 },
+      steady: { title: "steady 2,000/s for 1 s (smoke)", mode: "steady", rate: 2000, duration_ms: 1000, reps: 1 },
+      outage: { title: "1 s outage, 2k burst (smoke)", mode: "burst", n: 2000, reps: 1, sink: { outage_ms: 1000 }, idle_ms: 2500 },
+      flaky: { title: "flaky sink, 2k burst (smoke)", mode: "burst", n: 2000, reps: 1, sink: { flaky: FLAKY }, idle_ms: 2500 },
+      shutdown: { title: "shutdown right after a 2k burst (smoke)", mode: "shutdown", n: 2000, reps: 1 },
+    }
+  : {
+      burst: { title: "100k burst (chunks of 1,000, setImmediate between)", mode: "burst", n: 100000, reps: 5 },
+      steady: { title: "steady 2,000/s for 10 s", mode: "steady", rate: 2000, duration_ms: 10000, reps: 3 },
+      outage: { title: "3 s outage (503) from the first request, 20k burst", mode: "burst", n: 20000, reps: 3, sink: { outage_ms: 3000 }, idle_ms: 3000 },
+      flaky: { title: "flaky sink (10% 503, 5% 429 Retry-After: 1, 5% reset), 20k burst", mode: "burst", n: 20000, reps: 3, sink: { flaky: FLAKY }, idle_ms: 3000 },
+      shutdown: { title: "shutdown right after a 20k burst", mode: "shutdown", n: 20000, reps: 3 },
+    }
+
+const reps = opt("reps")
+const onlyScenarios = opt("scenarios") ? opt("scenarios").split(",") : Object.keys(SCENARIOS)
+const wantedLibs = opt("libs") ? opt("libs").split(",") : Object.keys(LIBS)
+const jsonOut = opt("json")
+
+const log = (...a) => process.stderr.write(a.join(" ") + "\n")
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+// ---------------------------------------------------------------- sink
+function startSink() {
+  return new Promise((resolve, reject) => {
+    const child = fork(path.join(__dirname, "sink.js"), [], { execArgv: [], stdio: ["ignore", "inherit", "inherit", "ipc"] })
+    const pending = []
+    child.on("message", (m) => {
+      if (m.type === "ready") resolve({ child, url: m.url, request })
+      else if (pending.length) pending.shift()(m)
+    })
+    child.on("error", reject)
+    function request(msg) {
+      return new Promise((res) => {
+        pending.push(res)
+        child.send(msg)
+      })
+    }
+  })
+}
+
+async function settle(sink, idleMs, maxMs) {
+  // Until the sink saw no request for idleMs (catches late retries and duplicates).
+  const t0 = Date.now()
+  for (;;) {
+    const { stats } = await sink.request({ type: "stats" })
+    const last = stats.last_request_at
+    const nowMs = performance.timeOrigin + performance.now()
+    if (last == null || nowMs - last >= idleMs || Date.now() - t0 > maxMs) return stats
+    await sleep(100)
+  }
+}
+
+// ---------------------------------------------------------------- one run
+function runChild(script, job, timeoutMs) {
+  return new Promise((resolve) => {
+    const child = fork(path.join(__dirname, script), [JSON.stringify(job)], {
+      execArgv: job.execArgv || [],
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      env: { ...process.env, ...(job.env || {}) },
+    })
+    let out = ""
+    const keep = (c) => {
+      out += c
+      if (out.length > 8000) out = out.slice(-8000)
+    }
+    child.stdout.on("data", keep)
+    child.stderr.on("data", keep)
+    let result = null
+    let error = null
+    child.on("message", (m) => {
+      if (m.type === "result") result = m.result
+      else if (m.type === "error") error = m.error
+    })
+    const started = Date.now()
+    let resultAt = null
+    const timer = setTimeout(() => {
+      error = error || `killed after ${timeoutMs} ms`
+      child.kill("SIGKILL")
+    }, timeoutMs)
+    child.on("message", () => (resultAt = resultAt || Date.now()))
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer)
+      if (!result && !error) error = `exited with ${code ?? signal} before reporting`
+      resolve({ result, error, output: out, exit_after_result_ms: resultAt ? Date.now() - resultAt : null, wall_ms: Date.now() - started })
+    })
+  })
+}
+
+async function runOne(sink, libName, scenarioName, sc, rep) {
+  await sink.request({ type: "reset", config: { expect: sc.n || Math.round((sc.rate * sc.duration_ms) / 1000), ...(sc.sink || {}) } })
+  const job = { lib: libName, scenario: scenarioName, rep, url: sink.url, ...sc }
+  const run = await runChild("driver.js", job, 300000)
+  const stats = await settle(sink, sc.mode === "shutdown" ? 1500 : 300, 60000)
+  if (run.error) {
+    log(`  ${libName} ${scenarioName}#${rep}: ERROR ${run.error}\n${run.output.split("\n").slice(-15).join("\n")}`)
+    return { lib: libName, scenario: scenarioName, rep, error: run.error, sink: stats }
+  }
+  const r = run.result
+  const delivered = stats.unique
+  const doneAt = stats.reached_at || stats.last_new_at
+  const fig = {
+    main_us_per_event: r.main_cpu_ns / 1000 / r.sent,
+    track_us_per_event: r.timed_events ? r.track_cpu_ns / 1000 / r.timed_events : null,
+    build_us_per_event: r.timed_events ? r.build_cpu_ns / 1000 / r.timed_events : null,
+    proc_cpu_s_per_10k: delivered ? (r.process_cpu_us / 1e6 / delivered) * 1e4 : null,
+    eld_p50_ms: r.eld_ms.p50,
+    eld_p99_ms: r.eld_ms.p99,
+    eld_max_ms: r.eld_ms.max,
+    rss_peak_mb: (r.rss.hwm || r.rss.sampled_max) / 1048576,
+    eps: doneAt ? delivered / ((doneAt - r.t0) / 1000) : null,
+    latency_p99_ms: stats.latency_ms.p99,
+    lost: r.sent - delivered,
+    duplicates: stats.duplicates,
+    shutdown_ms: r.shutdown_ms,
+    exit_after_shutdown_ms: sc.mode === "shutdown" ? run.exit_after_result_ms : null,
+    requests: stats.requests,
+    connections: stats.connections,
+    max_open_connections: stats.max_open_connections,
+  }
+  log(
+    `  ${libName.padEnd(24)} ${scenarioName}#${rep}: ${r.sent} sent, ${delivered} delivered, ` +
+      `${fmt(fig.main_us_per_event)} µs main/event, ${fmt(fig.eps)} ev/s, ELD p99 ${fmt(fig.eld_p99_ms)} ms, ` +
+      `RSS ${fmt(fig.rss_peak_mb)} MB, ${(run.wall_ms / 1000).toFixed(1)} s`
+  )
+  return { lib: libName, scenario: scenarioName, rep, fig, raw: r, sink: stats }
+}
+
+// ---------------------------------------------------------------- stats/printing
+const median = (xs) => {
+  const s = xs.slice().sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+function fmt(x) {
+  if (x == null || Number.isNaN(x)) return "–"
+  const a = Math.abs(x)
+  if (a === 0) return "0"
+  if (Number.isInteger(x)) return x.toLocaleString("en-US")
+  if (a >= 1000) return Math.round(x).toLocaleString("en-US")
+  if (a >= 100) return x.toFixed(0)
+  if (a >= 10) return x.toFixed(1)
+  if (a >= 1) return x.toFixed(2)
+  return x.toFixed(3)
+}
+function summary(runs, key) {
+  const xs = runs.map((r) => r.fig && r.fig[key]).filter((x) => x != null && !Number.isNaN(x))
+  if (!xs.length) return null
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length }
+}
+const cell = (s) => (s ? (s.n > 1 && s.min !== s.max ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : fmt(s.median)) : "–")
+
+const FIGURES = [
+  ["main_us_per_event", "main-thread CPU per event, whole run (µs)", "lower"],
+  ["track_us_per_event", "CPU inside track() (µs/event)", "lower"],
+  ["proc_cpu_s_per_10k", "process CPU per 10k delivered (s)", "lower"],
+  ["eld_p50_ms", "event-loop delay p50 (ms)", "lower"],
+  ["eld_p99_ms", "event-loop delay p99 (ms)", "lower"],
+  ["eld_max_ms", "event-loop delay max (ms)", "lower"],
+  ["rss_peak_mb", "peak RSS (MB, VmHWM)", "lower"],
+  ["eps", "end to end (events/s)", "higher"],
+  ["latency_p99_ms", "delivery latency p99 (ms)", "lower"],
+  ["lost", "lost", "lower"],
+  ["duplicates", "duplicated", "lower"],
+  ["shutdown_ms", "shutdown call (ms)", "lower"],
+  ["exit_after_shutdown_ms", "process exit after shutdown (ms)", "lower"],
+  ["requests", "HTTP requests", "lower"],
+  ["connections", "TCP connections opened", "lower"],
+  ["max_open_connections", "max open connections", "lower"],
+]
+
+function table(header, rows) {
+  const lines = [`| ${header.join(" | ")} |`, `|${header.map((h, i) => (i ? "---:" : "---")).join("|")}|`]
+  for (const r of rows) lines.push(`| ${r.join(" | ")} |`)
+  return lines.join("\n")
+}
+
+function ratio(ours, anchor) {
+  if (!ours || !anchor) return "–"
+  if (anchor.median === 0 && ours.median === 0) return "="
+  if (anchor.median === 0) return "∞"
+  const r = ours.median / anchor.median
+  return r >= 10 ? `${r.toFixed(0)}×` : r >= 1 ? `${r.toFixed(2)}×` : `1/${fmt(1 / r)}`
+}
+
+// ---------------------------------------------------------------- main
+async function main() {
+  const cpu = os.cpus()
+  const header = [
+    `# npm run bench${SMOKE ? " -- --smoke" : ""}`,
+    `date: ${new Date().toISOString()}`,
+    `machine: ${cpu[0] ? cpu[0].model : "?"}, ${cpu.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GB, ${os.type()} ${os.release()}`,
+    `node ${process.version}, load average at start ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`,
+  ]
+  console.log(header.join("\n"))
+
+  const libs = []
+  const skipped = {}
+  for (const name of wantedLibs) {
+    if (!LIBS[name]) throw new Error(`unknown library ${name}; known: ${Object.keys(LIBS).join(", ")}`)
+    const why = LIBS[name].available()
+    if (why) {
+      skipped[name] = why
+      console.log(`skipping ${LIBS[name].label}: ${why}`)
+    } else libs.push(name)
+  }
+  const sink = await startSink()
+  const results = { header, smoke: SMOKE, skipped, runs: [], ceiling: null, medusa: null }
+
+  if (!flag("no-ceiling")) {
+    const n = SMOKE ? 10000 : 100000
+    const c = await runChild("ceiling.js", { url: sink.url, n, inflight: 4 }, 120000)
+    await sink.request({ type: "reset", config: {} })
+    if (c.result) {
+      results.ceiling = c.result
+      console.log(`sink ceiling: ${fmt(c.result.eps)} events/s (minimal keep-alive client, 4 in flight, ${n} events)`)
+    } else console.log(`sink ceiling: failed: ${c.error}`)
+  }
+
+  const started = Date.now()
+  for (const sName of onlyScenarios) {
+    const sc = SCENARIOS[sName]
+    if (!sc) throw new Error(`unknown scenario ${sName}; known: ${Object.keys(SCENARIOS).join(", ")}`)
+    const n = Number(reps || sc.reps)
+    log(`scenario ${sName}: ${sc.title}, ${n} repetition(s)`)
+    for (let rep = 1; rep <= n; rep++) {
+      for (const lib of libs) results.runs.push(await runOne(sink, lib, sName, sc, rep))
+    }
+  }
+  results.elapsed_s = (Date.now() - started) / 1000
+
+  // ---- print
+  const out = []
+  out.push("")
+  out.push(`Medians (min–max) over the repetitions; ratios are ours ÷ anchor (lower is better except events/s).`)
+  for (const sName of onlyScenarios) {
+    const sc = SCENARIOS[sName]
+    out.push("", `### ${sc.title}`, "")
+    const by = (lib) => results.runs.filter((r) => r.scenario === sName && r.lib === lib)
+    const anchors = libs.filter((l) => l !== "ours")
+    const hdr = ["figure", ...libs.map((l) => LIBS[l].label)]
+    if (libs.includes("ours")) for (const a of anchors) hdr.push(`ours ÷ ${a}`)
+    const rows = []
+    for (const [key, label] of FIGURES) {
+      const sums = libs.map((l) => summary(by(l), key))
+      if (sums.every((s) => s == null)) continue
+      const row = [label, ...sums.map(cell)]
+      if (libs.includes("ours")) {
+        const o = sums[libs.indexOf("ours")]
+        for (const a of anchors) row.push(ratio(o, sums[libs.indexOf(a)]))
+      }
+      rows.push(row)
+    }
+    const errors = libs.map((l) => by(l).filter((r) => r.error).length)
+    if (errors.some((e) => e)) rows.push(["failed runs", ...errors.map(String)])
+    out.push(table(hdr, rows))
+  }
+  if (results.ceiling) out.push("", `Sink ceiling (minimal client, same machine): ${fmt(results.ceiling.eps)} events/s.`)
+
+  // ---- targets
+  if (libs.includes("ours") && libs.length > 1) {
+    const burst = (lib, key) => summary(results.runs.filter((r) => r.scenario === "burst" && r.lib === lib), key)
+    const anchors = libs.filter((l) => l !== "ours")
+    const best = (key, dir) => {
+      const xs = anchors.map((a) => ({ a, s: burst(a, key) })).filter((x) => x.s)
+      if (!xs.length) return null
+      return xs.sort((p, q) => (dir === "lower" ? p.s.median - q.s.median : q.s.median - p.s.median))[0]
+    }
+    const targets = []
+    const check = (label, key, dir, factor, extra) => {
+      const o = burst("ours", key)
+      const b = best(key, dir)
+      if (!o || !b) return
+      const r = o.median / b.s.median
+      const ok = dir === "lower" ? r <= factor : r >= factor || (extra && extra(o))
+      const want = dir === "lower" ? `≤ 1/${fmt(1 / factor)}` : `≥ ${factor}×`
+      targets.push([label, `${fmt(o.median)} vs ${fmt(b.s.median)} (${LIBS[b.a].label})`, ratio(o, b.s), want, ok ? "holds" : "misses"])
+    }
+    if (onlyScenarios.includes("burst")) {
+      check("main-thread CPU per event (burst)", "main_us_per_event", "lower", 1 / 10)
+      check("process CPU per 10k delivered (burst)", "proc_cpu_s_per_10k", "lower", 1 / 5)
+      check("event-loop delay p99 (burst)", "eld_p99_ms", "lower", 1 / 10)
+      check("peak RSS (burst)", "rss_peak_mb", "lower", 1 / 2)
+      check("end-to-end events/s (burst)", "eps", "higher", 3, (o) => results.ceiling && o.median >= 0.8 * results.ceiling.eps)
+      if (results.ceiling) targets[targets.length - 1][1] += `; sink ceiling ${fmt(results.ceiling.eps)}`
+    }
+    const oursRuns = results.runs.filter((r) => r.lib === "ours")
+    const lostTotal = oursRuns.reduce((s, r) => s + (r.fig ? r.fig.lost : r.sink ? 0 : 0), 0)
+    const failed = oursRuns.filter((r) => r.error).length
+    targets.push([
+      "nothing lost, any scenario",
+      `${lostTotal} lost over ${oursRuns.length} runs${failed ? `, ${failed} failed` : ""}`,
+      "",
+      "0",
+      lostTotal === 0 && !failed ? "holds" : "misses",
+    ])
+    out.push("", "### Targets (ours against the better anchor, medians of the burst runs)", "")
+    out.push(table(["target", "figure", "ratio", "wanted", ""], targets))
+    results.targets = targets
+  }
+  out.push("", `(${results.runs.length} runs in ${fmt(results.elapsed_s)} s)`)
+  console.log(out.join("\n"))
+
+  if (!flag("no-medusa")) {
+    try {
+      results.medusa = await require("./medusa").run({ smoke: SMOKE, print: console.log, sinkUrl: sink.url })
+    } catch (err) {
+      console.log(`\nMedusa-level figure: failed: ${err.message}`)
+    }
+  }
+
+  sink.child.kill()
+  const file = jsonOut || path.join(__dirname, "..", ".tmp", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`)
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  fs.writeFileSync(file, JSON.stringify(results, null, 2))
+  log(`results: ${file}`)
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
