@@ -78,6 +78,15 @@ class Handle {
     this.native = new native.NativeClient(optionsJson, (code, a, b, text) =>
       this.onEvent(code, a, b, text)
     )
+    if (this.native.stats().disabled_reason === "write_key is missing") {
+      // Logged here, synchronously, once per client: the original plugin threw
+      // and aborted Medusa's start-up instead.
+      this.log(
+        2,
+        "[segment] no Segment write key: set the plugin option `write_key` (usually from the " +
+          "SEGMENT_WRITE_KEY environment variable). Delivery is disabled; events are counted and dropped."
+      )
+    }
   }
 
   onEvent(code, a, b, text) {

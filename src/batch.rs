@@ -135,7 +135,7 @@ mod tests {
             seq,
             json: "x".repeat(bytes),
             charged: bytes,
-            has_callback: seq % 2 == 0,
+            has_callback: seq.is_multiple_of(2),
         }
     }
 

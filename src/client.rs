@@ -137,16 +137,6 @@ impl Client {
             sink,
             limiter: LogLimiter::new(LOG_INTERVAL),
         });
-        if config.enabled && config.write_key.is_none() {
-            shared.log(
-                Level::Error,
-                "write_key",
-                "no Segment write key: set the plugin option `write_key` (usually from the \
-                 SEGMENT_WRITE_KEY environment variable). Delivery is disabled; events are \
-                 counted and dropped."
-                    .to_string(),
-            );
-        }
         let sender = if config.delivers() {
             match Sender::new(config.clone()) {
                 Ok(s) => Some(s),

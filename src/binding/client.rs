@@ -1,7 +1,5 @@
 //! `NativeClient`: the thin napi face of `crate::client::Client`.
 //! index.js wraps it; nothing here is meant to be used directly.
-// napi registers these for Node; a test build sees them unused.
-#![cfg_attr(test, allow(dead_code))]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,7 +55,10 @@ pub struct NativeClient {
 
 #[napi]
 impl NativeClient {
-    #[napi(constructor)]
+    #[napi(
+        constructor,
+        ts_args_type = "optionsJson: string, onEvent: (code: number, a: number, b: number, text: string | null) => void"
+    )]
     pub fn new(options_json: String, on_event: Function<'_, EventArgs, ()>) -> Result<Self> {
         let config = Config::from_json(&options_json).map_err(config_error)?;
         // Weak: the client never keeps the process alive by itself.
