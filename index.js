@@ -189,11 +189,44 @@ function onBeforeExit() {
   for (const h of liveWithPending()) h.flush(h.native.shutdownTimeout, true)
 }
 
+/**
+ * While a signal-triggered flush runs, a host that handles the signal itself
+ * (Medusa's `medusa start` does: it closes the server, then process.exit(0))
+ * may call process.exit() before our flush is done. Defer that exit until the
+ * flush settles (bounded by shutdown_timeout), then exit with the same code.
+ */
+function deferExitUntil(flushing, boundMs) {
+  const original = process.exit
+  if (original.segmentDeferral) return
+  const settled = Promise.race([
+    flushing.then(noop, noop),
+    new Promise((resolve) => setTimeout(resolve, boundMs).unref()),
+  ])
+  function deferredExit(code) {
+    if (deferredExit.called) return
+    deferredExit.called = true
+    settled.then(() => original.call(process, code))
+  }
+  deferredExit.segmentDeferral = true
+  process.exit = deferredExit
+  settled.then(() => {
+    if (process.exit === deferredExit) process.exit = original
+  })
+}
+
 function onSignal(signal) {
-  const flushing = liveWithPending().map((h) => h.flush(h.native.shutdownTimeout, true))
-  // Someone else handles this signal: leave the exit to them.
-  if (process.listenerCount(signal) > 1) return
-  Promise.all(flushing).then(() => {
+  const pending = liveWithPending()
+  const flushing = Promise.all(pending.map((h) => h.flush(h.native.shutdownTimeout, true)))
+  if (process.listenerCount(signal) > 1) {
+    // Someone else handles this signal: leave the exit to them, but don't
+    // let their process.exit() cut our bounded flush short.
+    if (pending.length > 0) {
+      const bound = Math.max(...pending.map((h) => h.native.shutdownTimeout)) + 1000
+      deferExitUntil(flushing, bound)
+    }
+    return
+  }
+  flushing.then(() => {
     // Restore the default action and re-raise, so the process ends exactly
     // as it would have without us (killed by the signal).
     process.removeListener("SIGTERM", onSigterm)
