@@ -60,6 +60,26 @@ test("invalid messages throw synchronously, naming the call and the problem", as
   seen.push(...logger.lines.map((l) => l.msg))
 })
 
+test("messages the background side rejects: dropped as invalid, callback gets the error", async (t) => {
+  const srv = await startSegmentServer()
+  t.after(() => srv.close())
+  const { service, logger } = makeService(srv)
+  const errs = []
+  service.track({ userId: "u", event: "E", context: "not an object" }, (err) => errs.push(err))
+  service.track({ userId: "u", event: "E", timestamp: true }, (err) => errs.push(err))
+  service.track({ userId: "u", event: "Fine" }, (err) => errs.push(err))
+  const res = await service.flush()
+  assert.deepEqual(res.dropped, { invalid: 2 })
+  assert.equal(res.delivered, 1)
+  assert.equal(errs.length, 3)
+  assert.match(errs[0].message, /^track: context must be an object/)
+  assert.match(errs[1].message, /^track: timestamp must be/)
+  assert.equal(errs[2], null)
+  const lines = logger.lines.filter((l) => l.level === "error" && /dropped a message/.test(l.msg))
+  assert.equal(lines.length, 1, "rate-limited to one line per reason per 10 s")
+  seen.push(...logger.lines.map((l) => l.msg))
+})
+
 test("wrong option types or values throw at construction, naming the option", () => {
   for (const [options, name] of [
     [{ write_key: "k", flush_at: "20" }, "flush_at"],

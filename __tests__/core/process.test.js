@@ -52,6 +52,33 @@ test("a script with nothing pending exits at once; a missing write key only logs
   assert.match(res.stderr, /SEGMENT_WRITE_KEY/)
 })
 
+test("Segment down at exit: the exit flush is bounded by shutdown_timeout, drops are logged", async (t) => {
+  const srv = await startSegmentServer()
+  t.after(() => srv.close())
+  srv.failFor(60000, { status: 503 })
+  const t0 = Date.now()
+  const res = await run("track-and-end.js", [srv.url, "100", KEY, JSON.stringify({ shutdown_timeout: 700, min_retry_delay: 50 })]).exited
+  const took = Date.now() - t0
+  assert.equal(res.code, 0, res.stderr)
+  assert.ok(took >= 600 && took < 4000, `exited after ${took} ms`)
+  assert.ok(srv.batches.length >= 5, "it did try")
+  assert.match(res.stderr, /flush timed out: dropped 100 undelivered messages/)
+  assertNoKey(res.stdout + res.stderr)
+})
+
+test("SIGINT works like SIGTERM", async (t) => {
+  const srv = await startSegmentServer()
+  t.after(() => srv.close())
+  const { child, out, exited } = run("burst-until-signal.js", [srv.url, KEY, ""])
+  while (!/accepted 1[1-9]00/.test(out.stdout)) await new Promise((r) => setTimeout(r, 5))
+  const before = Math.max(...[...out.stdout.matchAll(/accepted (\d+)/g)].map((m) => Number(m[1])))
+  child.kill("SIGINT")
+  const res = await exited
+  assert.equal(res.signal, "SIGINT")
+  const got = new Set(srv.messages.map((m) => m.properties.i))
+  for (let i = 0; i < before; i++) assert.ok(got.has(i), `message ${i} of ${before} lost`)
+})
+
 async function burstThenSigterm(srv, mode) {
   const { child, out, exited } = run("burst-until-signal.js", [srv.url, KEY, mode || ""])
   // Wait until a good number were accepted (most still in the open batch).
