@@ -10,7 +10,8 @@ const native = require("./native");
  * Like an http.Server it keeps the process alive until close() (or unref()).
  */
 async function startDebugger({ port = 0, host = "127.0.0.1", print = true, writeKey } = {}) {
-  const { id, url } = await native.startCollector({ port, host, print, writeKey });
+  const utcOffsetMinutes = -new Date().getTimezoneOffset(); // printed times are local
+  const { id, url } = await native.startCollector({ port, host, print, writeKey, utcOffsetMinutes });
   let closed = false;
   let keepAlive = setInterval(() => {}, 1 << 30);
 

@@ -21,6 +21,8 @@ pub struct CollectorOptions {
     pub print: Option<bool>,
     /// When set, requests with another write key are refused.
     pub write_key: Option<String>,
+    /// Offset of printed clock times from UTC, in minutes (local time from JS).
+    pub utc_offset_minutes: Option<i32>,
 }
 
 #[napi(object)]
@@ -50,6 +52,7 @@ pub async fn start_collector(options: CollectorOptions) -> Result<CollectorInfo>
         port,
         print: options.print.unwrap_or(true),
         expected_write_key: options.write_key,
+        utc_offset_minutes: options.utc_offset_minutes.unwrap_or(0),
     };
     let collector = Collector::start(config)
         .await

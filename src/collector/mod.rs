@@ -28,6 +28,8 @@ pub struct Config {
     pub print: bool,
     /// When set, requests carrying another write key are refused.
     pub expected_write_key: Option<String>,
+    /// Offset of printed clock times from UTC, in minutes.
+    pub utc_offset_minutes: i32,
 }
 
 impl Default for Config {
@@ -37,6 +39,7 @@ impl Default for Config {
             port: 0,
             print: true,
             expected_write_key: None,
+            utc_offset_minutes: 0,
         }
     }
 }
@@ -60,6 +63,7 @@ impl Collector {
             print: config.print,
             expected_write_key: config.expected_write_key,
             loopback_only: addr.ip().is_loopback(),
+            utc_offset_minutes: config.utc_offset_minutes,
         });
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server::serve(listener, state, rx));

@@ -52,15 +52,25 @@ fn key_values(props: &Map<String, Value>) -> Vec<String> {
     out
 }
 
-/// `HH:MM:SS` from an ISO-8601 timestamp.
-fn clock(iso: &str) -> &str {
-    iso.get(11..19).unwrap_or(iso)
+/// The wall clock now, `HH:MM:SS`, at `utc_offset_minutes` from UTC (Rust's
+/// std knows no time zones; the JS side passes the local offset).
+pub fn clock_now(utc_offset_minutes: i32) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    clock(now + i64::from(utc_offset_minutes) * 60)
+}
+
+fn clock(secs: i64) -> String {
+    let s = secs.rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
 /// The line printed for an accepted message.
-pub fn message_line(received_at: &str, msg: &Value, duplicate: bool) -> String {
+pub fn message_line(clock: &str, msg: &Value, duplicate: bool) -> String {
     let ty = msg.get("type").and_then(Value::as_str).unwrap_or("?");
-    let mut parts = vec![format!("{}  {ty:<8}", clock(received_at))];
+    let mut parts = vec![format!("{clock}  {ty:<8}")];
     let title = match ty {
         "track" => msg.get("event"),
         "page" | "screen" => msg.get("name"),
@@ -105,11 +115,8 @@ pub fn message_line(received_at: &str, msg: &Value, duplicate: bool) -> String {
 }
 
 /// The line printed for a refused request.
-pub fn error_line(received_at: &str, path: &str, status: u16, code: &str, message: &str) -> String {
-    format!(
-        "{}  REJECTED POST {path} → {status} {code}: {message}",
-        clock(received_at)
-    )
+pub fn error_line(clock: &str, path: &str, status: u16, code: &str, message: &str) -> String {
+    format!("{clock}  REJECTED POST {path} → {status} {code}: {message}")
 }
 
 #[cfg(test)]
@@ -123,7 +130,7 @@ mod tests {
             "properties": {"order_id": "order_9", "revenue": 40.5, "currency": "EUR",
                            "products": [{}, {}], "shipping_methods": []}});
         assert_eq!(
-            message_line("2026-11-28T20:31:02.000Z", &m, false),
+            message_line("20:31:02", &m, false),
             "20:31:02  track     \"Order Completed\"  userId=cus_1  order_id=order_9  revenue=40.5  currency=EUR  products=2"
         );
     }
@@ -131,22 +138,24 @@ mod tests {
     #[test]
     fn identify_and_fallback_properties() {
         let m = json!({"type": "identify", "anonymousId": "a1", "traits": {"email": "a@b.c"}});
-        assert_eq!(message_line("2026-11-28T20:31:02Z", &m, true),
+        assert_eq!(message_line("20:31:02", &m, true),
             "20:31:02  identify  anonymousId=a1  email=a@b.c  (duplicate messageId: Segment would drop it)");
         let m = json!({"type": "track", "event": "X", "userId": "u", "properties": {"a": 1, "b": {"c": 1}, "d": "two words"}});
-        assert!(message_line("2026-11-28T20:31:02Z", &m, false).ends_with("a=1  d=\"two words\""));
+        assert!(message_line("20:31:02", &m, false).ends_with("a=1  d=\"two words\""));
+    }
+
+    #[test]
+    fn clock_wraps_days_and_offsets() {
+        assert_eq!(clock(0), "00:00:00");
+        assert_eq!(clock(86_400 + 3_723), "01:02:03");
+        assert_eq!(clock(-60), "23:59:00");
+        assert_eq!(clock_now(0).len(), 8);
     }
 
     #[test]
     fn rejected_line() {
         assert_eq!(
-            error_line(
-                "2026-11-28T20:31:02Z",
-                "/v1/track",
-                400,
-                "missing_event",
-                "no event"
-            ),
+            error_line("20:31:02", "/v1/track", 400, "missing_event", "no event"),
             "20:31:02  REJECTED POST /v1/track → 400 missing_event: no event"
         );
     }

@@ -38,6 +38,7 @@ pub(super) struct State {
     pub print: bool,
     pub expected_write_key: Option<String>,
     pub loopback_only: bool,
+    pub utc_offset_minutes: i32,
 }
 
 pub(super) async fn serve(
@@ -194,13 +195,13 @@ fn out(line: &str) {
 fn reject(state: &State, path: &str, v: Violation, body: &[u8]) -> Resp {
     let status = StatusCode::BAD_REQUEST;
     let message = v.to_string();
-    let entry = state
+    state
         .store
         .add_error(path, status.as_u16(), v.code, &message, body);
     if state.print {
-        let at = entry.json["received_at"].as_str().unwrap_or("");
+        let clock = print::clock_now(state.utc_offset_minutes);
         out(&print::error_line(
-            at,
+            &clock,
             path,
             status.as_u16(),
             v.code,
@@ -295,8 +296,12 @@ async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
     for msg in accepted.messages {
         let (entry, duplicate) = state.store.add_message(&path, msg);
         if state.print {
-            let at = entry.json["received_at"].as_str().unwrap_or("");
-            out(&print::message_line(at, &entry.json["payload"], duplicate));
+            let clock = print::clock_now(state.utc_offset_minutes);
+            out(&print::message_line(
+                &clock,
+                &entry.json["payload"],
+                duplicate,
+            ));
         }
     }
     json_resp(StatusCode::OK, &json!({"success": true}))
