@@ -9,6 +9,8 @@ use tokio::sync::mpsc;
 
 /// Entries kept for the page and `entries()`; older ones are dropped first.
 pub const MAX_ENTRIES: usize = 10_000;
+/// Accepted messages kept for `messages()`; older ones are dropped first.
+pub const MAX_MESSAGES: usize = 100_000;
 /// Largest refused body kept for display; bigger ones are cut.
 const MAX_KEPT_BODY: usize = 16 * 1024;
 
@@ -25,7 +27,7 @@ struct Inner {
     next_seq: u64,
     entries: VecDeque<Entry>,
     /// Accepted messages, in order (what `messages()` returns).
-    messages: Vec<Value>,
+    messages: VecDeque<Value>,
     message_ids: HashSet<String>,
     subscribers: Vec<mpsc::Sender<Entry>>,
 }
@@ -95,7 +97,17 @@ impl Store {
                 .insert(id.to_string()),
             None => false,
         };
-        self.inner.lock().unwrap().messages.push(message.clone());
+        {
+            let mut inner = self.inner.lock().unwrap();
+            inner.messages.push_back(message.clone());
+            if inner.messages.len() > MAX_MESSAGES {
+                inner.messages.pop_front();
+            }
+            // Segment's dedup window is bounded too; forget ids past a million.
+            if inner.message_ids.len() > 1_000_000 {
+                inner.message_ids.clear();
+            }
+        }
         let entry = self.push(json!({
             "kind": "message",
             "received_at": now_iso(),
@@ -145,7 +157,13 @@ impl Store {
 
     /// Accepted messages so far, in arrival order.
     pub fn messages(&self) -> Vec<Value> {
-        self.inner.lock().unwrap().messages.clone()
+        self.inner
+            .lock()
+            .unwrap()
+            .messages
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Entries with `seq > after`.
