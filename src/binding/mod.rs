@@ -4,6 +4,7 @@
 
 use napi_derive::napi;
 
+mod collector;
 mod client;
 
 /// Name and version of the native library.
