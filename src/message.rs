@@ -7,7 +7,11 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::config::MAX_MESSAGE_BYTES;
@@ -84,29 +88,83 @@ pub fn iso_timestamp(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_string())
 }
 
-/// Segment wants ids as strings; analytics-node JSON-encodes other values.
-fn stringify_id(map: &mut Map<String, Value>, key: &str) {
-    if let Some(v) = map.get_mut(key) {
-        if !matches!(v, Value::String(_) | Value::Null) {
-            *v = Value::String(v.to_string());
+/// One top-level value of a message: borrowed from the caller's JSON text
+/// (never re-parsed or re-escaped), or made here.
+enum Slot<'a> {
+    Borrowed(&'a RawValue),
+    Owned(Box<RawValue>),
+}
+
+impl Slot<'_> {
+    fn text(&self) -> &str {
+        match self {
+            Slot::Borrowed(r) => r.get(),
+            Slot::Owned(r) => r.get(),
         }
     }
 }
 
-fn present(map: &Map<String, Value>, key: &str) -> bool {
+impl Serialize for Slot<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Slot::Borrowed(r) => r.serialize(s),
+            Slot::Owned(r) => r.serialize(s),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Slot<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'a RawValue>::deserialize(d).map(Slot::Borrowed)
+    }
+}
+
+/// A JSON object, one level deep; keys sorted (as serde_json's `Map`).
+type Fields<'a> = BTreeMap<String, Slot<'a>>;
+
+fn json_string(s: &str) -> Slot<'static> {
+    Slot::Owned(serde_json::value::to_raw_value(s).expect("a string always encodes"))
+}
+
+fn is_string(slot: &Slot<'_>) -> bool {
+    slot.text().starts_with('"')
+}
+
+/// Segment wants ids as strings; analytics-node JSON-encodes other values.
+fn stringify_id(map: &mut Fields<'_>, key: &str) {
+    if let Some(v) = map.get_mut(key) {
+        let t = v.text();
+        if !t.starts_with('"') && t != "null" {
+            // Rare (numeric ids): normalise through Value, as before.
+            let text = serde_json::from_str::<Value>(t)
+                .map(|v| v.to_string())
+                .unwrap_or_else(|_| t.to_string());
+            *v = json_string(&text);
+        }
+    }
+}
+
+fn present(map: &Fields<'_>, key: &str) -> bool {
     match map.get(key) {
-        None | Some(Value::Null) => false,
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(_) => true,
+        None => false,
+        Some(v) => !matches!(v.text(), "null" | "\"\""),
     }
 }
 
 /// Validate and enrich one message given as JSON text; returns the JSON to send.
+///
+/// Only the top level (and `context`) is parsed; nested values are checked
+/// for syntax but copied as they are, which keeps this cheap for the large
+/// `properties` of order events.
 pub fn prepare(kind: Kind, json: &str, now: OffsetDateTime) -> Result<String, MessageError> {
-    let value: Value = serde_json::from_str(json)
-        .map_err(|e| invalid(kind, format_args!("message is not valid JSON ({e})")))?;
-    let Value::Object(mut map) = value else {
-        return Err(invalid(kind, "message must be an object"));
+    let mut map: Fields<'_> = match serde_json::from_str(json) {
+        Ok(m) => m,
+        Err(e) => {
+            return Err(match serde_json::from_str::<&RawValue>(json) {
+                Ok(_) => invalid(kind, "message must be an object"),
+                Err(_) => invalid(kind, format_args!("message is not valid JSON ({e})")),
+            })
+        }
     };
 
     if !present(&map, "userId") && !present(&map, "anonymousId") {
@@ -114,7 +172,7 @@ pub fn prepare(kind: Kind, json: &str, now: OffsetDateTime) -> Result<String, Me
     }
     match kind {
         Kind::Track => match map.get("event") {
-            Some(Value::String(s)) if !s.is_empty() => {}
+            Some(v) if is_string(v) && v.text() != "\"\"" => {}
             _ => return Err(invalid(kind, "message needs an event (a non-empty string)")),
         },
         Kind::Group if !present(&map, "groupId") => {
@@ -129,28 +187,25 @@ pub fn prepare(kind: Kind, json: &str, now: OffsetDateTime) -> Result<String, Me
         stringify_id(&mut map, key);
     }
 
-    map.insert("type".to_string(), Value::String(kind.as_str().to_string()));
+    map.insert("type".to_string(), json_string(kind.as_str()));
 
-    match map.get("messageId") {
-        Some(Value::String(s)) if !s.is_empty() => {}
-        None | Some(Value::Null) | Some(Value::String(_)) => {
-            map.insert(
-                "messageId".to_string(),
-                Value::String(uuid::Uuid::new_v4().to_string()),
-            );
+    match map.get("messageId").map(|v| v.text()) {
+        None | Some("null") | Some("\"\"") => {
+            let id = uuid::Uuid::new_v4();
+            let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            map.insert("messageId".to_string(), json_string(id.hyphenated().encode_lower(&mut buf)));
         }
+        Some(t) if t.starts_with('"') => {}
         Some(_) => stringify_id(&mut map, "messageId"),
     }
 
-    let timestamp = match map.get("timestamp") {
-        None | Some(Value::Null) => Some(iso_timestamp(now)),
-        Some(Value::String(s)) if s.is_empty() => Some(iso_timestamp(now)),
-        Some(Value::String(_)) => None,
+    let timestamp = match map.get("timestamp").map(|v| v.text()) {
+        None | Some("null") | Some("\"\"") => Some(iso_timestamp(now)),
+        Some(t) if t.starts_with('"') => None,
         // Epoch milliseconds, as Date.now() gives.
-        Some(Value::Number(n)) => {
-            let ms = n
-                .as_f64()
-                .ok_or_else(|| invalid(kind, "timestamp is not a number"))?;
+        Some(t) if t.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+            let ms: f64 = serde_json::from_str(t)
+                .map_err(|_| invalid(kind, "timestamp is not a number"))?;
             let t = OffsetDateTime::from_unix_timestamp_nanos((ms * 1e6) as i128)
                 .map_err(|_| invalid(kind, "timestamp is out of range"))?;
             Some(iso_timestamp(t))
@@ -163,29 +218,37 @@ pub fn prepare(kind: Kind, json: &str, now: OffsetDateTime) -> Result<String, Me
         }
     };
     if let Some(ts) = timestamp {
-        map.insert("timestamp".to_string(), Value::String(ts));
+        map.insert("timestamp".to_string(), json_string(&ts));
     }
 
-    let context = map
-        .entry("context")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if context.is_null() {
-        *context = Value::Object(Map::new());
-    }
-    let Value::Object(context) = context else {
+    let context_text = map.get("context").map(|v| v.text()).unwrap_or("null");
+    let new_context = if context_text == "null" {
+        Some(Fields::new())
+    } else if context_text.starts_with('{') {
+        let ctx: Fields<'_> =
+            serde_json::from_str(context_text).map_err(|_| invalid(kind, "context must be an object"))?;
+        (!ctx.contains_key("library")).then_some(ctx)
+    } else {
         return Err(invalid(kind, "context must be an object"));
     };
-    context.entry("library").or_insert_with(|| {
-        let mut lib = Map::new();
-        lib.insert("name".into(), Value::String(crate::LIBRARY_NAME.into()));
-        lib.insert(
-            "version".into(),
-            Value::String(crate::LIBRARY_VERSION.into()),
+    if let Some(mut ctx) = new_context {
+        let lib = serde_json::json!({
+            "name": crate::LIBRARY_NAME,
+            "version": crate::LIBRARY_VERSION,
+        });
+        ctx.insert(
+            "library".to_string(),
+            Slot::Owned(serde_json::value::to_raw_value(&lib).map_err(|e| invalid(kind, e))?),
         );
-        Value::Object(lib)
-    });
+        let raw = serde_json::value::to_raw_value(&ctx).map_err(|e| invalid(kind, e))?;
+        map.insert("context".to_string(), Slot::Owned(raw));
+    }
 
-    let out = serde_json::to_string(&map).map_err(|e| invalid(kind, e))?;
+    // Sized once: the input plus what enrichment adds (type, messageId,
+    // timestamp, context.library), instead of growing by doubling.
+    let mut buf = Vec::with_capacity(json.len() + 192);
+    serde_json::to_writer(&mut buf, &map).map_err(|e| invalid(kind, e))?;
+    let out = String::from_utf8(buf).map_err(|e| invalid(kind, e))?;
     if out.len() > MAX_MESSAGE_BYTES {
         return Err(MessageError {
             reason: "too_large",
@@ -203,6 +266,7 @@ pub fn prepare(kind: Kind, json: &str, now: OffsetDateTime) -> Result<String, Me
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Map;
 
     fn now() -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
