@@ -92,7 +92,7 @@ async function main() {
   const sampler = setInterval(() => {
     const r = process.memoryUsage.rss()
     if (r > rssMax) rssMax = r
-  }, 50)
+  }, 200)
   sampler.unref()
 
   const rssStart = process.memoryUsage.rss()
@@ -165,6 +165,12 @@ async function main() {
     logger_calls: quietLogger.calls,
     schedstat: schedstatOk,
   }
+  if (!process.send) {
+    // Run by hand (e.g. under perf): print the result.
+    process.stdout.write(JSON.stringify(result) + "\n")
+    if (job.mode !== "shutdown") process.exit(0)
+    return
+  }
   process.send({ type: "result", result }, () => {
     if (job.mode === "shutdown") {
       // Let the process end on its own, as a store's would after shutdown.
@@ -184,5 +190,6 @@ function safe(f) {
 }
 
 main().catch((err) => {
+  if (!process.send) throw err
   process.send({ type: "error", error: String((err && err.stack) || err) }, () => process.exit(1))
 })

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 "use strict"
 // npm run bench [-- --smoke] [--reps N] [--scenarios burst,steady] [--libs ours,analytics-node]
-//               [--json FILE] [--no-medusa] [--no-ceiling]
+//               [--json FILE] [--no-medusa] [--no-ceiling] [--cpu-prof]
+// --cpu-prof writes each driver's V8 CPU profile to .tmp/prof/.
 // Compares this package's SegmentService with analytics-node@3.5.0 and
 // @segment/analytics-node@3.1.0: one sink process (bench/sink.js), one fresh
 // driver process per (library, scenario, repetition), libraries alternating
@@ -116,6 +117,10 @@ function runChild(script, job, timeoutMs) {
 async function runOne(sink, libName, scenarioName, sc, rep) {
   await sink.request({ type: "reset", config: { expect: sc.n || Math.round((sc.rate * sc.duration_ms) / 1000), ...(sc.sink || {}) } })
   const job = { lib: libName, scenario: scenarioName, rep, url: sink.url, ...sc }
+  if (flag("cpu-prof")) {
+    const dir = path.join(__dirname, "..", ".tmp", "prof")
+    job.execArgv = ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${libName.replace(/\W/g, "_")}-${scenarioName}-${rep}.cpuprofile`]
+  }
   const run = await runChild("driver.js", job, 300000)
   const stats = await settle(sink, sc.mode === "shutdown" ? 1500 : 300, 60000)
   if (run.error) {
