@@ -4,6 +4,7 @@
 //! directly; `binding` is the thin napi layer that Node.js sees.
 
 mod binding;
+pub mod rates;
 
 /// Version reported in `context.library`.
 pub const LIBRARY_NAME: &str = "medusa-plugin-segment-rs";

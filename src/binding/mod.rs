@@ -2,6 +2,8 @@
 
 use napi_derive::napi;
 
+mod rates;
+
 /// Name and version of the native library.
 #[napi]
 pub fn library_version() -> String {
