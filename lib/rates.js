@@ -55,19 +55,28 @@ function ratesFor(options) {
   return r
 }
 
-/** Warns once per process and configuration about settings that null reporting_*. */
-function warnAboutReporting(options, logger) {
+/**
+ * Warns once per process and configuration when orders in other currencies
+ * will get reporting_* null because no exchange_rates_api_key is set.
+ * `storeCurrencies` (codes, when known): no warning if none differs from the
+ * reporting currency.
+ */
+function warnAboutReporting(options, logger, storeCurrencies) {
   const s = reportingSettings(options)
   const key = keyOf(s) + s.reportingCurrency
   if (warned.has(key)) return
   warned.add(key)
-  if (!s.apiKey) {
-    logger.warn(
-      `segment: exchange_rates_api_key is not set, so orders in currencies other than ` +
-        `${s.reportingCurrency} (reporting_currency) are sent with reporting_* values null; ` +
-        `no exchange-rate requests are made`
-    )
+  if (s.apiKey) return
+  let which = `currencies other than ${s.reportingCurrency}`
+  if (Array.isArray(storeCurrencies)) {
+    const other = [...new Set(storeCurrencies.map(currencyCode).filter((c) => c && c !== s.reportingCurrency))]
+    if (other.length === 0) return
+    which = other.join(", ")
   }
+  logger.warn(
+    `segment: exchange_rates_api_key is not set, so orders in ${which} are sent with ` +
+      `reporting_* values null (reporting_currency ${s.reportingCurrency}); no exchange-rate requests are made`
+  )
 }
 
 module.exports = { ratesFor, reportingSettings, warnAboutReporting }

@@ -10,8 +10,27 @@ Object.defineProperty(exports, "__esModule", { value: true })
 const { lookup, loggerOf } = require("../lib/container")
 const { warnAboutReporting } = require("../lib/rates")
 
+/** Currency codes of the store, or null when they cannot be read. */
+async function storeCurrencies(container) {
+  try {
+    const storeService = lookup(container, "storeService")
+    if (!storeService) return null
+    const store = await storeService.retrieve({ relations: ["currencies"] })
+    const codes = (store.currencies || []).map((c) => c.code)
+    if (store.default_currency_code) codes.push(store.default_currency_code)
+    return codes
+  } catch (_) {
+    return null
+  }
+}
+
 exports.default = async function segmentStartup(container, options) {
-  warnAboutReporting(options || {}, loggerOf(container))
-  // constructing the service logs a missing write_key once
-  lookup(container, "segmentService")
+  const logger = loggerOf(container)
+  try {
+    warnAboutReporting(options || {}, logger, await storeCurrencies(container))
+    // constructing the service logs a missing write_key once
+    lookup(container, "segmentService")
+  } catch (err) {
+    logger.warn(`segment: start-up check failed: ${err && err.message}`)
+  }
 }

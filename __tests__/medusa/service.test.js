@@ -135,23 +135,54 @@ test("buildOrder: one rate lookup per order, reporting values null when it fails
   await rates.close()
 })
 
-test("loaders/segment.js: warns at start-up and constructs segmentService", async () => {
-  const loader = require("../../loaders/segment.js")
-  assert.equal(loader.__esModule, true)
-  const logger = recordingLogger()
-  let resolved = 0
-  const container = {
+function loaderContainer(logger, store) {
+  const counts = { segmentService: 0 }
+  return {
+    counts,
     register() {},
     resolve(name) {
       if (name === "logger") return logger
       if (name === "segmentService") {
-        resolved++
+        counts.segmentService++
         return {}
+      }
+      if (name === "storeService" && store !== undefined) {
+        return { retrieve: async () => (store instanceof Error ? Promise.reject(store) : store) }
       }
       throw new Error(`Could not resolve '${name}'.`)
     },
   }
-  await loader.default(container, { write_key: "k", reporting_currency: "CHF" })
-  assert.equal(resolved, 1)
-  assert.ok(logger.lines.some(([l, m]) => l === "warn" && /exchange_rates_api_key/.test(m) && /CHF/.test(m)))
+}
+
+const keyWarnings = (logger) => logger.lines.filter(([l, m]) => l === "warn" && /exchange_rates_api_key/.test(m))
+
+test("loaders/segment.js: warns at start-up about the store's other currencies, constructs segmentService", async () => {
+  const loader = require("../../loaders/segment.js")
+  assert.equal(loader.__esModule, true)
+  const logger = recordingLogger()
+  const c = loaderContainer(logger, { default_currency_code: "chf", currencies: [{ code: "chf" }, { code: "usd" }, { code: "jpy" }] })
+  await loader.default(c, { write_key: "k", reporting_currency: "CHF", exchange_rates_url: "http://127.0.0.1:1/a" })
+  assert.equal(c.counts.segmentService, 1)
+  const w = keyWarnings(logger)
+  assert.equal(w.length, 1)
+  assert.match(w[0][1], /orders in USD, JPY are sent with reporting_\* values null/)
+})
+
+test("loaders/segment.js: no warning when every store currency is the reporting currency", async () => {
+  const loader = require("../../loaders/segment.js")
+  const logger = recordingLogger()
+  const options = { write_key: "k", reporting_currency: "SEK", exchange_rates_url: "http://127.0.0.1:1/b" }
+  await loader.default(loaderContainer(logger, { default_currency_code: "sek", currencies: [{ code: "sek" }] }), options)
+  // nor later, from the service
+  new SegmentService(cradle({ logger }), { ...options, enabled: false })
+  assert.equal(keyWarnings(logger).length, 0)
+})
+
+test("loaders/segment.js: store unreadable -> one generic warning; never throws", async () => {
+  const loader = require("../../loaders/segment.js")
+  const logger = recordingLogger()
+  await loader.default(loaderContainer(logger, new Error("no db")), { write_key: "k", reporting_currency: "NOK" })
+  const w = keyWarnings(logger)
+  assert.equal(w.length, 1)
+  assert.match(w[0][1], /currencies other than NOK/)
 })
