@@ -185,8 +185,11 @@ const EVENTS = {
         const item = { ...li }
         if (ri.reason) item.reason = ri.reason
         if (ri.note) item.note = ri.note
-        const quantity = ri.received_quantity || ri.quantity
-        lines.push({ item, quantity: quantity === undefined || quantity === null ? li.quantity : quantity })
+        // what was received (the event fires on receipt), else what was requested
+        let quantity = ri.received_quantity
+        if (quantity === undefined || quantity === null) quantity = ri.quantity
+        if (quantity === undefined || quantity === null) quantity = li.quantity
+        lines.push({ item, quantity })
       }
       const bctx = await builderCtx(ctx, o.currency_code)
       const properties = await order.buildRefundProperties(o, ret, lines, bctx)

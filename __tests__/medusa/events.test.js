@@ -208,3 +208,14 @@ test("a missing segmentService or Medusa service is logged, not thrown", async (
   assert.ok(l2.lines.some(([l, m]) => l === "error" && /claimService is not registered/.test(m)))
   assert.ok(handlers)
 })
+
+test("order.items_returned: the received quantity wins over the requested one", async () => {
+  const { container, sc } = setup()
+  sc.returns.ret_dkk.items[1].quantity = 3
+  sc.returns.ret_dkk.items[1].received_quantity = 2
+  delete sc.returns.ret_dkk.items[0].received_quantity
+  const [call] = await buildCalls("order.items_returned", { id: "order_dkk", return_id: "ret_dkk" }, container)
+  assert.deepEqual(call.message.properties.products.map((p) => p.quantity), [1, 2])
+  // 2 of 3 caps: 2/3 of the line's discounted net amount (297 - 9.90) = 191.40
+  assert.equal(call.message.properties.revenue, 249 + 191.4)
+})
