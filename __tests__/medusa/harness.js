@@ -25,6 +25,12 @@ async function startRatesServer({ rates = RATES, fail = false } = {}) {
       res.writeHead(503, { "content-type": "application/json" })
       return res.end('{"error":"down"}')
     }
+    const key = url.searchParams.get("access_key")
+    if (!key || key === "undefined") {
+      // like the real service: 200 with an error body
+      res.writeHead(200, { "content-type": "application/json" })
+      return res.end('{"success":false,"error":{"code":101,"type":"missing_access_key"}}')
+    }
     const from = url.searchParams.get("symbols")
     const base = url.searchParams.get("base")
     const r = rates[from] !== undefined && rates[base] !== undefined ? rates[from] / rates[base] : undefined
