@@ -4,8 +4,8 @@
 
 use napi_derive::napi;
 
-mod collector;
 mod client;
+mod collector;
 
 /// Name and version of the native library.
 #[napi]
