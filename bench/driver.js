@@ -130,7 +130,7 @@ async function main() {
   }
   const tFinished = now()
   let sink = null
-  if (job.mode !== "shutdown") {
+  if (job.mode !== "shutdown" && !lib.noSink) {
     sink = await getJSON(`${job.url}/__wait?n=${total}&idle=${job.idle_ms || 1500}&timeout=${job.timeout_ms || 180000}`)
   }
   const tEnd = now()

@@ -21,6 +21,24 @@ const quietLogger = {
 }
 
 const LIBS = {
+  // Not a library: track() discards the event. Shows what the driver itself
+  // costs (building events, the 1 ms event-loop-delay timer, RSS sampling),
+  // which every figure of every library includes.
+  floor: {
+    label: "driver floor (no-op track)",
+    noSink: true,
+    available: () => null,
+    make() {
+      let kept = 0
+      return {
+        track: (m) => {
+          kept += m.properties.total > 0 ? 1 : 0
+        },
+        finish: async () => kept,
+        shutdown: async () => kept,
+      }
+    },
+  },
   ours: {
     label: "medusa-plugin-segment-rs",
     available() {

@@ -25,23 +25,23 @@ const SMOKE = flag("smoke") || process.env.BENCH_SMOKE === "1"
 const FLAKY = { p503: 0.1, p429: 0.05, preset: 0.05, retry_after: 1, seed: 7 }
 const SCENARIOS = SMOKE
   ? {
-      burst: { title: "5k burst (smoke)", mode: "burst", n: 5000, reps: 1 },
-      steady: { title: "steady 2,000/s for 1 s (smoke)", mode: "steady", rate: 2000, duration_ms: 1000, reps: 1 },
-      outage: { title: "1 s outage, 2k burst (smoke)", mode: "burst", n: 2000, reps: 1, sink: { outage_ms: 1000 }, idle_ms: 2500 },
-      flaky: { title: "flaky sink, 2k burst (smoke)", mode: "burst", n: 2000, reps: 1, sink: { flaky: FLAKY }, idle_ms: 2500 },
-      shutdown: { title: "shutdown right after a 2k burst (smoke)", mode: "shutdown", n: 2000, reps: 1 },
+      burst: { title: "3k burst (smoke)", mode: "burst", n: 3000, reps: 1, floor: true },
+      steady: { title: "steady 2,000/s for 1 s (smoke)", mode: "steady", rate: 2000, duration_ms: 1000, reps: 1, floor: true },
+      outage: { title: "1 s outage, 1k burst (smoke)", mode: "burst", n: 1000, reps: 1, sink: { outage_ms: 1000 }, idle_ms: 2500 },
+      flaky: { title: "flaky sink, 1k burst (smoke)", mode: "burst", n: 1000, reps: 1, sink: { flaky: FLAKY }, idle_ms: 2500 },
+      shutdown: { title: "shutdown right after a 1k burst (smoke)", mode: "shutdown", n: 1000, reps: 1 },
     }
   : {
-      burst: { title: "100k burst (chunks of 1,000, setImmediate between)", mode: "burst", n: 100000, reps: 5 },
-      steady: { title: "steady 2,000/s for 10 s", mode: "steady", rate: 2000, duration_ms: 10000, reps: 3 },
+      burst: { title: "100k burst (chunks of 1,000, setImmediate between)", mode: "burst", n: 100000, reps: 5, floor: true },
+      steady: { title: "steady 2,000/s for 10 s", mode: "steady", rate: 2000, duration_ms: 10000, reps: 3, floor: true },
       outage: { title: "3 s outage (503) from the first request, 20k burst", mode: "burst", n: 20000, reps: 3, sink: { outage_ms: 3000 }, idle_ms: 3000 },
-      flaky: { title: "flaky sink (10% 503, 5% 429 Retry-After: 1, 5% reset), 20k burst", mode: "burst", n: 20000, reps: 3, sink: { flaky: FLAKY }, idle_ms: 3000 },
+      flaky: { title: "flaky sink (10% 503, 5% 429 Retry-After: 1, 5% reset), 10k burst", mode: "burst", n: 10000, reps: 3, sink: { flaky: FLAKY }, idle_ms: 3000 },
       shutdown: { title: "shutdown right after a 20k burst", mode: "shutdown", n: 20000, reps: 3 },
     }
 
 const reps = opt("reps")
 const onlyScenarios = opt("scenarios") ? opt("scenarios").split(",") : Object.keys(SCENARIOS)
-const wantedLibs = opt("libs") ? opt("libs").split(",") : Object.keys(LIBS)
+const wantedLibs = opt("libs") ? opt("libs").split(",") : Object.keys(LIBS).filter((l) => l !== "floor")
 const jsonOut = opt("json")
 
 const log = (...a) => process.stderr.write(a.join(" ") + "\n")
@@ -128,6 +128,18 @@ async function runOne(sink, libName, scenarioName, sc, rep) {
     return { lib: libName, scenario: scenarioName, rep, error: run.error, sink: stats }
   }
   const r = run.result
+  if (LIBS[libName].noSink) {
+    const fig = {
+      main_us_per_event: r.main_cpu_ns / 1000 / r.sent,
+      track_us_per_event: r.timed_events ? r.track_cpu_ns / 1000 / r.timed_events : null,
+      eld_p50_ms: r.eld_ms.p50,
+      eld_p99_ms: r.eld_ms.p99,
+      eld_max_ms: r.eld_ms.max,
+      rss_peak_mb: (r.rss.hwm || r.rss.sampled_max) / 1048576,
+    }
+    log(`  ${libName.padEnd(24)} ${scenarioName}#${rep}: ${fmt(fig.main_us_per_event)} µs main/event, ELD p99 ${fmt(fig.eld_p99_ms)} ms, RSS ${fmt(fig.rss_peak_mb)} MB`)
+    return { lib: libName, scenario: scenarioName, rep, fig, raw: r }
+  }
   const delivered = stats.unique
   const doneAt = stats.reached_at || stats.last_new_at
   const fig = {
@@ -235,11 +247,14 @@ async function main() {
       console.log(`skipping ${LIBS[name].label}: ${why}`)
     } else libs.push(name)
   }
+  // The driver floor runs where it means something (burst, steady), unless
+  // libraries were picked by hand.
+  const libsFor = (sc) => (sc.floor && !opt("libs") ? ["floor", ...libs] : libs)
   const sink = await startSink()
   const results = { header, smoke: SMOKE, skipped, runs: [], ceiling: null, medusa: null }
 
   if (!flag("no-ceiling")) {
-    const n = SMOKE ? 10000 : 100000
+    const n = SMOKE ? 4000 : 100000
     const c = await runChild("ceiling.js", { url: sink.url, n, inflight: 4 }, 120000)
     await sink.request({ type: "reset", config: {} })
     if (c.result) {
@@ -255,7 +270,7 @@ async function main() {
     const n = Number(reps || sc.reps)
     log(`scenario ${sName}: ${sc.title}, ${n} repetition(s)`)
     for (let rep = 1; rep <= n; rep++) {
-      for (const lib of libs) results.runs.push(await runOne(sink, lib, sName, sc, rep))
+      for (const lib of libsFor(sc)) results.runs.push(await runOne(sink, lib, sName, sc, rep))
     }
   }
   results.elapsed_s = (Date.now() - started) / 1000
@@ -268,21 +283,22 @@ async function main() {
     const sc = SCENARIOS[sName]
     out.push("", `### ${sc.title}`, "")
     const by = (lib) => results.runs.filter((r) => r.scenario === sName && r.lib === lib)
-    const anchors = libs.filter((l) => l !== "ours")
-    const hdr = ["figure", ...libs.map((l) => LIBS[l].label)]
+    const anchors = libs.filter((l) => l !== "ours" && l !== "floor")
+    const cols = libsFor(sc)
+    const hdr = ["figure", ...cols.map((l) => LIBS[l].label)]
     if (libs.includes("ours")) for (const a of anchors) hdr.push(`ours ÷ ${a}`)
     const rows = []
     for (const [key, label] of FIGURES) {
-      const sums = libs.map((l) => summary(by(l), key))
+      const sums = cols.map((l) => summary(by(l), key))
       if (sums.every((s) => s == null)) continue
       const row = [label, ...sums.map(cell)]
       if (libs.includes("ours")) {
-        const o = sums[libs.indexOf("ours")]
-        for (const a of anchors) row.push(ratio(o, sums[libs.indexOf(a)]))
+        const o = sums[cols.indexOf("ours")]
+        for (const a of anchors) row.push(ratio(o, sums[cols.indexOf(a)]))
       }
       rows.push(row)
     }
-    const errors = libs.map((l) => by(l).filter((r) => r.error).length)
+    const errors = cols.map((l) => by(l).filter((r) => r.error).length)
     if (errors.some((e) => e)) rows.push(["failed runs", ...errors.map(String)])
     out.push(table(hdr, rows))
   }
@@ -291,7 +307,7 @@ async function main() {
   // ---- targets
   if (libs.includes("ours") && libs.length > 1) {
     const burst = (lib, key) => summary(results.runs.filter((r) => r.scenario === "burst" && r.lib === lib), key)
-    const anchors = libs.filter((l) => l !== "ours")
+    const anchors = libs.filter((l) => l !== "ours" && l !== "floor")
     const best = (key, dir) => {
       const xs = anchors.map((a) => ({ a, s: burst(a, key) })).filter((x) => x.s)
       if (!xs.length) return null
