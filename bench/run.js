@@ -255,11 +255,18 @@ async function main() {
 
   if (!flag("no-ceiling")) {
     const n = SMOKE ? 4000 : 100000
+    await sink.request({ type: "reset", config: {} })
     const c = await runChild("ceiling.js", { url: sink.url, n, inflight: 4 }, 120000)
+    const { stats } = await sink.request({ type: "stats" })
     await sink.request({ type: "reset", config: {} })
     if (c.result) {
+      // What one core of the sink absorbs: events per second of the sink's CPU.
+      c.result.sink_cpu_eps = stats.unique / (stats.cpu_us / 1e6)
       results.ceiling = c.result
-      console.log(`sink ceiling: ${fmt(c.result.eps)} events/s (minimal keep-alive client, 4 in flight, ${n} events)`)
+      console.log(
+        `sink ceiling: ${fmt(c.result.sink_cpu_eps)} events per second of sink CPU; ` +
+          `${fmt(c.result.eps)} events/s from a minimal keep-alive client (4 in flight, ${n} events) sharing the 2 cores`
+      )
     } else console.log(`sink ceiling: failed: ${c.error}`)
   }
 
@@ -302,7 +309,12 @@ async function main() {
     if (errors.some((e) => e)) rows.push(["failed runs", ...errors.map(String)])
     out.push(table(hdr, rows))
   }
-  if (results.ceiling) out.push("", `Sink ceiling (minimal client, same machine): ${fmt(results.ceiling.eps)} events/s.`)
+  if (results.ceiling)
+    out.push(
+      "",
+      `Sink ceiling: ${fmt(results.ceiling.sink_cpu_eps)} events per second of sink CPU (one core); ` +
+        `a minimal keep-alive client reached ${fmt(results.ceiling.eps)} events/s on the shared 2 cores.`
+    )
 
   // ---- targets
   if (libs.includes("ours") && libs.length > 1) {
@@ -328,8 +340,8 @@ async function main() {
       check("process CPU per 10k delivered (burst)", "proc_cpu_s_per_10k", "lower", 1 / 5)
       check("event-loop delay p99 (burst)", "eld_p99_ms", "lower", 1 / 10)
       check("peak RSS (burst)", "rss_peak_mb", "lower", 1 / 2)
-      check("end-to-end events/s (burst)", "eps", "higher", 3, (o) => results.ceiling && o.median >= 0.8 * results.ceiling.eps)
-      if (results.ceiling) targets[targets.length - 1][1] += `; sink ceiling ${fmt(results.ceiling.eps)}`
+      check("end-to-end events/s (burst)", "eps", "higher", 3, (o) => results.ceiling && o.median >= 0.8 * results.ceiling.sink_cpu_eps)
+      if (results.ceiling) targets[targets.length - 1][1] += `; sink ceiling ${fmt(results.ceiling.sink_cpu_eps)}`
     }
     const oursRuns = results.runs.filter((r) => r.lib === "ours")
     const lostTotal = oursRuns.reduce((s, r) => s + (r.fig ? r.fig.lost : r.sink ? 0 : 0), 0)
@@ -345,7 +357,7 @@ async function main() {
     out.push(table(["target", "figure", "ratio", "wanted", ""], targets))
     results.targets = targets
   }
-  out.push("", `(${results.runs.length} runs in ${fmt(results.elapsed_s)} s)`)
+  out.push("", `(${results.runs.length} runs in ${fmt(results.elapsed_s)} s; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(" ")})`)
   console.log(out.join("\n"))
 
   if (!flag("no-medusa")) {

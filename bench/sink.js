@@ -40,12 +40,14 @@ let config = {}
 let rand = Math.random
 let waiters = []
 let open = 0 // currently open client connections
+let cpuAtReset = process.cpuUsage()
 
 function reset(cfg = {}) {
   config = cfg
   rand = mulberry32(cfg.flaky && cfg.flaky.seed != null ? cfg.flaky.seed : 42)
   for (const w of waiters) clearTimeout(w.timer)
   waiters = []
+  cpuAtReset = process.cpuUsage()
   state = {
     // (open connections carry over a reset; the maximum starts again from them)
     requests: 0,
@@ -86,6 +88,7 @@ function snapshot() {
     max_open_connections: state.max_open_connections,
     connections: state.connections,
     scan_mismatch: state.scan_mismatch,
+    cpu_us: (({ user, system }) => user + system)(process.cpuUsage(cpuAtReset)),
   }
 }
 
