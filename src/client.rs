@@ -5,13 +5,13 @@
 //! threadsafe function), once per batch that has callbacks, not per message.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use tokio::runtime::Runtime;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::AbortHandle;
 use tokio::time::Instant as TokioInstant;
 
@@ -112,10 +112,72 @@ enum Cmd {
     Close,
 }
 
+/// Commands from the owner's thread to the worker.
+///
+/// A plain mutex-guarded Vec rather than a channel: a channel wakes the
+/// worker thread (a futex syscall) on nearly every send when the worker keeps
+/// up, and that syscall would be most of `enqueue`'s cost on the JS thread.
+/// Here the worker polls every millisecond while messages flow and parks
+/// when idle; only a push that finds it parked wakes it.
+struct Inbox {
+    queue: Mutex<Vec<Cmd>>,
+    parked: AtomicBool,
+    /// Set once the worker has stopped: pushes are refused.
+    gone: AtomicBool,
+    notify: Notify,
+}
+
+impl Inbox {
+    fn new() -> Inbox {
+        Inbox {
+            queue: Mutex::new(Vec::new()),
+            parked: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
+            notify: Notify::new(),
+        }
+    }
+
+    fn push(&self, cmd: Cmd, urgent: bool) -> bool {
+        {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if self.gone.load(SeqCst) {
+                return false;
+            }
+            q.push(cmd);
+        }
+        if self.parked.swap(false, SeqCst) || urgent {
+            self.notify.notify_one();
+        }
+        true
+    }
+
+    fn drain(&self, into: &mut Vec<Cmd>) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::swap(&mut *q, into);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+}
+
+/// Worker polling period while messages flow, and idle polls before parking.
+const POLL: Duration = Duration::from_millis(1);
+const IDLE_POLLS: u32 = 5;
+
 /// A Segment client. Dropping it lets queued messages finish in the background.
 pub struct Client {
     shared: Arc<Shared>,
-    tx: mpsc::UnboundedSender<Cmd>,
+    inbox: Arc<Inbox>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.inbox.push(Cmd::Close, true);
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -152,7 +214,7 @@ impl Client {
         } else {
             None
         };
-        let (tx, rx) = mpsc::unbounded_channel();
+        let inbox = Arc::new(Inbox::new());
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let worker = Worker {
             shared: shared.clone(),
@@ -166,8 +228,8 @@ impl Client {
             done_tx,
             closing: false,
         };
-        runtime().spawn(worker.run(rx, done_rx));
-        Client { shared, tx }
+        runtime().spawn(worker.run(inbox.clone(), done_rx));
+        Client { shared, inbox }
     }
 
     pub fn config(&self) -> &Config {
@@ -212,7 +274,7 @@ impl Client {
             charged,
             has_callback,
         };
-        if self.tx.send(cmd).is_err() {
+        if !self.inbox.push(cmd, false) {
             s.stats.settle(1, charged as u64);
             s.stats.drop_messages("closed", 1);
             return Err(EnqueueError::Closed);
@@ -229,19 +291,22 @@ impl Client {
         timeout: Option<Duration>,
         abandon: bool,
     ) -> Result<(), EnqueueError> {
-        self.tx
-            .send(Cmd::Flush {
-                id,
-                timeout,
-                abandon,
-            })
-            .map_err(|_| EnqueueError::Closed)
+        let cmd = Cmd::Flush {
+            id,
+            timeout,
+            abandon,
+        };
+        if self.inbox.push(cmd, true) {
+            Ok(())
+        } else {
+            Err(EnqueueError::Closed)
+        }
     }
 
     /// Refuse new messages; the worker stops once what is pending has settled.
     pub fn close(&self) {
         if !self.shared.closed.swap(true, Relaxed) {
-            let _ = self.tx.send(Cmd::Close);
+            self.inbox.push(Cmd::Close, true);
         }
     }
 
@@ -306,34 +371,56 @@ impl Drop for InFlight<'_> {
 }
 
 impl Worker {
-    async fn run(
-        mut self,
-        mut rx: mpsc::UnboundedReceiver<Cmd>,
-        mut done_rx: mpsc::UnboundedReceiver<Done>,
-    ) {
-        let mut rx_open = true;
+    async fn run(mut self, inbox: Arc<Inbox>, mut done_rx: mpsc::UnboundedReceiver<Done>) {
+        let mut buf = Vec::new();
+        let mut idle_polls = 0u32;
         loop {
-            if (self.closing || !rx_open) && self.outstanding.is_empty() && self.batcher.is_empty()
-            {
+            inbox.drain(&mut buf);
+            if buf.is_empty() {
+                idle_polls = idle_polls.saturating_add(1);
+            } else {
+                idle_polls = 0;
+                for cmd in buf.drain(..) {
+                    self.handle(cmd);
+                }
+            }
+            if self.closing && self.outstanding.is_empty() && self.batcher.is_empty() {
                 break;
             }
+            let mut park = idle_polls >= IDLE_POLLS;
+            if park {
+                inbox.parked.store(true, SeqCst);
+                // A push that saw `parked == false` must be seen here.
+                if !inbox.is_empty() {
+                    inbox.parked.store(false, SeqCst);
+                    park = false;
+                }
+            }
+            let poll_at = (!park).then(|| TokioInstant::now() + POLL);
             let batch_at = self.deadline.map(|(_, at)| at);
             let flush_at = self.waiters.iter().filter_map(|w| w.deadline).min();
             tokio::select! {
-                cmd = rx.recv(), if rx_open => match cmd {
-                    Some(cmd) => self.handle(cmd),
-                    None => {
-                        // The owner is gone: send what is left, then stop.
-                        rx_open = false;
-                        self.close_open_batch();
-                    }
-                },
+                _ = inbox.notify.notified(), if park => inbox.parked.store(false, SeqCst),
+                _ = sleep_until(poll_at) => {}
                 Some(done) = done_rx.recv() => self.complete(done),
                 _ = sleep_until(batch_at) => self.close_open_batch(),
                 _ = sleep_until(flush_at) => self.expire_waiters(),
             }
         }
-        // Anyone still waiting is answered.
+        // Refuse further pushes; answer anyone still waiting.
+        {
+            let mut q = inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
+            inbox.gone.store(true, SeqCst);
+            std::mem::swap(&mut *q, &mut buf);
+        }
+        for cmd in buf.drain(..) {
+            if let Cmd::Flush { id, .. } = cmd {
+                (self.shared.sink)(Event::Flushed {
+                    id,
+                    timed_out: false,
+                });
+            }
+        }
         for w in std::mem::take(&mut self.waiters) {
             (self.shared.sink)(Event::Flushed {
                 id: w.id,
