@@ -174,13 +174,29 @@ class Handle {
   }
 }
 
-// ---- process hooks: installed once, cover every live client ----------------
+// ---- process hooks: installed once per process, cover every live client ----
+//
+// The registry lives on `process` under a global symbol, so that two copies of
+// this module (two install paths, a bundler, a test runner's registry) share
+// one set of listeners and never mistake each other for the host's handler.
 
-let hooksInstalled = false
+const REGISTRY = Symbol.for("medusa-plugin-segment-rs/process-hooks")
 
+function registry() {
+  let r = process[REGISTRY]
+  if (r === undefined) {
+    r = { sources: new Set(), listeners: null, signalled: new Set() }
+    Object.defineProperty(process, REGISTRY, { value: r, enumerable: false })
+  }
+  return r
+}
+
+/** Live clients of every copy of this module that have messages pending. */
 function liveWithPending() {
   const out = []
-  for (const h of handles.values()) if (!h.closed && h.pending() > 0) out.push(h)
+  for (const source of registry().sources) {
+    for (const h of source.values()) if (!h.closed && h.pending() > 0) out.push(h)
+  }
   return out
 }
 
@@ -214,42 +230,57 @@ function deferExitUntil(flushing, boundMs) {
   })
 }
 
+/** Remove our listeners and raise the signal again: the default action runs. */
+function reraise(signal) {
+  uninstallHooks()
+  process.kill(process.pid, signal)
+}
+
 function onSignal(signal) {
+  const r = registry()
+  const hostHandles = process.listeners(signal).some((l) => !r.listeners.has(l))
+  if (!hostHandles && r.signalled.has(signal)) {
+    // Second signal while the first one's flush runs: stop waiting.
+    return reraise(signal)
+  }
+  r.signalled.add(signal)
   const pending = liveWithPending()
   const flushing = Promise.all(pending.map((h) => h.flush(h.native.shutdownTimeout, true)))
-  if (process.listenerCount(signal) > 1) {
-    // Someone else handles this signal: leave the exit to them, but don't
-    // let their process.exit() cut our bounded flush short.
+  if (hostHandles) {
+    // The host handles this signal: leave the exit to it, but don't let its
+    // process.exit() cut our bounded flush short.
     if (pending.length > 0) {
       const bound = Math.max(...pending.map((h) => h.native.shutdownTimeout)) + 1000
       deferExitUntil(flushing, bound)
     }
+    flushing.then(() => r.signalled.delete(signal))
     return
   }
-  flushing.then(() => {
-    // Restore the default action and re-raise, so the process ends exactly
-    // as it would have without us (killed by the signal).
-    process.removeListener("SIGTERM", onSigterm)
-    process.removeListener("SIGINT", onSigint)
-    hooksInstalled = false
-    process.kill(process.pid, signal)
-  })
+  // Nobody else handles it: once flushed, end as the default action would.
+  flushing.then(() => reraise(signal))
 }
 
-function onSigterm() {
-  onSignal("SIGTERM")
-}
-
-function onSigint() {
-  onSignal("SIGINT")
-}
-
-function installHooks() {
-  if (hooksInstalled) return
-  hooksInstalled = true
+function installHooks(source) {
+  const r = registry()
+  r.sources.add(source)
+  if (r.listeners !== null) return
+  const sigterm = () => onSignal("SIGTERM")
+  const sigint = () => onSignal("SIGINT")
+  r.listeners = new Set([onBeforeExit, sigterm, sigint])
+  r.bound = { beforeExit: onBeforeExit, sigterm, sigint }
   process.on("beforeExit", onBeforeExit)
-  process.on("SIGTERM", onSigterm)
-  process.on("SIGINT", onSigint)
+  process.on("SIGTERM", sigterm)
+  process.on("SIGINT", sigint)
+}
+
+function uninstallHooks() {
+  const r = registry()
+  if (r.listeners === null) return
+  process.removeListener("beforeExit", r.bound.beforeExit)
+  process.removeListener("SIGTERM", r.bound.sigterm)
+  process.removeListener("SIGINT", r.bound.sigint)
+  r.listeners = null
+  r.signalled.clear()
 }
 
 // ---- the service -----------------------------------------------------------
@@ -284,7 +315,7 @@ class SegmentService {
     if (h === undefined || h.closed) {
       h = new Handle(key, json, pickLogger(container))
       handles.set(key, h)
-      installHooks()
+      installHooks(handles)
     }
     handleOf.set(this, h)
   }
