@@ -7,7 +7,10 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::config::MAX_MESSAGE_BYTES;
@@ -84,108 +87,183 @@ pub fn iso_timestamp(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_string())
 }
 
-/// Segment wants ids as strings; analytics-node JSON-encodes other values.
-fn stringify_id(map: &mut Map<String, Value>, key: &str) {
-    if let Some(v) = map.get_mut(key) {
-        if !matches!(v, Value::String(_) | Value::Null) {
-            *v = Value::String(v.to_string());
+/// `context.library` of every message.
+pub const LIBRARY_JSON: &str = concat!(
+    r#"{"name":"medusa-plugin-segment-rs","version":""#,
+    env!("CARGO_PKG_VERSION"),
+    r#""}"#
+);
+
+/// Top-level fields with their JSON text, nested values left unparsed: a
+/// message is validated and enriched without building a tree of its
+/// (often large) `properties`, which is most of the cost of a full parse.
+type RawMap<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
+
+/// The shape of a top-level field.
+#[derive(Clone, Copy, PartialEq)]
+enum Field<'a> {
+    Missing,
+    Null,
+    /// A JSON string: its text, quotes included.
+    Str(&'a str),
+    /// Any other value: its text.
+    Other(&'a str),
+}
+
+impl<'a> Field<'a> {
+    fn of(map: &'a RawMap<'a>, key: &str) -> Field<'a> {
+        match map.get(key) {
+            None => Field::Missing,
+            Some(v) => {
+                let text = v.get();
+                match text.as_bytes().first() {
+                    Some(b'"') => Field::Str(text),
+                    Some(b'n') => Field::Null,
+                    _ => Field::Other(text),
+                }
+            }
         }
+    }
+
+    /// Missing, null or the empty string.
+    fn is_blank(self) -> bool {
+        matches!(self, Field::Missing | Field::Null | Field::Str("\"\""))
     }
 }
 
-fn present(map: &Map<String, Value>, key: &str) -> bool {
-    match map.get(key) {
-        None | Some(Value::Null) => false,
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(_) => true,
+/// Append `s` as a JSON string.
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
+    }
+}
+
+/// Writes `"key":value` pairs of one object.
+struct ObjectWriter {
+    out: String,
+    empty: bool,
+}
+
+impl ObjectWriter {
+    fn field(&mut self, key: &str, raw: &str) {
+        self.out.push(if self.empty { '{' } else { ',' });
+        self.empty = false;
+        push_json_str(&mut self.out, key);
+        self.out.push(':');
+        self.out.push_str(raw);
+    }
+
+    fn string_field(&mut self, key: &str, value: &str) {
+        self.field(key, "");
+        push_json_str(&mut self.out, value);
+    }
+
+    fn finish(mut self) -> String {
+        self.out.push_str(if self.empty { "{}" } else { "}" });
+        self.out
     }
 }
 
 /// Validate and enrich one message given as JSON text; returns the JSON to send.
 pub fn prepare(kind: Kind, json: &str, now: OffsetDateTime) -> Result<String, MessageError> {
-    let value: Value = serde_json::from_str(json)
-        .map_err(|e| invalid(kind, format_args!("message is not valid JSON ({e})")))?;
-    let Value::Object(mut map) = value else {
-        return Err(invalid(kind, "message must be an object"));
-    };
+    let map: RawMap = serde_json::from_str(json).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => invalid(kind, "message must be an object"),
+        _ => invalid(kind, format_args!("message is not valid JSON ({e})")),
+    })?;
 
-    if !present(&map, "userId") && !present(&map, "anonymousId") {
+    if Field::of(&map, "userId").is_blank() && Field::of(&map, "anonymousId").is_blank() {
         return Err(invalid(kind, "message needs a userId or an anonymousId"));
     }
     match kind {
-        Kind::Track => match map.get("event") {
-            Some(Value::String(s)) if !s.is_empty() => {}
+        Kind::Track => match Field::of(&map, "event") {
+            Field::Str(s) if s != "\"\"" => {}
             _ => return Err(invalid(kind, "message needs an event (a non-empty string)")),
         },
-        Kind::Group if !present(&map, "groupId") => {
+        Kind::Group if Field::of(&map, "groupId").is_blank() => {
             return Err(invalid(kind, "message needs a groupId"))
         }
-        Kind::Alias if !present(&map, "previousId") => {
+        Kind::Alias if Field::of(&map, "previousId").is_blank() => {
             return Err(invalid(kind, "message needs a previousId"))
         }
         _ => {}
     }
-    for key in ["userId", "anonymousId", "groupId", "previousId"] {
-        stringify_id(&mut map, key);
-    }
 
-    map.insert("type".to_string(), Value::String(kind.as_str().to_string()));
-
-    match map.get("messageId") {
-        Some(Value::String(s)) if !s.is_empty() => {}
-        None | Some(Value::Null) | Some(Value::String(_)) => {
-            map.insert(
-                "messageId".to_string(),
-                Value::String(uuid::Uuid::new_v4().to_string()),
-            );
+    let mut w = ObjectWriter {
+        out: String::with_capacity(json.len() + 256),
+        empty: true,
+    };
+    for (key, value) in &map {
+        match key.as_ref() {
+            // Rewritten below.
+            "type" | "messageId" | "timestamp" | "context" => {}
+            // Segment wants ids as strings; analytics-node JSON-encodes other values.
+            "userId" | "anonymousId" | "groupId" | "previousId" => match Field::of(&map, key) {
+                Field::Other(text) => w.string_field(key, text),
+                _ => w.field(key, value.get()),
+            },
+            _ => w.field(key, value.get()),
         }
-        Some(_) => stringify_id(&mut map, "messageId"),
     }
 
-    let timestamp = match map.get("timestamp") {
-        None | Some(Value::Null) => Some(iso_timestamp(now)),
-        Some(Value::String(s)) if s.is_empty() => Some(iso_timestamp(now)),
-        Some(Value::String(_)) => None,
+    w.string_field("type", kind.as_str());
+
+    match Field::of(&map, "messageId") {
+        Field::Str(text) if text != "\"\"" => w.field("messageId", text),
+        Field::Other(text) => w.string_field("messageId", text),
+        _ => w.string_field("messageId", &uuid::Uuid::new_v4().to_string()),
+    }
+
+    match Field::of(&map, "timestamp") {
+        Field::Str(text) if text != "\"\"" => w.field("timestamp", text),
+        Field::Missing | Field::Null | Field::Str(_) => {
+            w.string_field("timestamp", &iso_timestamp(now))
+        }
         // Epoch milliseconds, as Date.now() gives.
-        Some(Value::Number(n)) => {
-            let ms = n
-                .as_f64()
-                .ok_or_else(|| invalid(kind, "timestamp is not a number"))?;
+        Field::Other(text) => {
+            let ms: f64 = text.parse().map_err(|_| {
+                invalid(
+                    kind,
+                    "timestamp must be a Date, an ISO-8601 string or epoch milliseconds",
+                )
+            })?;
             let t = OffsetDateTime::from_unix_timestamp_nanos((ms * 1e6) as i128)
                 .map_err(|_| invalid(kind, "timestamp is out of range"))?;
-            Some(iso_timestamp(t))
+            w.string_field("timestamp", &iso_timestamp(t));
         }
-        Some(_) => {
-            return Err(invalid(
-                kind,
-                "timestamp must be a Date, an ISO-8601 string or epoch milliseconds",
-            ))
-        }
-    };
-    if let Some(ts) = timestamp {
-        map.insert("timestamp".to_string(), Value::String(ts));
     }
 
-    let context = map
-        .entry("context")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if context.is_null() {
-        *context = Value::Object(Map::new());
+    match Field::of(&map, "context") {
+        Field::Missing | Field::Null => {
+            w.field("context", "");
+            w.out.push_str(r#"{"library":"#);
+            w.out.push_str(LIBRARY_JSON);
+            w.out.push('}');
+        }
+        Field::Other(text) if text.starts_with('{') => {
+            let context: RawMap = serde_json::from_str(text)
+                .map_err(|e| invalid(kind, format_args!("context is not valid JSON ({e})")))?;
+            if context.contains_key("library") {
+                w.field("context", text);
+            } else {
+                w.field("context", "");
+                w.out.push_str(r#"{"library":"#);
+                w.out.push_str(LIBRARY_JSON);
+                if context.is_empty() {
+                    w.out.push('}');
+                } else {
+                    w.out.push(',');
+                    w.out.push_str(&text[1..]);
+                }
+            }
+        }
+        _ => return Err(invalid(kind, "context must be an object")),
     }
-    let Value::Object(context) = context else {
-        return Err(invalid(kind, "context must be an object"));
-    };
-    context.entry("library").or_insert_with(|| {
-        let mut lib = Map::new();
-        lib.insert("name".into(), Value::String(crate::LIBRARY_NAME.into()));
-        lib.insert(
-            "version".into(),
-            Value::String(crate::LIBRARY_VERSION.into()),
-        );
-        Value::Object(lib)
-    });
 
-    let out = serde_json::to_string(&map).map_err(|e| invalid(kind, e))?;
+    let out = w.finish();
     if out.len() > MAX_MESSAGE_BYTES {
         return Err(MessageError {
             reason: "too_large",
@@ -203,6 +281,7 @@ pub fn prepare(kind: Kind, json: &str, now: OffsetDateTime) -> Result<String, Me
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Map, Value};
 
     fn now() -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
@@ -299,9 +378,52 @@ mod tests {
     }
 
     #[test]
+    fn merges_library_into_a_given_context_and_keeps_odd_keys() {
+        let m = ok(
+            Kind::Track,
+            r#"{"userId":"u","event":"E","context":{"ip":"1.2.3.4","n":{"a":[1,2]}},"we\"ird\n":true,"properties":{}}"#,
+        );
+        assert_eq!(m["context"]["ip"], "1.2.3.4");
+        assert_eq!(m["context"]["n"]["a"][1], 2);
+        assert_eq!(m["context"]["library"]["name"], crate::LIBRARY_NAME);
+        assert_eq!(m["we\"ird\n"], true);
+        let m = ok(Kind::Page, r#"{"userId":"u","context":{}}"#);
+        assert_eq!(m["context"]["library"]["version"], crate::LIBRARY_VERSION);
+        let m = ok(Kind::Page, r#"{"userId":"u","context":null,"messageId":7}"#);
+        assert_eq!(m["context"]["library"]["name"], crate::LIBRARY_NAME);
+        assert_eq!(m["messageId"], "7");
+        let e = prepare(Kind::Page, r#"{"userId":"u","context":[1]}"#, now()).unwrap_err();
+        assert!(e.message.contains("context must be an object"));
+    }
+
+    #[test]
     fn message_ids_are_unique() {
         let a = ok(Kind::Track, r#"{"userId":"u","event":"E"}"#);
         let b = ok(Kind::Track, r#"{"userId":"u","event":"E"}"#);
         assert_ne!(a["messageId"], b["messageId"]);
+    }
+}
+
+#[cfg(test)]
+mod perf {
+    /// `cargo test --release --lib prepare_speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn prepare_speed() {
+        let product = r#"{"name":"Medusa Sweatshirt","variant":"SWEAT-S","sku":"SWEAT","price":42.5,"product_id":"prod_01H","category":"Apparel","quantity":1}"#;
+        let json = format!(
+            r#"{{"userId":"cus_01HXYZ","event":"Order Completed","timestamp":"2024-01-01T00:00:00.000Z","properties":{{"order_id":"order_01H","email":"someone@example.com","total":180,"currency":"EUR","products":[{p},{p},{p},{p},{p},{p},{p},{p}]}},"context":{{"ip":"10.0.0.1"}}}}"#,
+            p = product
+        );
+        let n = 20_000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            super::prepare(super::Kind::Track, &json, time::OffsetDateTime::now_utc()).unwrap();
+        }
+        eprintln!(
+            "prepare ({} bytes): {:?} per message",
+            json.len(),
+            t.elapsed() / n
+        );
     }
 }
