@@ -69,12 +69,14 @@ function pickLogger(container) {
 /** One native client with its callbacks and pending flushes. */
 class Handle {
   constructor(key, optionsJson, logger) {
-    this.key = key
+    // The canonical options include the write key: keep it out of inspect().
+    Object.defineProperty(this, "key", { value: key, enumerable: false })
     this.logger = logger
     this.callbacks = new Map() // seq -> node-style callback
     this.flushes = new Map() // id -> { resolve, keepAlive }
     this.nextFlushId = 1
     this.closed = false
+    this.closing = null
     this.native = new native.NativeClient(optionsJson, (code, a, b, text) =>
       this.onEvent(code, a, b, text)
     )
@@ -285,8 +287,6 @@ function uninstallHooks() {
 
 // ---- the service -----------------------------------------------------------
 
-const handleOf = new WeakMap()
-
 function isBlank(v) {
   return v === undefined || v === null || v === ""
 }
@@ -296,6 +296,8 @@ function isBlank(v) {
  * Medusa builds it with its DI cradle and the plugin options.
  */
 class SegmentService {
+  #h
+
   constructor(container, options) {
     if (options === undefined || options === null) options = {}
     if (typeof options !== "object" || Array.isArray(options)) {
@@ -312,12 +314,12 @@ class SegmentService {
     }
     const key = native.normalizeOptions(json) // throws naming a bad option
     let h = handles.get(key)
-    if (h === undefined || h.closed) {
+    if (h === undefined || h.closed || h.closing) {
       h = new Handle(key, json, pickLogger(container))
       handles.set(key, h)
       installHooks(handles)
     }
-    handleOf.set(this, h)
+    this.#h = h
   }
 
   track(message, callback) {
@@ -354,7 +356,7 @@ class SegmentService {
   }
 
   _enqueue(call, message, callback) {
-    const h = handleOf.get(this)
+    const h = this.#h
     if (h.closed || h.closing) {
       throw new Error(`SegmentService.${call}: the client has been shut down`)
     }
@@ -396,14 +398,14 @@ class SegmentService {
 
   /** Resolves with stats() once everything accepted so far is delivered or given up on. */
   flush() {
-    const h = handleOf.get(this)
+    const h = this.#h
     if (h.closed) return Promise.reject(new Error("SegmentService.flush: the client has been shut down"))
     return h.flush(null, false)
   }
 
   /** Flush (bounded by `timeout` ms, default option shutdown_timeout), then stop. */
   shutdown({ timeout } = {}) {
-    const h = handleOf.get(this)
+    const h = this.#h
     if (timeout !== undefined && (typeof timeout !== "number" || !(timeout >= 0))) {
       return Promise.reject(new TypeError("SegmentService.shutdown: timeout must be a number of ms >= 0"))
     }
@@ -416,7 +418,7 @@ class SegmentService {
 
   /** Counters; see the README for the shape. */
   stats() {
-    return handleOf.get(this).stats()
+    return this.#h.stats()
   }
 }
 
