@@ -6,6 +6,7 @@
 pub mod batch;
 mod binding;
 pub mod client;
+pub mod collector;
 pub mod config;
 pub mod delivery;
 pub mod message;

@@ -5,6 +5,7 @@
 use napi_derive::napi;
 
 mod client;
+mod collector;
 
 /// Name and version of the native library.
 #[napi]
