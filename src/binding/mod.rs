@@ -6,6 +6,7 @@ use napi_derive::napi;
 
 mod client;
 mod collector;
+mod rates;
 
 /// Name and version of the native library.
 #[napi]
