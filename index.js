@@ -404,7 +404,8 @@ class SegmentService {
   }
 
   /** Flush (bounded by `timeout` ms, default option shutdown_timeout), then stop. */
-  shutdown({ timeout } = {}) {
+  shutdown(opts) {
+    const timeout = opts != null ? opts.timeout : undefined
     const h = this.#h
     if (timeout !== undefined && (typeof timeout !== "number" || !(timeout >= 0))) {
       return Promise.reject(new TypeError("SegmentService.shutdown: timeout must be a number of ms >= 0"))

@@ -205,11 +205,11 @@ test("shutdown() flushes then stops; later calls fail clearly", async (t) => {
   await assert.rejects(service.flush(), /flush: the client has been shut down/)
   assert.equal(service.stats().closed, true)
   // closeAndFlush is an alias and a second call is harmless.
-  await service.closeAndFlush()
+  await service.closeAndFlush(null)
   // A new service with the same options gets a fresh client.
   const { service: fresh } = makeService(srv, { flush_at: 100, flush_interval: 60000 })
   track(fresh, 7)
-  await fresh.shutdown()
+  await fresh.shutdown({ timeout: Infinity })
   assert.equal(srv.uniqueMessageIds().size, 6)
 })
 
