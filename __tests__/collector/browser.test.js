@@ -1,0 +1,106 @@
+"use strict";
+// The live page in a real browser (Debian's chromium driven by playwright-core,
+// headless, loopback only): events appear as they arrive, and clicking one
+// shows its payload.
+const { test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+const { startDebugger } = require("../../debugger");
+const { post, track } = require("./helpers");
+
+const CHROMIUM = "/usr/bin/chromium";
+const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install -y chromium)`;
+
+let dbg, context, page, profile;
+const outside = [];
+const pageErrors = [];
+
+before(async () => {
+  if (skip) return;
+  const { chromium } = require("playwright-core");
+  dbg = await startDebugger({ print: false });
+  profile = fs.mkdtempSync(path.join(os.tmpdir(), "collector-chromium-"));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      // loopback only: every other host name fails to resolve
+      "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ],
+  });
+  // and any request that is not to the collector is refused and recorded
+  await context.route("**/*", (route) => {
+    const u = new URL(route.request().url());
+    if (u.origin === dbg.url) return route.continue();
+    outside.push(u.href);
+    return route.abort();
+  });
+  page = context.pages()[0] || (await context.newPage());
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  page.on("console", (m) => m.type() === "error" && pageErrors.push(m.text()));
+});
+
+after(async () => {
+  if (context) await context.close();
+  if (dbg) await dbg.close();
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+});
+
+test("events appear on the live page and a click shows the payload", { skip, timeout: 60000 }, async () => {
+  // sent before the page opens: comes with the backlog
+  await post(dbg.url, "/v1/identify", { userId: "cus_9", traits: { email: "jane@example.com" } });
+
+  await page.goto(dbg.url + "/");
+  await page.waitForSelector("#status.on", { timeout: 10000 });
+  assert.equal(await page.textContent("#hostline"), `host: "${dbg.url}"`);
+  await page.waitForSelector("#events tr.row >> text=cus_9");
+
+  // sent while the page is open: must appear without a reload
+  await post(dbg.url, "/v1/batch", {
+    batch: [
+      track({ event: "Order Completed", userId: "cus_9", properties: { order_id: "order_9", revenue: 99.5, currency: "EUR" } }),
+      track({ event: "Order Shipped", userId: "cus_9", properties: { order_id: "order_9", provider_id: "manual" } }),
+    ],
+  });
+  await post(dbg.url, "/v1/track", { userId: "cus_9" }); // refused: no event
+
+  await page.waitForFunction(() => document.querySelectorAll("#events tr.row").length === 4, null, { timeout: 10000 });
+  const rows = await page.$$eval("#events tr.row", (trs) => trs.map((tr) => tr.innerText.replace(/\s+/g, " ").trim()));
+  // newest first, like Segment's Debugger
+  assert.match(rows[0], /rejected missing_event \/v1\/track 400/);
+  assert.match(rows[1], /track Order Shipped cus_9/);
+  assert.match(rows[2], /track Order Completed cus_9/);
+  assert.match(rows[3], /identify cus_9/);
+  assert.match(await page.textContent("#counts"), /3 events, 1 rejected/);
+
+  // open one: its payload is shown
+  await page.click("#events tr.row >> text=Order Shipped");
+  await page.waitForSelector("#detail:not([hidden])");
+  assert.equal(await page.textContent("#detail-title"), "track: Order Shipped");
+  const payload = JSON.parse(await page.textContent("#payload"));
+  assert.equal(payload.event, "Order Shipped");
+  assert.equal(payload.userId, "cus_9");
+  assert.deepEqual(payload.properties, { order_id: "order_9", provider_id: "manual" });
+
+  // a refused request shows why
+  await page.click("#events tr.row.error");
+  assert.match(await page.textContent("#detail-error"), /400 missing_event: the track call has no "event"/);
+
+  // the filter narrows the list
+  await page.fill("#filter", "shipped");
+  const visible = await page.$$eval("#events tr.row", (trs) => trs.filter((tr) => !tr.hidden).length);
+  assert.equal(visible, 1);
+
+  assert.deepEqual(outside, [], "the page requested nothing outside the collector");
+  assert.deepEqual(pageErrors, []);
+});

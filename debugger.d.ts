@@ -1,0 +1,41 @@
+export interface DebuggerOptions {
+  /** Port to listen on; 0 (default) picks a free one. */
+  port?: number
+  /** Interface to listen on (default "127.0.0.1"). */
+  host?: string
+  /** Print one line per event and per refused request (default true). */
+  print?: boolean
+  /** When set, requests carrying another write key are refused. */
+  writeKey?: string
+}
+
+export interface DebuggerEntry {
+  seq: number
+  kind: "message" | "error"
+  received_at: string
+  path: string
+  type?: string
+  event?: string
+  userId?: string | number
+  anonymousId?: string | number
+  messageId?: string
+  duplicate?: boolean
+  status?: number
+  code?: string
+  error?: string
+  payload: unknown
+}
+
+export interface Debugger {
+  /** e.g. "http://127.0.0.1:4567": the value for the plugin's `host` option; the live page is served there. */
+  url: string
+  messages(): Array<Record<string, any>>
+  entries(after?: number): DebuggerEntry[]
+  errors(): DebuggerEntry[]
+  clear(): void
+  waitForMessages(n: number, timeoutMs?: number): Promise<Array<Record<string, any>>>
+  unref(): void
+  close(): Promise<void>
+}
+
+export function startDebugger(options?: DebuggerOptions): Promise<Debugger>

@@ -1,0 +1,396 @@
+"use strict"
+// medusa-plugin-segment-rs: the JS face of the Rust Segment client.
+//
+// On the caller's thread a message costs: a few field checks, JSON.stringify,
+// a size check and one native call that puts the string on a channel.
+// Parsing, enrichment (type, messageId, timestamp, context.library),
+// batching, gzip, HTTP, retries and accounting run on a background runtime.
+
+const native = require("./native.js")
+
+const KIND = { track: 0, identify: 1, page: 2, screen: 3, group: 4, alias: 5 }
+const MAX_MESSAGE_BYTES = 32 * 1024
+
+/** Options the native client reads; everything else (Medusa's own) is ignored here. */
+const CORE_OPTIONS = [
+  "write_key",
+  "host",
+  "flush_at",
+  "flush_interval",
+  "max_retries",
+  "max_retry_time",
+  "min_retry_delay",
+  "max_retry_delay",
+  "timeout",
+  "max_in_flight",
+  "max_queue_bytes",
+  "gzip",
+  "enabled",
+  "shutdown_timeout",
+]
+
+// Native event codes (src/binding/client.rs).
+const EV_SETTLED = 0
+const EV_REJECTED = 1
+const EV_LOG = 2
+const EV_FLUSHED = 3
+
+/** Live native clients, shared per configuration: canonical options -> Handle. */
+const handles = new Map()
+
+const noop = () => {}
+
+function rethrowLater(err) {
+  process.nextTick(() => {
+    throw err
+  })
+}
+
+function invoke(cb, err) {
+  try {
+    cb(err)
+  } catch (e) {
+    rethrowLater(e)
+  }
+}
+
+/** container.logger when there is one (an awilix cradle throws for unknown names), else console. */
+function pickLogger(container) {
+  let logger
+  try {
+    logger = container && container.logger
+  } catch (_) {
+    logger = undefined
+  }
+  if (logger && typeof logger.error === "function") return logger
+  return console
+}
+
+/** One native client with its callbacks and pending flushes. */
+class Handle {
+  constructor(key, optionsJson, logger) {
+    this.key = key
+    this.logger = logger
+    this.callbacks = new Map() // seq -> node-style callback
+    this.flushes = new Map() // id -> { resolve, keepAlive }
+    this.nextFlushId = 1
+    this.closed = false
+    this.native = new native.NativeClient(optionsJson, (code, a, b, text) =>
+      this.onEvent(code, a, b, text)
+    )
+    if (this.native.stats().disabled_reason === "write_key is missing") {
+      // Logged here, synchronously, once per client: the original plugin threw
+      // and aborted Medusa's start-up instead.
+      this.log(
+        2,
+        "[segment] no Segment write key: set the plugin option `write_key` (usually from the " +
+          "SEGMENT_WRITE_KEY environment variable). Delivery is disabled; events are counted and dropped."
+      )
+    }
+  }
+
+  onEvent(code, a, b, text) {
+    switch (code) {
+      case EV_SETTLED: {
+        if (this.callbacks.size === 0) return
+        const err = text == null ? null : new Error(text)
+        for (let seq = a; seq <= b; seq++) {
+          const cb = this.callbacks.get(seq)
+          if (cb !== undefined) {
+            this.callbacks.delete(seq)
+            invoke(cb, err)
+          }
+        }
+        return
+      }
+      case EV_REJECTED: {
+        const cb = this.callbacks.get(a)
+        if (cb !== undefined) {
+          this.callbacks.delete(a)
+          invoke(cb, new Error(text))
+        }
+        return
+      }
+      case EV_LOG:
+        return this.log(a, text)
+      case EV_FLUSHED: {
+        const f = this.flushes.get(a)
+        if (f === undefined) return
+        this.flushes.delete(a)
+        clearInterval(f.keepAlive)
+        f.resolve({ ...this.stats(), timed_out: b === 1 })
+        return
+      }
+    }
+  }
+
+  log(level, text) {
+    const l = this.logger
+    try {
+      if (level >= 2) l.error(text)
+      else if (level === 1) (l.warn || l.error).call(l, text)
+      else (l.info || l.log || noop).call(l, text)
+    } catch (_) {
+      // a broken logger must not break delivery
+    }
+  }
+
+  pending() {
+    return this.native.pending()
+  }
+
+  stats() {
+    return this.native.stats()
+  }
+
+  /** Resolves once everything accepted so far is settled (or the timeout expired). */
+  flush(timeoutMs, abandon) {
+    return new Promise((resolve) => {
+      const id = this.nextFlushId
+      this.nextFlushId = (this.nextFlushId % 0x7fffffff) + 1
+      // A ref'd timer keeps the process alive while the flush is pending;
+      // the native side holds nothing that would.
+      const keepAlive = setInterval(noop, 1 << 30)
+      this.flushes.set(id, { resolve, keepAlive })
+      const timeout = timeoutMs == null ? -1 : timeoutMs
+      if (!this.native.flush(id, timeout, Boolean(abandon))) {
+        this.flushes.delete(id)
+        clearInterval(keepAlive)
+        resolve({ ...this.stats(), timed_out: false })
+      }
+    })
+  }
+
+  async shutdown(timeoutMs) {
+    if (this.closing) return this.closing
+    this.closing = (async () => {
+      const result = await this.flush(timeoutMs, true)
+      this.closed = true
+      this.native.close()
+      if (handles.get(this.key) === this) handles.delete(this.key)
+      return { ...result, closed: true }
+    })()
+    return this.closing
+  }
+}
+
+// ---- process hooks: installed once, cover every live client ----------------
+
+let hooksInstalled = false
+
+function liveWithPending() {
+  const out = []
+  for (const h of handles.values()) if (!h.closed && h.pending() > 0) out.push(h)
+  return out
+}
+
+function onBeforeExit() {
+  // Re-fires after our flush settles; only act when something is pending.
+  for (const h of liveWithPending()) h.flush(h.native.shutdownTimeout, true)
+}
+
+/**
+ * While a signal-triggered flush runs, a host that handles the signal itself
+ * (Medusa's `medusa start` does: it closes the server, then process.exit(0))
+ * may call process.exit() before our flush is done. Defer that exit until the
+ * flush settles (bounded by shutdown_timeout), then exit with the same code.
+ */
+function deferExitUntil(flushing, boundMs) {
+  const original = process.exit
+  if (original.segmentDeferral) return
+  const settled = Promise.race([
+    flushing.then(noop, noop),
+    new Promise((resolve) => setTimeout(resolve, boundMs).unref()),
+  ])
+  function deferredExit(code) {
+    if (deferredExit.called) return
+    deferredExit.called = true
+    settled.then(() => original.call(process, code))
+  }
+  deferredExit.segmentDeferral = true
+  process.exit = deferredExit
+  settled.then(() => {
+    if (process.exit === deferredExit) process.exit = original
+  })
+}
+
+function onSignal(signal) {
+  const pending = liveWithPending()
+  const flushing = Promise.all(pending.map((h) => h.flush(h.native.shutdownTimeout, true)))
+  if (process.listenerCount(signal) > 1) {
+    // Someone else handles this signal: leave the exit to them, but don't
+    // let their process.exit() cut our bounded flush short.
+    if (pending.length > 0) {
+      const bound = Math.max(...pending.map((h) => h.native.shutdownTimeout)) + 1000
+      deferExitUntil(flushing, bound)
+    }
+    return
+  }
+  flushing.then(() => {
+    // Restore the default action and re-raise, so the process ends exactly
+    // as it would have without us (killed by the signal).
+    process.removeListener("SIGTERM", onSigterm)
+    process.removeListener("SIGINT", onSigint)
+    hooksInstalled = false
+    process.kill(process.pid, signal)
+  })
+}
+
+function onSigterm() {
+  onSignal("SIGTERM")
+}
+
+function onSigint() {
+  onSignal("SIGINT")
+}
+
+function installHooks() {
+  if (hooksInstalled) return
+  hooksInstalled = true
+  process.on("beforeExit", onBeforeExit)
+  process.on("SIGTERM", onSigterm)
+  process.on("SIGINT", onSigint)
+}
+
+// ---- the service -----------------------------------------------------------
+
+const handleOf = new WeakMap()
+
+function isBlank(v) {
+  return v === undefined || v === null || v === ""
+}
+
+/**
+ * Segment client for Medusa (and standalone use): `new SegmentService({}, { write_key })`.
+ * Medusa builds it with its DI cradle and the plugin options.
+ */
+class SegmentService {
+  constructor(container, options) {
+    if (options === undefined || options === null) options = {}
+    if (typeof options !== "object" || Array.isArray(options)) {
+      throw new TypeError("medusa-plugin-segment-rs: options must be an object")
+    }
+    this.options_ = options
+    const picked = {}
+    for (const k of CORE_OPTIONS) if (options[k] !== undefined) picked[k] = options[k]
+    let json
+    try {
+      json = JSON.stringify(picked)
+    } catch (e) {
+      throw new TypeError(`medusa-plugin-segment-rs: options cannot be encoded as JSON (${e.message})`)
+    }
+    const key = native.normalizeOptions(json) // throws naming a bad option
+    let h = handles.get(key)
+    if (h === undefined || h.closed) {
+      h = new Handle(key, json, pickLogger(container))
+      handles.set(key, h)
+      installHooks()
+    }
+    handleOf.set(this, h)
+  }
+
+  track(message, callback) {
+    if (message !== null && typeof message === "object" && (typeof message.event !== "string" || message.event === "")) {
+      throw new TypeError('SegmentService.track: the message needs an "event" (a non-empty string)')
+    }
+    return this._enqueue("track", message, callback)
+  }
+
+  identify(message, callback) {
+    return this._enqueue("identify", message, callback)
+  }
+
+  page(message, callback) {
+    return this._enqueue("page", message, callback)
+  }
+
+  screen(message, callback) {
+    return this._enqueue("screen", message, callback)
+  }
+
+  group(message, callback) {
+    if (message !== null && typeof message === "object" && isBlank(message.groupId)) {
+      throw new TypeError('SegmentService.group: the message needs a "groupId"')
+    }
+    return this._enqueue("group", message, callback)
+  }
+
+  alias(message, callback) {
+    if (message !== null && typeof message === "object" && isBlank(message.previousId)) {
+      throw new TypeError('SegmentService.alias: the message needs a "previousId"')
+    }
+    return this._enqueue("alias", message, callback)
+  }
+
+  _enqueue(call, message, callback) {
+    const h = handleOf.get(this)
+    if (h.closed || h.closing) {
+      throw new Error(`SegmentService.${call}: the client has been shut down`)
+    }
+    if (message === null || typeof message !== "object" || Array.isArray(message)) {
+      throw new TypeError(`SegmentService.${call}: the message must be an object`)
+    }
+    if (isBlank(message.userId) && isBlank(message.anonymousId)) {
+      throw new TypeError(`SegmentService.${call}: the message needs a "userId" or an "anonymousId"`)
+    }
+    const hasCallback = typeof callback === "function"
+    if (!hasCallback && callback !== undefined && callback !== null) {
+      throw new TypeError(`SegmentService.${call}: the callback must be a function`)
+    }
+    let json
+    try {
+      json = JSON.stringify(message)
+    } catch (e) {
+      throw new TypeError(`SegmentService.${call}: the message cannot be encoded as JSON (${e.message})`)
+    }
+    // UTF-16 length <= UTF-8 bytes <= 3 x length: count bytes only when it matters.
+    if (json.length > MAX_MESSAGE_BYTES || (json.length * 3 > MAX_MESSAGE_BYTES && Buffer.byteLength(json) > MAX_MESSAGE_BYTES)) {
+      throw new RangeError(
+        `SegmentService.${call}: the message is ${Buffer.byteLength(json)} bytes of JSON, over Segment's 32 KB limit (${MAX_MESSAGE_BYTES} bytes)`
+      )
+    }
+    const seq = h.native.enqueue(KIND[call], json, hasCallback)
+    if (seq >= 0) {
+      if (hasCallback) h.callbacks.set(seq, callback)
+    } else if (seq === -1) {
+      // Dropped and counted (stats().dropped.queue_full) and logged natively.
+      if (hasCallback) {
+        process.nextTick(invoke, callback, new Error(`SegmentService.${call}: dropped, the queue is full (max_queue_bytes)`))
+      }
+    } else {
+      throw new Error(`SegmentService.${call}: the client has been shut down`)
+    }
+    return this
+  }
+
+  /** Resolves with stats() once everything accepted so far is delivered or given up on. */
+  flush() {
+    const h = handleOf.get(this)
+    if (h.closed) return Promise.reject(new Error("SegmentService.flush: the client has been shut down"))
+    return h.flush(null, false)
+  }
+
+  /** Flush (bounded by `timeout` ms, default option shutdown_timeout), then stop. */
+  shutdown({ timeout } = {}) {
+    const h = handleOf.get(this)
+    if (timeout !== undefined && (typeof timeout !== "number" || !(timeout >= 0))) {
+      return Promise.reject(new TypeError("SegmentService.shutdown: timeout must be a number of ms >= 0"))
+    }
+    return h.shutdown(timeout === undefined ? h.native.shutdownTimeout : timeout)
+  }
+
+  closeAndFlush(opts) {
+    return this.shutdown(opts)
+  }
+
+  /** Counters; see the README for the shape. */
+  stats() {
+    return handleOf.get(this).stats()
+  }
+}
+
+module.exports = SegmentService
+module.exports.SegmentService = SegmentService
+module.exports.default = SegmentService
+module.exports.CORE_OPTIONS = CORE_OPTIONS
+module.exports.libraryVersion = native.libraryVersion

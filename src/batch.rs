@@ -1,0 +1,220 @@
+//! Batching: messages go into the open batch until it reaches `flush_at`
+//! messages or would exceed the request size limit; the interval deadline is
+//! kept by the client loop. A batch is a contiguous range of sequence
+//! numbers, so completions can be reported as ranges.
+
+use crate::config::MAX_BATCH_BYTES;
+
+/// `{"batch":[` + `],"sentAt":"2024-01-01T00:00:00.000Z"}` with room to spare.
+pub const ENVELOPE_BYTES: usize = 64;
+
+/// One accepted, enriched message.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub seq: u64,
+    /// Enriched JSON of the message.
+    pub json: String,
+    /// Bytes charged to the queue when it was accepted.
+    pub charged: usize,
+    /// Whether JS registered a callback for it.
+    pub has_callback: bool,
+}
+
+/// A closed (or open) batch of messages with consecutive sequence numbers.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub first: u64,
+    pub last: u64,
+    pub messages: Vec<String>,
+    /// Sum of the messages' JSON sizes.
+    pub json_bytes: usize,
+    /// Sum of the bytes charged to the queue.
+    pub charged: usize,
+    pub has_callbacks: bool,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Request body size if `extra` more bytes of JSON (one more message) were added.
+    fn body_bytes_with(&self, extra: usize) -> usize {
+        ENVELOPE_BYTES + self.json_bytes + extra + self.messages.len()
+    }
+
+    fn push(&mut self, item: Item) {
+        if self.messages.is_empty() {
+            self.first = item.seq;
+        }
+        self.last = item.seq;
+        self.json_bytes += item.json.len();
+        self.charged += item.charged;
+        self.has_callbacks |= item.has_callback;
+        self.messages.push(item.json);
+    }
+
+    /// The request body: `{"batch":[...],"sentAt":"..."}`.
+    pub fn body(&self, sent_at: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body_bytes_with(0));
+        out.extend_from_slice(b"{\"batch\":[");
+        for (i, m) in self.messages.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(m.as_bytes());
+        }
+        out.extend_from_slice(b"],\"sentAt\":\"");
+        out.extend_from_slice(sent_at.as_bytes());
+        out.extend_from_slice(b"\"}");
+        out
+    }
+}
+
+/// Builds batches from a stream of items.
+#[derive(Debug)]
+pub struct Batcher {
+    flush_at: usize,
+    max_bytes: usize,
+    open: Batch,
+}
+
+impl Batcher {
+    pub fn new(flush_at: usize) -> Batcher {
+        Batcher::with_max_bytes(flush_at, MAX_BATCH_BYTES)
+    }
+
+    pub fn with_max_bytes(flush_at: usize, max_bytes: usize) -> Batcher {
+        Batcher {
+            flush_at: flush_at.max(1),
+            max_bytes,
+            open: Batch::default(),
+        }
+    }
+
+    /// Add an item; batches that closed because of it are appended to `closed`.
+    pub fn push(&mut self, item: Item, closed: &mut Vec<Batch>) {
+        if !self.open.is_empty() && self.open.body_bytes_with(item.json.len()) > self.max_bytes {
+            closed.push(std::mem::take(&mut self.open));
+        }
+        self.open.push(item);
+        if self.open.len() >= self.flush_at {
+            closed.push(std::mem::take(&mut self.open));
+        }
+    }
+
+    /// Close the open batch, if it has anything.
+    pub fn take(&mut self) -> Option<Batch> {
+        if self.open.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut self.open))
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Sequence number of the oldest message in the open batch.
+    pub fn first_seq(&self) -> Option<u64> {
+        (!self.open.is_empty()).then_some(self.open.first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(seq: u64, bytes: usize) -> Item {
+        Item {
+            seq,
+            json: "x".repeat(bytes),
+            charged: bytes,
+            has_callback: seq.is_multiple_of(2),
+        }
+    }
+
+    #[test]
+    fn closes_at_flush_at() {
+        let mut b = Batcher::new(3);
+        let mut closed = Vec::new();
+        for seq in 0..7 {
+            b.push(item(seq, 10), &mut closed);
+        }
+        assert_eq!(closed.len(), 2);
+        assert_eq!(
+            (closed[0].first, closed[0].last, closed[0].len()),
+            (0, 2, 3)
+        );
+        assert_eq!((closed[1].first, closed[1].last), (3, 5));
+        assert_eq!(b.first_seq(), Some(6));
+        let rest = b.take().unwrap();
+        assert_eq!((rest.first, rest.last, rest.len()), (6, 6, 1));
+        assert!(b.is_empty() && b.take().is_none());
+    }
+
+    #[test]
+    fn closes_before_exceeding_the_byte_limit() {
+        let mut b = Batcher::with_max_bytes(100, 1000);
+        let mut closed = Vec::new();
+        for seq in 0..10 {
+            b.push(item(seq, 350), &mut closed);
+        }
+        // 3 x 350 + envelope + commas > 1000, so 2 per batch.
+        assert!(closed.iter().all(|c| c.len() == 2));
+        assert_eq!(closed.len(), 4);
+        for c in &closed {
+            assert!(c.body("2024-01-01T00:00:00.000Z").len() <= 1000);
+        }
+    }
+
+    #[test]
+    fn default_limit_is_500kb() {
+        let mut b = Batcher::new(1000);
+        let mut closed = Vec::new();
+        for seq in 0..40 {
+            b.push(item(seq, 30_000), &mut closed);
+        }
+        assert_eq!(closed[0].len(), 17);
+        assert!(closed[0].body("2024-01-01T00:00:00.000Z").len() <= MAX_BATCH_BYTES);
+    }
+
+    #[test]
+    fn flush_at_one_closes_every_item() {
+        let mut b = Batcher::new(1);
+        let mut closed = Vec::new();
+        b.push(item(0, 10), &mut closed);
+        b.push(item(1, 10), &mut closed);
+        assert_eq!(closed.len(), 2);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn body_is_segment_batch_json() {
+        let mut b = Batcher::new(10);
+        let mut closed = Vec::new();
+        for seq in 0..2 {
+            b.push(
+                Item {
+                    seq,
+                    json: format!(r#"{{"n":{seq}}}"#),
+                    charged: 7,
+                    has_callback: false,
+                },
+                &mut closed,
+            );
+        }
+        let batch = b.take().unwrap();
+        assert_eq!(batch.charged, 14);
+        assert!(!batch.has_callbacks);
+        let v: serde_json::Value =
+            serde_json::from_slice(&batch.body("2024-01-01T00:00:00.000Z")).unwrap();
+        assert_eq!(v["batch"][1]["n"], 1);
+        assert_eq!(v["sentAt"], "2024-01-01T00:00:00.000Z");
+    }
+}

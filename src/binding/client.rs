@@ -1,0 +1,142 @@
+//! `NativeClient`: the thin napi face of `crate::client::Client`.
+//! index.js wraps it; nothing here is meant to be used directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi_derive::napi;
+
+use crate::client::{Client, EnqueueError, Event};
+use crate::config::Config;
+use crate::message::Kind;
+
+/// Event codes passed to the JS callback `(code, a, b, text)`.
+const EV_SETTLED: u32 = 0; // a = first seq, b = last seq, text = error or null
+const EV_REJECTED: u32 = 1; // a = seq, text = error
+const EV_LOG: u32 = 2; // a = level (0 info, 1 warn, 2 error), text = line
+const EV_FLUSHED: u32 = 3; // a = flush id, b = 1 if timed out
+
+type EventArgs = FnArgs<(u32, f64, f64, Option<String>)>;
+
+fn encode(ev: Event) -> (u32, f64, f64, Option<String>) {
+    match ev {
+        Event::Settled { first, last, error } => (EV_SETTLED, first as f64, last as f64, error),
+        Event::Rejected { seq, error } => (EV_REJECTED, seq as f64, 0.0, Some(error)),
+        Event::Log { level, message } => (EV_LOG, level as u32 as f64, 0.0, Some(message)),
+        Event::Flushed { id, timed_out } => (
+            EV_FLUSHED,
+            id as f64,
+            if timed_out { 1.0 } else { 0.0 },
+            None,
+        ),
+    }
+}
+
+fn config_error(e: crate::config::ConfigError) -> Error {
+    Error::new(Status::InvalidArg, format!("medusa-plugin-segment-rs: {e}"))
+}
+
+/// Validate options (JSON text) and return a canonical key for sharing
+/// clients between equal configurations. Throws naming the bad option.
+#[napi]
+pub fn normalize_options(options_json: String) -> Result<String> {
+    Ok(Config::from_json(&options_json)
+        .map_err(config_error)?
+        .canonical_key())
+}
+
+/// Background Segment client; results arrive through `onEvent`.
+#[napi]
+pub struct NativeClient {
+    inner: Client,
+}
+
+#[napi]
+impl NativeClient {
+    #[napi(
+        constructor,
+        ts_args_type = "optionsJson: string, onEvent: (code: number, a: number, b: number, text: string | null) => void"
+    )]
+    pub fn new(options_json: String, on_event: Function<'_, EventArgs, ()>) -> Result<Self> {
+        let config = Config::from_json(&options_json).map_err(config_error)?;
+        // Weak: the client never keeps the process alive by itself.
+        let tsfn = on_event
+            .build_threadsafe_function::<Event>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|ctx| Ok(FnArgs::from(encode(ctx.value))))?;
+        let sink = Arc::new(move |ev: Event| {
+            tsfn.call(ev, ThreadsafeFunctionCallMode::NonBlocking);
+        });
+        Ok(NativeClient {
+            inner: Client::new(config, sink),
+        })
+    }
+
+    /// Hand over one message (already `JSON.stringify`-ed). Returns its
+    /// sequence number, -1 when the queue is full (dropped and counted),
+    /// -2 when the client is closed, -3 for an unknown call kind.
+    #[napi]
+    pub fn enqueue(&self, kind: u32, json: String, has_callback: bool) -> i64 {
+        let Some(kind) = Kind::from_code(kind) else {
+            return -3;
+        };
+        match self.inner.enqueue(kind, json, has_callback) {
+            Ok(seq) => seq as i64,
+            Err(EnqueueError::QueueFull) => -1,
+            Err(EnqueueError::Closed) => -2,
+        }
+    }
+
+    /// Start flush `id`; an event reports its completion. `timeout_ms` < 0
+    /// means no timeout. Returns false when the client is closed.
+    #[napi]
+    pub fn flush(&self, id: u32, timeout_ms: f64, abandon: bool) -> bool {
+        let timeout = (timeout_ms >= 0.0).then(|| Duration::from_millis(timeout_ms as u64));
+        self.inner.flush(id as u64, timeout, abandon).is_ok()
+    }
+
+    /// Stop accepting messages.
+    #[napi]
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Messages accepted and not yet settled.
+    #[napi]
+    pub fn pending(&self) -> f64 {
+        self.inner.stats().queued as f64
+    }
+
+    /// Default timeout of bounded flushes, in ms.
+    #[napi(getter)]
+    pub fn shutdown_timeout(&self) -> f64 {
+        self.inner.config().shutdown_timeout.as_millis() as f64
+    }
+
+    /// Counters (see README for the shape).
+    #[napi]
+    pub fn stats(&self) -> serde_json::Value {
+        let s = self.inner.stats();
+        let cfg = self.inner.config();
+        serde_json::json!({
+            "accepted": s.accepted,
+            "delivered": s.delivered,
+            "failed": s.failed,
+            "failed_reasons": s.failed_reasons,
+            "dropped": s.dropped,
+            "retried": s.retried,
+            "queued": s.queued,
+            "queued_bytes": s.queued_bytes,
+            "in_flight": s.in_flight,
+            "batches": s.batches,
+            "requests": s.requests,
+            "bytes_sent": s.bytes_sent,
+            "enabled": cfg.delivers(),
+            "disabled_reason": cfg.disabled_reason(),
+            "closed": self.inner.is_closed(),
+        })
+    }
+}

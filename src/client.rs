@@ -1,0 +1,597 @@
+//! The client: accepts messages on the caller's thread (a channel send),
+//! and does everything else on a background tokio runtime — parsing and
+//! enrichment, batching, delivery with bounded concurrency, accounting and
+//! flushes. Results go back through an event sink (in Node: one weak
+//! threadsafe function), once per batch that has callbacks, not per message.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::AbortHandle;
+use tokio::time::Instant as TokioInstant;
+
+use crate::batch::{Batch, Batcher, Item};
+use crate::config::Config;
+use crate::delivery::{Outcome, Sender};
+use crate::message::{self, Kind};
+use crate::stats::{LogLimiter, Snapshot, Stats};
+
+/// Log severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info = 0,
+    Warn = 1,
+    Error = 2,
+}
+
+/// What the client reports back to its owner.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Messages `first..=last` (those not already reported) are settled:
+    /// delivered when `error` is `None`. Only sent for batches with callbacks.
+    Settled {
+        first: u64,
+        last: u64,
+        error: Option<String>,
+    },
+    /// Message `seq` was rejected by validation (only if it has a callback).
+    Rejected { seq: u64, error: String },
+    /// A log line (already rate-limited).
+    Log { level: Level, message: String },
+    /// The flush `id` is complete (or timed out).
+    Flushed { id: u64, timed_out: bool },
+}
+
+/// Receives the client's events, on a background thread.
+pub type Sink = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// Why `enqueue` refused a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnqueueError {
+    /// `max_queue_bytes` reached: the message is dropped and counted.
+    QueueFull,
+    /// The client was shut down.
+    Closed,
+}
+
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The process-wide runtime all clients share.
+pub fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("segment-rs")
+            .enable_all()
+            .build()
+            .expect("cannot start the segment runtime")
+    })
+}
+
+struct Shared {
+    config: Arc<Config>,
+    stats: Stats,
+    next_seq: AtomicU64,
+    closed: AtomicBool,
+    sink: Sink,
+    limiter: LogLimiter,
+}
+
+impl Shared {
+    fn log(&self, level: Level, key: &str, message: String) {
+        if let Some(suppressed) = self.limiter.allow(key, Instant::now()) {
+            let message = if suppressed > 0 {
+                format!("[segment] {message} ({suppressed} similar messages suppressed)")
+            } else {
+                format!("[segment] {message}")
+            };
+            (self.sink)(Event::Log { level, message });
+        }
+    }
+}
+
+enum Cmd {
+    Msg {
+        seq: u64,
+        kind: Kind,
+        json: String,
+        charged: usize,
+        has_callback: bool,
+    },
+    Flush {
+        id: u64,
+        timeout: Option<Duration>,
+        abandon: bool,
+    },
+    Close,
+}
+
+/// A Segment client. Dropping it lets queued messages finish in the background.
+pub struct Client {
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Cmd>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl Client {
+    pub fn new(config: Config, sink: Sink) -> Client {
+        let config = Arc::new(config);
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            stats: Stats::default(),
+            next_seq: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            sink,
+            limiter: LogLimiter::new(LOG_INTERVAL),
+        });
+        let sender = if config.delivers() {
+            match Sender::new(config.clone()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    shared.log(
+                        Level::Error,
+                        "http_client",
+                        format!("{e}; delivery is disabled"),
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let worker = Worker {
+            shared: shared.clone(),
+            batcher: Batcher::new(config.flush_at),
+            deadline: None,
+            outstanding: BTreeMap::new(),
+            last_seq: None,
+            waiters: Vec::new(),
+            sender,
+            permits: Arc::new(Semaphore::new(config.max_in_flight)),
+            done_tx,
+            closing: false,
+        };
+        runtime().spawn(worker.run(rx, done_rx));
+        Client { shared, tx }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Hand over one message (JSON text). Never blocks. Returns its sequence number.
+    pub fn enqueue(
+        &self,
+        kind: Kind,
+        json: String,
+        has_callback: bool,
+    ) -> Result<u64, EnqueueError> {
+        let s = &self.shared;
+        if s.closed.load(Relaxed) {
+            return Err(EnqueueError::Closed);
+        }
+        let charged = json.len();
+        s.stats.accepted.fetch_add(1, Relaxed);
+        let before = s.stats.queued_bytes.fetch_add(charged as u64, Relaxed);
+        if before + charged as u64 > s.config.max_queue_bytes as u64 {
+            s.stats.queued_bytes.fetch_sub(charged as u64, Relaxed);
+            s.stats.drop_messages("queue_full", 1);
+            s.log(
+                Level::Error,
+                "queue_full",
+                format!(
+                    "queue full ({} bytes pending, max_queue_bytes {}): dropped a {} message",
+                    before,
+                    s.config.max_queue_bytes,
+                    kind.as_str()
+                ),
+            );
+            return Err(EnqueueError::QueueFull);
+        }
+        s.stats.queued.fetch_add(1, Relaxed);
+        let seq = s.next_seq.fetch_add(1, Relaxed);
+        let cmd = Cmd::Msg {
+            seq,
+            kind,
+            json,
+            charged,
+            has_callback,
+        };
+        if self.tx.send(cmd).is_err() {
+            s.stats.settle(1, charged as u64);
+            s.stats.drop_messages("closed", 1);
+            return Err(EnqueueError::Closed);
+        }
+        Ok(seq)
+    }
+
+    /// Ask for a flush of everything accepted so far; `Event::Flushed { id }`
+    /// follows. With a timeout and `abandon`, what is still pending when it
+    /// expires is dropped (reason `flush_timeout`) so the caller can exit.
+    pub fn flush(
+        &self,
+        id: u64,
+        timeout: Option<Duration>,
+        abandon: bool,
+    ) -> Result<(), EnqueueError> {
+        self.tx
+            .send(Cmd::Flush {
+                id,
+                timeout,
+                abandon,
+            })
+            .map_err(|_| EnqueueError::Closed)
+    }
+
+    /// Refuse new messages; the worker stops once what is pending has settled.
+    pub fn close(&self) {
+        if !self.shared.closed.swap(true, Relaxed) {
+            let _ = self.tx.send(Cmd::Close);
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Relaxed)
+    }
+
+    pub fn stats(&self) -> Snapshot {
+        self.shared.stats.snapshot()
+    }
+}
+
+struct Outstanding {
+    last: u64,
+    count: u64,
+    charged: u64,
+    has_callbacks: bool,
+    abort: AbortHandle,
+}
+
+struct Waiter {
+    id: u64,
+    target: Option<u64>,
+    deadline: Option<TokioInstant>,
+    abandon: bool,
+}
+
+struct Done {
+    first: u64,
+    outcome: Outcome,
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    batcher: Batcher,
+    /// Interval deadline of the open batch: (its first seq, when it closes).
+    deadline: Option<(u64, TokioInstant)>,
+    /// Dispatched batches not yet settled, by first seq.
+    outstanding: BTreeMap<u64, Outstanding>,
+    last_seq: Option<u64>,
+    waiters: Vec<Waiter>,
+    sender: Option<Sender>,
+    permits: Arc<Semaphore>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    closing: bool,
+}
+
+async fn sleep_until(at: Option<TokioInstant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Decrements `in_flight` even when the delivery task is aborted.
+struct InFlight<'a>(&'a Stats);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Worker {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Cmd>,
+        mut done_rx: mpsc::UnboundedReceiver<Done>,
+    ) {
+        let mut rx_open = true;
+        loop {
+            if (self.closing || !rx_open) && self.outstanding.is_empty() && self.batcher.is_empty()
+            {
+                break;
+            }
+            let batch_at = self.deadline.map(|(_, at)| at);
+            let flush_at = self.waiters.iter().filter_map(|w| w.deadline).min();
+            tokio::select! {
+                cmd = rx.recv(), if rx_open => match cmd {
+                    Some(cmd) => self.handle(cmd),
+                    None => {
+                        // The owner is gone: send what is left, then stop.
+                        rx_open = false;
+                        self.close_open_batch();
+                    }
+                },
+                Some(done) = done_rx.recv() => self.complete(done),
+                _ = sleep_until(batch_at) => self.close_open_batch(),
+                _ = sleep_until(flush_at) => self.expire_waiters(),
+            }
+        }
+        // Anyone still waiting is answered.
+        for w in std::mem::take(&mut self.waiters) {
+            (self.shared.sink)(Event::Flushed {
+                id: w.id,
+                timed_out: false,
+            });
+        }
+    }
+
+    fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Msg {
+                seq,
+                kind,
+                json,
+                charged,
+                has_callback,
+            } => {
+                self.last_seq = Some(seq);
+                self.accept(seq, kind, json, charged, has_callback);
+            }
+            Cmd::Flush {
+                id,
+                timeout,
+                abandon,
+            } => {
+                self.close_open_batch();
+                self.waiters.push(Waiter {
+                    id,
+                    target: self.last_seq,
+                    deadline: timeout.map(|t| TokioInstant::now() + t),
+                    abandon,
+                });
+                self.check_waiters();
+            }
+            Cmd::Close => {
+                self.closing = true;
+                self.close_open_batch();
+            }
+        }
+    }
+
+    fn accept(&mut self, seq: u64, kind: Kind, json: String, charged: usize, has_callback: bool) {
+        let shared = self.shared.clone();
+        let stats = &shared.stats;
+        let json = match message::prepare(kind, &json, OffsetDateTime::now_utc()) {
+            Ok(j) => j,
+            Err(e) => {
+                stats.drop_messages(e.reason, 1);
+                stats.settle(1, charged as u64);
+                shared.log(Level::Error, e.reason, format!("dropped a message: {e}"));
+                if has_callback {
+                    (shared.sink)(Event::Rejected {
+                        seq,
+                        error: e.message,
+                    });
+                }
+                return;
+            }
+        };
+        if self.sender.is_none() {
+            stats.drop_messages("disabled", 1);
+            stats.settle(1, charged as u64);
+            if has_callback {
+                (shared.sink)(Event::Settled {
+                    first: seq,
+                    last: seq,
+                    error: None,
+                });
+            }
+            return;
+        }
+        let mut closed = Vec::new();
+        self.batcher.push(
+            Item {
+                seq,
+                json,
+                charged,
+                has_callback,
+            },
+            &mut closed,
+        );
+        for batch in closed {
+            self.dispatch(batch);
+        }
+        match self.batcher.first_seq() {
+            None => self.deadline = None,
+            Some(first) => {
+                if self.deadline.map(|(s, _)| s) != Some(first) {
+                    let at = TokioInstant::now() + shared.config.flush_interval;
+                    self.deadline = Some((first, at));
+                }
+            }
+        }
+    }
+
+    fn close_open_batch(&mut self) {
+        self.deadline = None;
+        if let Some(batch) = self.batcher.take() {
+            self.dispatch(batch);
+        }
+    }
+
+    fn dispatch(&mut self, batch: Batch) {
+        let Some(sender) = self.sender.clone() else {
+            return;
+        };
+        let first = batch.first;
+        let record = Outstanding {
+            last: batch.last,
+            count: batch.len() as u64,
+            charged: batch.charged as u64,
+            has_callbacks: batch.has_callbacks,
+            abort: tokio::spawn(deliver(
+                sender,
+                batch,
+                self.shared.clone(),
+                self.permits.clone(),
+                self.done_tx.clone(),
+            ))
+            .abort_handle(),
+        };
+        self.outstanding.insert(first, record);
+    }
+
+    fn complete(&mut self, done: Done) {
+        let Some(rec) = self.outstanding.remove(&done.first) else {
+            return; // abandoned meanwhile
+        };
+        let shared = self.shared.clone();
+        let stats = &shared.stats;
+        let error = match done.outcome {
+            Outcome::Delivered => {
+                stats.delivered.fetch_add(rec.count, Relaxed);
+                stats.batches.fetch_add(1, Relaxed);
+                None
+            }
+            Outcome::Failed { reason, detail } => {
+                stats.fail_messages(&reason, rec.count);
+                let msg = format!(
+                    "gave up on a batch of {} messages ({reason}): {detail}",
+                    rec.count
+                );
+                shared.log(Level::Error, &reason, msg.clone());
+                Some(msg)
+            }
+        };
+        stats.settle(rec.count, rec.charged);
+        if rec.has_callbacks {
+            (shared.sink)(Event::Settled {
+                first: done.first,
+                last: rec.last,
+                error,
+            });
+        }
+        self.check_waiters();
+    }
+
+    /// Oldest sequence number not yet settled.
+    fn watermark(&self) -> Option<u64> {
+        let out = self.outstanding.keys().next().copied();
+        match (out, self.batcher.first_seq()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn is_done(&self, target: Option<u64>) -> bool {
+        match (target, self.watermark()) {
+            (None, _) | (_, None) => true,
+            (Some(t), Some(w)) => w > t,
+        }
+    }
+
+    fn check_waiters(&mut self) {
+        let mut i = 0;
+        while i < self.waiters.len() {
+            if self.is_done(self.waiters[i].target) {
+                let w = self.waiters.remove(i);
+                (self.shared.sink)(Event::Flushed {
+                    id: w.id,
+                    timed_out: false,
+                });
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn expire_waiters(&mut self) {
+        let now = TokioInstant::now();
+        let mut i = 0;
+        while i < self.waiters.len() {
+            if self.waiters[i].deadline.is_some_and(|d| d <= now) {
+                let w = self.waiters.remove(i);
+                if w.abandon {
+                    if let Some(t) = w.target {
+                        self.abandon_up_to(t);
+                    }
+                }
+                (self.shared.sink)(Event::Flushed {
+                    id: w.id,
+                    timed_out: true,
+                });
+            } else {
+                i += 1;
+            }
+        }
+        self.check_waiters();
+    }
+
+    /// Give up on batches starting at or before `target` (a bounded flush expired).
+    fn abandon_up_to(&mut self, target: u64) {
+        let firsts: Vec<u64> = self.outstanding.range(..=target).map(|(k, _)| *k).collect();
+        let shared = self.shared.clone();
+        let mut total = 0;
+        for first in firsts {
+            let rec = self.outstanding.remove(&first).expect("present");
+            rec.abort.abort();
+            shared.stats.drop_messages("flush_timeout", rec.count);
+            shared.stats.settle(rec.count, rec.charged);
+            total += rec.count;
+            if rec.has_callbacks {
+                (shared.sink)(Event::Settled {
+                    first,
+                    last: rec.last,
+                    error: Some(format!(
+                        "not delivered before the flush timeout expired (batch of {} messages dropped)",
+                        rec.count
+                    )),
+                });
+            }
+        }
+        if total > 0 {
+            shared.log(
+                Level::Error,
+                "flush_timeout",
+                format!("flush timed out: dropped {total} undelivered messages"),
+            );
+        }
+    }
+}
+
+async fn deliver(
+    sender: Sender,
+    batch: Batch,
+    shared: Arc<Shared>,
+    permits: Arc<Semaphore>,
+    done: mpsc::UnboundedSender<Done>,
+) {
+    let started = Instant::now();
+    let _permit = permits.acquire_owned().await;
+    shared.stats.in_flight.fetch_add(1, Relaxed);
+    let _guard = InFlight(&shared.stats);
+    let log_shared = shared.clone();
+    let log = move |level: Level, key: &str, msg: String| log_shared.log(level, key, msg);
+    let outcome = sender.deliver(&batch, &shared.stats, &log, started).await;
+    let _ = done.send(Done {
+        first: batch.first,
+        outcome,
+    });
+}

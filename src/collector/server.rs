@@ -1,0 +1,379 @@
+//! HTTP handling: Segment's ingestion paths, the live page and its data.
+
+use super::print;
+use super::store::{Entry, Store};
+use super::validate::{self, Violation, MAX_BATCH_BYTES};
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::io::{Read, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+type Resp = Response<BoxBody<Bytes, Infallible>>;
+
+/// Largest request body read off the wire (compressed or not).
+const MAX_WIRE_BYTES: usize = 8 * 1024 * 1024;
+
+const INDEX_HTML: &str = include_str!("page/index.html");
+const APP_JS: &str = include_str!("page/app.js");
+const APP_CSS: &str = include_str!("page/app.css");
+
+pub(super) struct State {
+    pub store: Arc<Store>,
+    pub print: bool,
+    pub expected_write_key: Option<String>,
+    pub loopback_only: bool,
+    pub utc_offset_minutes: i32,
+}
+
+pub(super) async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let state = state.clone();
+                    conns.spawn(async move {
+                        let service = service_fn(move |req| handle(state.clone(), req));
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+                // Out of file descriptors and the like: back off briefly.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    conns.shutdown().await;
+}
+
+fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(Full::new(body.into()).boxed());
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+fn json_resp(status: StatusCode, v: &Value) -> Resp {
+    full(status, "application/json", v.to_string())
+}
+
+fn query_u64(req: &Request<Incoming>, name: &str) -> Option<u64> {
+    req.uri().query()?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        if k == name {
+            v.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// On a loopback listener, the page's data is only served to pages opened on
+/// a loopback name (guards against DNS rebinding reading customer data).
+fn host_allowed(state: &State, req: &Request<Incoming>) -> bool {
+    if !state.loopback_only {
+        return true;
+    }
+    let Some(host) = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return true;
+    };
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    matches!(name, "127.0.0.1" | "localhost" | "::1") || name.starts_with("127.")
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let method = req.method().clone();
+    if let Some(call) = path.strip_prefix("/v1/") {
+        return Ok(if method == Method::POST {
+            ingest(&state, call.to_string(), req).await
+        } else {
+            json_resp(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &json!({"success": false, "code": "method_not_allowed", "message": "use POST"}),
+            )
+        });
+    }
+    if !host_allowed(&state, &req) {
+        return Ok(full(
+            StatusCode::FORBIDDEN,
+            "text/plain",
+            "forbidden host\n",
+        ));
+    }
+    let resp = match (&method, path.as_str()) {
+        (&Method::GET, "") | (&Method::GET, "/index.html") => {
+            let mut r = full(StatusCode::OK, "text/html; charset=utf-8", INDEX_HTML);
+            r.headers_mut().insert(
+                "content-security-policy",
+                HeaderValue::from_static(
+                    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+                ),
+            );
+            r
+        }
+        (&Method::GET, "/app.js") => full(StatusCode::OK, "text/javascript; charset=utf-8", APP_JS),
+        (&Method::GET, "/app.css") => full(StatusCode::OK, "text/css; charset=utf-8", APP_CSS),
+        (&Method::GET, "/favicon.ico") => full(StatusCode::NO_CONTENT, "text/plain", ""),
+        (&Method::GET, "/api/messages") => {
+            let after = query_u64(&req, "after").unwrap_or(0);
+            let entries: Vec<Value> = state
+                .store
+                .entries_after(after)
+                .into_iter()
+                .map(|e| e.json)
+                .collect();
+            let last = entries
+                .last()
+                .and_then(|e| e["seq"].as_u64())
+                .unwrap_or(after);
+            json_resp(StatusCode::OK, &json!({"entries": entries, "last": last}))
+        }
+        (&Method::DELETE, "/api/messages") => {
+            state.store.clear();
+            json_resp(StatusCode::OK, &json!({"success": true}))
+        }
+        (&Method::GET, "/api/stream") => {
+            let after = req
+                .headers()
+                .get("last-event-id")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .or_else(|| query_u64(&req, "after"))
+                .unwrap_or(0);
+            sse(&state.store, after)
+        }
+        _ => full(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+    };
+    Ok(resp)
+}
+
+fn out(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+}
+
+fn reject(state: &State, path: &str, v: Violation, body: &[u8]) -> Resp {
+    let status = StatusCode::BAD_REQUEST;
+    let message = v.to_string();
+    state
+        .store
+        .add_error(path, status.as_u16(), v.code, &message, body);
+    if state.print {
+        let clock = print::clock_now(state.utc_offset_minutes);
+        out(&print::error_line(
+            &clock,
+            path,
+            status.as_u16(),
+            v.code,
+            &message,
+        ));
+    }
+    let mut body = json!({"success": false, "code": v.code, "message": message});
+    if let Some(i) = v.index {
+        body["index"] = json!(i);
+    }
+    json_resp(status, &body)
+}
+
+/// Reads at most `limit + 1` bytes of a gzip stream, so an oversized body is
+/// refused without inflating all of it.
+fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, Violation> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(raw)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            Violation::new(
+                "invalid_gzip",
+                format!("the gzip body cannot be decoded: {e}"),
+            )
+        })?;
+    Ok(out)
+}
+
+async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
+    let path = format!("/v1/{call}");
+    if !(call == "batch" || call == "import" || validate::CALL_TYPES.contains(&call.as_str())) {
+        return json_resp(
+            StatusCode::NOT_FOUND,
+            &json!({"success": false, "code": "not_found", "message": format!("no such endpoint: {path}")}),
+        );
+    }
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|h| h.to_str().unwrap_or("\u{0}").to_string());
+    let encoding = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|h| h.to_str().ok())
+        .map(|s| s.trim().to_ascii_lowercase());
+    let raw = match Limited::new(req.into_body(), MAX_WIRE_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return reject(
+                state,
+                &path,
+                Violation::new("batch_too_large", "the request body exceeds 8 MB"),
+                b"",
+            )
+        }
+    };
+    let body: Vec<u8> = match encoding.as_deref() {
+        None | Some("") | Some("identity") => raw.to_vec(),
+        Some("gzip") | Some("x-gzip") => match gunzip(&raw, MAX_BATCH_BYTES) {
+            Ok(b) => b,
+            Err(v) => return reject(state, &path, v, b""),
+        },
+        Some(other) => {
+            return reject(
+                state,
+                &path,
+                Violation::new(
+                    "unsupported_encoding",
+                    format!("Content-Encoding {other:?} is not supported (Segment accepts gzip)"),
+                ),
+                b"",
+            )
+        }
+    };
+    let accepted = validate::write_key_from_basic_auth(auth.as_deref())
+        .and_then(|key| validate::check_request(&call, &body, key))
+        .and_then(|a| match &state.expected_write_key {
+            Some(k) if *k != a.write_key => Err(Violation::new(
+                "wrong_write_key",
+                "the write key is not the one this debugger was started with (--write-key)",
+            )),
+            _ => Ok(a),
+        });
+    let accepted = match accepted {
+        Ok(a) => a,
+        Err(v) => return reject(state, &path, v, &body),
+    };
+    for msg in accepted.messages {
+        let (entry, duplicate) = state.store.add_message(&path, msg);
+        if state.print {
+            let clock = print::clock_now(state.utc_offset_minutes);
+            out(&print::message_line(
+                &clock,
+                &entry.json["payload"],
+                duplicate,
+            ));
+        }
+    }
+    json_resp(StatusCode::OK, &json!({"success": true}))
+}
+
+fn sse_frame(e: &Entry) -> Bytes {
+    Bytes::from(format!("id: {}\ndata: {}\n\n", e.seq, e.json))
+}
+
+/// A text/event-stream body: the backlog, then live entries, with a comment
+/// every 15 s so a closed page is noticed.
+struct SseBody {
+    backlog: VecDeque<Bytes>,
+    rx: mpsc::Receiver<Entry>,
+    ping: tokio::time::Interval,
+}
+
+impl Body for SseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(b) = self.backlog.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(b))));
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(e)) => Poll::Ready(Some(Ok(Frame::data(sse_frame(&e))))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match self.ping.poll_tick(cx) {
+                Poll::Ready(_) => {
+                    Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b": ping\n\n")))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+fn sse(store: &Store, after: u64) -> Resp {
+    let (backlog, rx) = store.subscribe(after);
+    let mut frames: VecDeque<Bytes> = backlog.iter().map(sse_frame).collect();
+    frames.push_front(Bytes::from_static(b"retry: 1000\n\n"));
+    let period = Duration::from_secs(15);
+    let body = SseBody {
+        backlog: frames,
+        rx,
+        ping: tokio::time::interval_at(tokio::time::Instant::now() + period, period),
+    };
+    let mut r = Response::new(body.boxed());
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_bodies_decode_and_stop_at_the_limit() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&vec![b'a'; 2_000_000]).unwrap();
+        let gz = enc.finish().unwrap();
+        assert!(gz.len() < 10_000);
+        assert_eq!(gunzip(&gz, 1000).unwrap().len(), 1001);
+        assert_eq!(gunzip(b"not gzip", 1000).unwrap_err().code, "invalid_gzip");
+    }
+}

@@ -1,0 +1,404 @@
+//! Client configuration: the snake_case options of the plugin, validated.
+//!
+//! Options arrive as one JSON object (stringified in JS). Unknown keys are
+//! ignored (the Medusa layer adds its own), `null` means "use the default",
+//! and a wrong type or value is an error naming the option.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+/// Segment's limit for one message, in bytes of JSON.
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
+/// Segment's limit for one batch request body, in bytes of JSON.
+pub const MAX_BATCH_BYTES: usize = 500 * 1024;
+/// Default Segment endpoint.
+pub const DEFAULT_HOST: &str = "https://api.segment.io";
+
+/// Validated configuration of one client.
+#[derive(Clone, PartialEq)]
+pub struct Config {
+    /// Segment source write key; `None` disables delivery.
+    pub write_key: Option<String>,
+    /// Base URL, without a trailing slash; requests go to `{host}/v1/batch`.
+    pub host: String,
+    /// A batch closes when it holds this many messages.
+    pub flush_at: usize,
+    /// A batch closes this long after its first message arrived.
+    pub flush_interval: Duration,
+    /// Retries of one batch after its first attempt.
+    pub max_retries: u32,
+    /// Total time a batch may spend being retried before it is given up.
+    pub max_retry_time: Duration,
+    /// First backoff delay (grows exponentially, with jitter).
+    pub min_retry_delay: Duration,
+    /// Cap of one backoff delay.
+    pub max_retry_delay: Duration,
+    /// Timeout of one HTTP request.
+    pub timeout: Duration,
+    /// Concurrent batch requests (retrying batches hold their slot).
+    pub max_in_flight: usize,
+    /// Bytes of accepted, not yet settled messages; beyond it new ones are dropped.
+    pub max_queue_bytes: usize,
+    /// Compress request bodies with gzip.
+    pub gzip: bool,
+    /// `false`: accept and count messages, send nothing.
+    pub enabled: bool,
+    /// Bounded flush on `beforeExit`, SIGTERM/SIGINT and default of `shutdown()`.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            write_key: None,
+            host: DEFAULT_HOST.to_string(),
+            flush_at: 20,
+            flush_interval: Duration::from_millis(10_000),
+            max_retries: 10,
+            max_retry_time: Duration::from_millis(300_000),
+            min_retry_delay: Duration::from_millis(500),
+            max_retry_delay: Duration::from_millis(60_000),
+            timeout: Duration::from_millis(10_000),
+            max_in_flight: 4,
+            max_queue_bytes: 64 * 1024 * 1024,
+            gzip: false,
+            enabled: true,
+            shutdown_timeout: Duration::from_millis(5_000),
+        }
+    }
+}
+
+// The write key is a credential: never print it.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("write_key", &self.write_key.as_ref().map(|_| "[redacted]"))
+            .field("host", &self.host)
+            .field("flush_at", &self.flush_at)
+            .field("flush_interval", &self.flush_interval)
+            .field("max_retries", &self.max_retries)
+            .field("max_retry_time", &self.max_retry_time)
+            .field("min_retry_delay", &self.min_retry_delay)
+            .field("max_retry_delay", &self.max_retry_delay)
+            .field("timeout", &self.timeout)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("gzip", &self.gzip)
+            .field("enabled", &self.enabled)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+/// An invalid option: names the option and says what it must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub option: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid option `{}`: {}", self.option, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(option: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        option: option.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Short description of a JSON value for error messages (never the write key).
+fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.len() <= 40 => format!("string {s:?}"),
+        Value::String(_) => "a long string".to_string(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::Array(_) => "an array".to_string(),
+        Value::Object(_) => "an object".to_string(),
+        Value::Null => "null".to_string(),
+    }
+}
+
+fn integer(
+    map: &Map<String, Value>,
+    key: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, ConfigError> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => {
+            let n = v.as_u64().or_else(|| {
+                // JSON.stringify(20.0) is "20", but 1e3 arrives as a float.
+                v.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+                    .map(|f| f as u64)
+            });
+            match n {
+                Some(n) if n >= min && n <= max => Ok(Some(n)),
+                _ => Err(err(
+                    key,
+                    format!(
+                        "must be an integer from {min} to {max} (got {})",
+                        describe(v)
+                    ),
+                )),
+            }
+        }
+    }
+}
+
+fn boolean(map: &Map<String, Value>, key: &str) -> Result<Option<bool>, ConfigError> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(v) => Err(err(key, format!("must be a boolean (got {})", describe(v)))),
+    }
+}
+
+fn millis(
+    map: &Map<String, Value>,
+    key: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<Duration>, ConfigError> {
+    Ok(integer(map, key, min, max)?.map(Duration::from_millis))
+}
+
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+impl Config {
+    /// Parse and validate the options object given as JSON text.
+    pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| err("options", format!("is not valid JSON: {e}")))?;
+        match value {
+            Value::Null => Ok(Config::default()),
+            Value::Object(map) => Config::from_map(&map),
+            other => Err(err(
+                "options",
+                format!("must be an object (got {})", describe(&other)),
+            )),
+        }
+    }
+
+    /// Validate an options object.
+    pub fn from_map(map: &Map<String, Value>) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        match map.get("write_key") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => {
+                let s = s.trim();
+                if !s.is_empty() {
+                    c.write_key = Some(s.to_string());
+                }
+            }
+            // Never echo the value: it may be the key itself.
+            Some(_) => return Err(err("write_key", "must be a string")),
+        }
+        match map.get("host") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => c.host = normalize_host(s)?,
+            Some(v) => {
+                return Err(err(
+                    "host",
+                    format!("must be a URL string (got {})", describe(v)),
+                ))
+            }
+        }
+        if let Some(n) = integer(map, "flush_at", 1, 10_000)? {
+            c.flush_at = n as usize;
+        }
+        if let Some(d) = millis(map, "flush_interval", 1, DAY_MS)? {
+            c.flush_interval = d;
+        }
+        if let Some(n) = integer(map, "max_retries", 0, 1_000)? {
+            c.max_retries = n as u32;
+        }
+        if let Some(d) = millis(map, "max_retry_time", 0, DAY_MS)? {
+            c.max_retry_time = d;
+        }
+        if let Some(d) = millis(map, "min_retry_delay", 1, DAY_MS)? {
+            c.min_retry_delay = d;
+        }
+        if let Some(d) = millis(map, "max_retry_delay", 1, DAY_MS)? {
+            c.max_retry_delay = d;
+        }
+        if c.max_retry_delay < c.min_retry_delay {
+            return Err(err(
+                "max_retry_delay",
+                "must not be smaller than min_retry_delay",
+            ));
+        }
+        if let Some(d) = millis(map, "timeout", 1, DAY_MS)? {
+            c.timeout = d;
+        }
+        if let Some(n) = integer(map, "max_in_flight", 1, 64)? {
+            c.max_in_flight = n as usize;
+        }
+        if let Some(n) = integer(map, "max_queue_bytes", MAX_MESSAGE_BYTES as u64, 1 << 40)? {
+            c.max_queue_bytes = n as usize;
+        }
+        if let Some(b) = boolean(map, "gzip")? {
+            c.gzip = b;
+        }
+        if let Some(b) = boolean(map, "enabled")? {
+            c.enabled = b;
+        }
+        if let Some(d) = millis(map, "shutdown_timeout", 0, DAY_MS)? {
+            c.shutdown_timeout = d;
+        }
+        Ok(c)
+    }
+
+    /// Whether requests are actually sent.
+    pub fn delivers(&self) -> bool {
+        self.enabled && self.write_key.is_some()
+    }
+
+    /// Why delivery is off, if it is.
+    pub fn disabled_reason(&self) -> Option<&'static str> {
+        if !self.enabled {
+            Some("enabled is false")
+        } else if self.write_key.is_none() {
+            Some("write_key is missing")
+        } else {
+            None
+        }
+    }
+
+    /// The batch endpoint.
+    pub fn batch_url(&self) -> String {
+        format!("{}/v1/batch", self.host)
+    }
+
+    /// A canonical text identifying this configuration, used to share one
+    /// native client between equal configurations. Contains the write key:
+    /// keep it in memory only.
+    pub fn canonical_key(&self) -> String {
+        format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            self.write_key.as_deref().unwrap_or(""),
+            self.host,
+            self.flush_at,
+            self.flush_interval.as_millis(),
+            self.max_retries,
+            self.max_retry_time.as_millis(),
+            self.min_retry_delay.as_millis(),
+            self.max_retry_delay.as_millis(),
+            self.timeout.as_millis(),
+            self.max_in_flight,
+            self.max_queue_bytes,
+            self.gzip,
+            self.enabled,
+            self.shutdown_timeout.as_millis(),
+        )
+    }
+}
+
+fn normalize_host(s: &str) -> Result<String, ConfigError> {
+    let t = s.trim().trim_end_matches('/');
+    let rest = t
+        .strip_prefix("https://")
+        .or_else(|| t.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.contains(char::is_whitespace) => Ok(t.to_string()),
+        _ => Err(err(
+            "host",
+            format!("must be an http:// or https:// URL (got {:?})", s),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_json("{}").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.flush_at, 20);
+        assert_eq!(c.flush_interval, Duration::from_secs(10));
+        assert_eq!(c.host, "https://api.segment.io");
+        assert!(!c.delivers());
+        assert_eq!(c.disabled_reason(), Some("write_key is missing"));
+    }
+
+    #[test]
+    fn parses_all_options_and_ignores_unknown() {
+        let c = Config::from_json(
+            r#"{"write_key":" k ","host":"http://127.0.0.1:9/","flush_at":5,"flush_interval":100,
+            "max_retries":3,"max_retry_time":1000,"min_retry_delay":10,"max_retry_delay":50,
+            "timeout":200,"max_in_flight":2,"max_queue_bytes":100000,"gzip":true,"enabled":true,
+            "shutdown_timeout":0,"use_ga_id":true,"reporting_currency":"EUR","flush_at_x":"?"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.write_key.as_deref(), Some("k"));
+        assert_eq!(c.batch_url(), "http://127.0.0.1:9/v1/batch");
+        assert_eq!(c.flush_at, 5);
+        assert_eq!(c.max_in_flight, 2);
+        assert!(c.gzip && c.delivers());
+        assert_eq!(c.shutdown_timeout, Duration::ZERO);
+    }
+
+    #[test]
+    fn null_means_default_and_blank_key_is_missing() {
+        let c = Config::from_json(r#"{"write_key":"  ","flush_at":null}"#).unwrap();
+        assert_eq!(c.write_key, None);
+        assert_eq!(c.flush_at, 20);
+    }
+
+    #[test]
+    fn wrong_values_name_the_option() {
+        for (json, option) in [
+            (r#"{"flush_at":"20"}"#, "flush_at"),
+            (r#"{"flush_at":0}"#, "flush_at"),
+            (r#"{"flush_at":2.5}"#, "flush_at"),
+            (r#"{"flush_interval":-1}"#, "flush_interval"),
+            (r#"{"gzip":"yes"}"#, "gzip"),
+            (r#"{"enabled":1}"#, "enabled"),
+            (r#"{"host":"api.segment.io"}"#, "host"),
+            (r#"{"host":5}"#, "host"),
+            (r#"{"timeout":0}"#, "timeout"),
+            (r#"{"max_queue_bytes":10}"#, "max_queue_bytes"),
+            (r#"{"max_retries":true}"#, "max_retries"),
+            (
+                r#"{"min_retry_delay":100,"max_retry_delay":10}"#,
+                "max_retry_delay",
+            ),
+            (r#"[1]"#, "options"),
+        ] {
+            let e = Config::from_json(json).unwrap_err();
+            assert_eq!(e.option, option, "{json}");
+            assert!(e.to_string().contains(option));
+        }
+    }
+
+    #[test]
+    fn write_key_never_printed() {
+        let e = Config::from_json(r#"{"write_key":12345}"#).unwrap_err();
+        assert!(!e.to_string().contains("12345"));
+        let c = Config::from_json(r#"{"write_key":"SECRETKEY"}"#).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("SECRETKEY"));
+        assert!(dbg.contains("[redacted]"));
+    }
+
+    #[test]
+    fn canonical_key_distinguishes_configs() {
+        let a = Config::from_json(r#"{"write_key":"a"}"#).unwrap();
+        let b = Config::from_json(r#"{"write_key":"a","flush_at":20}"#).unwrap();
+        let c = Config::from_json(r#"{"write_key":"a","flush_at":21}"#).unwrap();
+        assert_eq!(a.canonical_key(), b.canonical_key());
+        assert_ne!(a.canonical_key(), c.canonical_key());
+    }
+}

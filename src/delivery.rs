@@ -1,0 +1,203 @@
+//! HTTP delivery of one batch to `{host}/v1/batch`, with retries.
+
+use std::io::Write;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use time::OffsetDateTime;
+
+use crate::batch::Batch;
+use crate::config::Config;
+use crate::message::iso_timestamp;
+use crate::retry::{classify, parse_retry_after, Backoff, Verdict};
+use crate::stats::Stats;
+
+/// How a batch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Given up: `reason` is the counter name (`http_400`, `retries_exhausted`…).
+    Failed {
+        reason: String,
+        detail: String,
+    },
+}
+
+/// Result of one request.
+#[derive(Debug)]
+enum Attempt {
+    Delivered,
+    Retry {
+        why: String,
+        retry_after: Option<Duration>,
+    },
+    Final {
+        reason: String,
+        why: String,
+    },
+}
+
+/// Callback for log lines: (level, rate-limit key, message).
+pub type LogFn = dyn Fn(crate::client::Level, &str, String) + Send + Sync;
+
+/// Sends batches for one client. Cheap to clone (shares the connection pool).
+#[derive(Clone)]
+pub struct Sender {
+    http: reqwest::Client,
+    url: String,
+    config: Arc<Config>,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender").field("url", &self.url).finish()
+    }
+}
+
+impl Sender {
+    pub fn new(config: Arc<Config>) -> Result<Sender, String> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!(
+                "medusa-plugin-segment-rs/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .pool_max_idle_per_host(config.max_in_flight)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .connect_timeout(config.timeout)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Sender {
+            http,
+            url: config.batch_url(),
+            config,
+        })
+    }
+
+    fn body(&self, batch: &Batch) -> Vec<u8> {
+        let raw = batch.body(&iso_timestamp(OffsetDateTime::now_utc()));
+        if !self.config.gzip {
+            return raw;
+        }
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(raw.len() / 4),
+            flate2::Compression::default(),
+        );
+        match enc.write_all(&raw).and_then(|_| enc.finish()) {
+            Ok(gz) => gz,
+            Err(_) => raw,
+        }
+    }
+
+    async fn attempt(&self, batch: &Batch, stats: &Stats) -> Attempt {
+        let body = self.body(batch);
+        let gzipped = self.config.gzip && body.first() == Some(&0x1f);
+        stats.requests.fetch_add(1, Relaxed);
+        stats.bytes_sent.fetch_add(body.len() as u64, Relaxed);
+        let key = self.config.write_key.as_deref().unwrap_or("");
+        let mut req = self
+            .http
+            .post(&self.url)
+            .basic_auth(key, Some(""))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(self.config.timeout)
+            .body(body);
+        if gzipped {
+            req = req.header(reqwest::header::CONTENT_ENCODING, "gzip");
+        }
+        match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                // Read the body so the connection goes back to the pool.
+                let text = resp.text().await.unwrap_or_default();
+                let snippet: String = text.chars().take(200).collect();
+                match classify(status) {
+                    Verdict::Delivered => Attempt::Delivered,
+                    Verdict::Retry => Attempt::Retry {
+                        why: format!("HTTP {status} {snippet}").trim_end().to_string(),
+                        retry_after,
+                    },
+                    Verdict::Final => Attempt::Final {
+                        reason: format!("http_{status}"),
+                        why: format!("HTTP {status} {snippet}").trim_end().to_string(),
+                    },
+                }
+            }
+            Err(e) => {
+                let why = if e.is_timeout() {
+                    format!("timed out after {} ms", self.config.timeout.as_millis())
+                } else {
+                    // Walk the source chain: reqwest's top line is generic.
+                    let mut s = String::new();
+                    let mut src = std::error::Error::source(&e);
+                    while let Some(inner) = src {
+                        s.push_str(": ");
+                        s.push_str(&inner.to_string());
+                        src = inner.source();
+                    }
+                    format!("{}{s}", e.without_url())
+                };
+                Attempt::Retry {
+                    why,
+                    retry_after: None,
+                }
+            }
+        }
+    }
+
+    /// Send one batch until it is delivered, finally rejected, or its retries
+    /// are exhausted. `started` is when the batch was closed: time spent
+    /// waiting for a request slot counts against `max_retry_time`, so a long
+    /// outage cannot hold a backlog for longer than that.
+    pub async fn deliver(
+        &self,
+        batch: &Batch,
+        stats: &Stats,
+        log: &LogFn,
+        started: Instant,
+    ) -> Outcome {
+        let mut backoff = Backoff::new(&self.config);
+        let mut retries = 0u32;
+        loop {
+            match self.attempt(batch, stats).await {
+                Attempt::Delivered => return Outcome::Delivered,
+                Attempt::Final { reason, why } => {
+                    return Outcome::Failed {
+                        reason,
+                        detail: format!("rejected by the server: {why}"),
+                    }
+                }
+                Attempt::Retry { why, retry_after } => {
+                    let Some(delay) = backoff.next_delay(started.elapsed(), retry_after) else {
+                        return Outcome::Failed {
+                            reason: "retries_exhausted".to_string(),
+                            detail: format!(
+                                "{} retries over {} s, last error: {why}",
+                                retries,
+                                started.elapsed().as_secs()
+                            ),
+                        };
+                    };
+                    retries += 1;
+                    stats.retried.fetch_add(1, Relaxed);
+                    log(
+                        crate::client::Level::Warn,
+                        "retry",
+                        format!(
+                            "batch of {} messages not delivered ({why}); retry {retries} in {} ms",
+                            batch.len(),
+                            delay.as_millis()
+                        ),
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+}
