@@ -226,6 +226,7 @@ class MedusaApi {
 
 const ADDRESSES = {
   eur: { first_name: "Grace", last_name: "Hopper", address_1: "Unter den Linden 1", city: "Berlin", country_code: "de", postal_code: "10117" },
+  jpy: { first_name: "Yukihiro", last_name: "Matsumoto", address_1: "1-1 Chiyoda", city: "Tokyo", country_code: "jp", postal_code: "100-0001" },
   usd: { first_name: "Alan", last_name: "Turing", address_1: "1 Main St", city: "Boston", country_code: "us", postal_code: "02110", province: "MA" },
 }
 const defaultAddress = (currency) => ADDRESSES[currency] || ADDRESSES.eur
