@@ -92,8 +92,9 @@ async function main() {
     await api.ship(order.id)
     await waitForEvents(collector, ["Order Completed", "Order Shipped"], 60000)
     await be.sleep(500)
-    log(`\nReceived by ${collector.kind} — what Segment would have received:`)
-    for (const m of collector.messages()) log(`   ${summary(m)}`)
+    const received = collector.messages()
+    log(`\nReceived by ${collector.kind} — what Segment would have received (${received.length} messages):`)
+    for (const m of received) log(`   ${summary(m)}`)
     log(`\n"Order Completed" and "Order Shipped" received. Done in ${((Date.now() - t0) / 1000).toFixed(1)} s.`)
     ok = true
     if (keep) {

@@ -132,6 +132,21 @@ for (const bus of BUSES) {
       assert.equal(rates.requests.filter((r) => r.symbols === "EUR").length, 0, "no request for the reporting currency itself")
     })
 
+    it("tracks an order without a shipping address (null address fields, no crash)", { timeout: 60 * 1000 }, async () => {
+      const received = seg.uniqueMessageIds().size
+      const order = await api.placeOrder({ currency: "eur", email: `noaddr+${bus}@e2e.test`, address: null, items: [{ sku: "TSHIRT-BLACK-S", quantity: 1 }] })
+      assert.equal(order.shipping_address_id, null)
+      await seg.waitForMessages(received + 3, 30000) // Customer Created, identify, Order Completed
+      const completed = seg.messages.filter((m) => m.event === "Order Completed" && m.properties.order_id === order.id)
+      assert.equal(completed.length, 1)
+      assert.equal(completed[0].properties.shipping_country, null)
+      assert.equal(completed[0].properties.shipping_city, null)
+      assert.equal(completed[0].properties.total, order.total / 100)
+      const identify = seg.messages.filter((m) => m.type === "identify" && m.userId === order.customer_id)
+      assert.equal(identify.length, 1)
+      assert.equal(identify[0].traits.email, order.email)
+    })
+
     it("loses nothing while the exchange-rate service fails and Segment fails for 10 s", { timeout: 4 * 60 * 1000 }, async () => {
       rates.setMode("fail")
       const received = seg.uniqueMessageIds().size
