@@ -7,6 +7,7 @@
 //
 //   E2E_BUSES=local node --test __tests__/e2e/     only one bus
 //   E2E_KEEP_DB=1                                  keep the run databases
+//   E2E_PLUGIN_OPTIONS='{"max_retries":0}'         extra plugin options (experiments)
 // Backend logs and Medusa's own event log: .tmp/e2e-logs/<run>/
 
 const { describe, it, before, after } = require("node:test")
@@ -70,6 +71,8 @@ for (const bus of BUSES) {
           reporting_currency: "EUR",
           exchange_rates_api_key: "e2e-rates-key",
           exchange_rates_url: rates.url,
+          // for experiments, e.g. E2E_PLUGIN_OPTIONS='{"max_retries":0}' shows the outage test failing
+          ...JSON.parse(process.env.E2E_PLUGIN_OPTIONS || "{}"),
         },
       })
       timing[`${bus}.start`] = Date.now() - t0
