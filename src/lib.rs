@@ -10,6 +10,7 @@ pub mod collector;
 pub mod config;
 pub mod delivery;
 pub mod message;
+pub mod rates;
 pub mod retry;
 pub mod stats;
 

@@ -4,8 +4,9 @@
 
 use napi_derive::napi;
 
-mod collector;
 mod client;
+mod collector;
+mod rates;
 
 /// Name and version of the native library.
 #[napi]

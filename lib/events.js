@@ -1,0 +1,360 @@
+"use strict"
+
+// The default subscribers, as one table: Medusa event -> what to load and
+// which Segment calls to make. `subscribers/<event>.js` are one-line files
+// built from this table by `subscriberFor(event)`.
+//
+// Each entry's `calls(data, ctx)` returns the Segment calls without making
+// them: [{ method: "identify" | "track", message }]. `runEvent` makes them and
+// logs (never throws) whatever goes wrong, so a failure here never reaches the
+// store's request or the event bus.
+
+const { lookup, loggerOf } = require("./container")
+const order = require("./order")
+
+// What 1.3.5 loads for the order events (totals need `select`).
+const ORDER_QUERY = {
+  select: [
+    "shipping_total",
+    "discount_total",
+    "tax_total",
+    "refunded_total",
+    "gift_card_total",
+    "subtotal",
+    "total",
+  ],
+  relations: [
+    "customer",
+    "billing_address",
+    "shipping_address",
+    "discounts",
+    "discounts.rule",
+    "shipping_methods",
+    "payments",
+    "fulfillments",
+    "items",
+    "returns",
+    "gift_cards",
+    "gift_card_transactions",
+    "swaps",
+    "swaps.return_order",
+    "swaps.payment",
+    "swaps.shipping_methods",
+    "swaps.shipping_address",
+    "swaps.additional_items",
+    "swaps.additional_items.variant",
+    "swaps.fulfillments",
+  ],
+}
+
+const SWAP_RELATIONS = [
+  "order",
+  "additional_items",
+  "additional_items.variant",
+  "return_order",
+  "return_order.items",
+  "return_order.shipping_method",
+]
+
+function need(ctx, name) {
+  const s = ctx.resolve(name)
+  if (!s) throw new Error(`${name} is not registered in the container`)
+  return s
+}
+
+function loadOrder(ctx, id) {
+  return need(ctx, "orderService").retrieve(id, {
+    select: [...ORDER_QUERY.select],
+    relations: [...ORDER_QUERY.relations],
+  })
+}
+
+function loadSwap(ctx, id) {
+  return need(ctx, "swapService").retrieve(id, { relations: [...SWAP_RELATIONS] })
+}
+
+/** Builder context for one entity in `currency`. */
+async function builderCtx(ctx, currency) {
+  const segment = ctx.segment
+  return {
+    currency,
+    reportingCurrency: segment.reportingCurrency_ || "EUR",
+    rate: await segment.reportingRate(currency),
+    totalsService: ctx.resolve("totalsService"),
+    productService: ctx.resolve("productService"),
+    lineItemService: ctx.resolve("lineItemService"),
+    logger: ctx.logger,
+  }
+}
+
+// Deterministic ids: a redelivered event produces the same messageId, which
+// Segment de-duplicates.
+function messageId(event, ...parts) {
+  return ["medusa", event, ...parts.map((p) => String(p))].join("-")
+}
+
+async function orderEvent(ctx, eventName, name, o, timestamp) {
+  const properties = await ctx.segment.buildOrder(o)
+  return {
+    method: "track",
+    message: {
+      event: name,
+      userId: o.customer_id,
+      properties,
+      timestamp,
+      messageId: messageId(eventName, o.id),
+    },
+  }
+}
+
+const EVENTS = {
+  "order.placed": {
+    async calls({ id }, ctx) {
+      const o = await loadOrder(ctx, id)
+      const context = {}
+      const integrations = {}
+      if (o.cart_id) {
+        try {
+          const cart = await need(ctx, "cartService").retrieve(o.cart_id, { select: ["context"] })
+          const c = (cart && cart.context) || {}
+          if (c.ip) context.ip = c.ip
+          if (c.user_agent) {
+            context.user_agent = c.user_agent
+            context.userAgent = c.user_agent
+          }
+          if (ctx.segment.options_ && ctx.segment.options_.use_ga_id && c.ga_id) {
+            integrations["Google Analytics"] = { clientId: c.ga_id }
+          }
+        } catch (err) {
+          ctx.logger.warn(`segment: cannot read the cart context of order ${o.id}: ${err && err.message}`)
+        }
+      }
+      const track = await orderEvent(ctx, "order.placed", "Order Completed", o, o.created_at)
+      track.message.context = context
+      track.message.integrations = integrations
+      const address = o.shipping_address || {}
+      return [
+        {
+          method: "identify",
+          message: {
+            userId: o.customer_id,
+            traits: {
+              email: o.email,
+              firstName: address.first_name === undefined ? null : address.first_name,
+              lastName: address.last_name === undefined ? null : address.last_name,
+            },
+            messageId: messageId("identify", o.id),
+          },
+        },
+        track,
+      ]
+    },
+  },
+
+  "order.shipment_created": {
+    async calls({ id, fulfillment_id }, ctx) {
+      const o = await loadOrder(ctx, id)
+      const f = await need(ctx, "fulfillmentService").retrieve(fulfillment_id, { relations: ["items"] })
+      const items = (f.items || []).map((fi) => (o.items || []).find((l) => l.id === fi.item_id)).filter(Boolean)
+      const built = { ...o, provider_id: f.provider_id, items }
+      const track = await orderEvent(ctx, "order.shipment_created", "Order Shipped", built, f.shipped_at)
+      track.message.messageId = messageId("order.shipment_created", f.id || fulfillment_id)
+      return [track]
+    },
+  },
+
+  "order.canceled": {
+    async calls({ id }, ctx) {
+      const o = await loadOrder(ctx, id)
+      return [await orderEvent(ctx, "order.canceled", "Order Cancelled", o, new Date())]
+    },
+  },
+
+  "order.items_returned": {
+    async calls({ id, return_id }, ctx) {
+      const o = await loadOrder(ctx, id)
+      const ret = await need(ctx, "returnService").retrieve(return_id, {
+        relations: ["items", "items.reason", "shipping_method", "shipping_method.shipping_option"],
+      })
+      let merged = [...(o.items || [])]
+      for (const s of o.swaps || []) merged = merged.concat(s.additional_items || [])
+      const lines = []
+      for (const ri of ret.items || []) {
+        const li = merged.find((l) => l.id === ri.item_id)
+        if (!li) continue
+        const item = { ...li }
+        if (ri.reason) item.reason = ri.reason
+        if (ri.note) item.note = ri.note
+        // what was received (the event fires on receipt), else what was requested
+        let quantity = ri.received_quantity
+        if (quantity === undefined || quantity === null) quantity = ri.quantity
+        if (quantity === undefined || quantity === null) quantity = li.quantity
+        lines.push({ item, quantity })
+      }
+      const bctx = await builderCtx(ctx, o.currency_code)
+      const properties = await order.buildRefundProperties(o, ret, lines, bctx)
+      return [
+        {
+          method: "track",
+          message: {
+            event: "Order Refunded",
+            userId: o.customer_id,
+            properties,
+            timestamp: new Date(),
+            messageId: messageId("order.items_returned", ret.id || return_id),
+          },
+        },
+      ]
+    },
+  },
+
+  "claim.created": {
+    async calls({ id }, ctx) {
+      const claim = await need(ctx, "claimService").retrieve(id, {
+        relations: ["order", "claim_items", "claim_items.item", "claim_items.tags", "claim_items.variant"],
+      })
+      const bctx = await builderCtx(ctx, claim.order.currency_code)
+      return (claim.claim_items || []).map((ci) => ({
+        method: "track",
+        message: {
+          event: "Item Claimed",
+          userId: claim.order.customer_id,
+          timestamp: claim.created_at,
+          properties: order.buildClaimItemProperties(claim, ci, bctx),
+          messageId: messageId("claim.created", ci.id),
+        },
+      }))
+    },
+  },
+
+  "swap.created": {
+    async calls({ id }, ctx) {
+      const swap = await loadSwap(ctx, id)
+      const bctx = await builderCtx(ctx, swap.order.currency_code)
+      return [
+        {
+          method: "track",
+          message: {
+            event: "Swap Created",
+            userId: swap.order.customer_id,
+            timestamp: swap.created_at,
+            properties: await order.buildSwapReport(swap, bctx),
+            messageId: messageId("swap.created", swap.id),
+          },
+        },
+      ]
+    },
+  },
+
+  "swap.payment_completed": {
+    async calls({ id }, ctx) {
+      const swap = await loadSwap(ctx, id)
+      const bctx = await builderCtx(ctx, swap.order.currency_code)
+      return [
+        {
+          method: "track",
+          message: {
+            event: "Swap Confirmed",
+            userId: swap.order.customer_id,
+            timestamp: swap.confirmed_at,
+            properties: await order.buildSwapTotalProperties(swap, bctx),
+            messageId: messageId("swap.payment_completed", swap.id),
+          },
+        },
+      ]
+    },
+  },
+
+  "swap.shipment_created": {
+    async calls({ id, fulfillment_id }, ctx) {
+      const swap = await loadSwap(ctx, id)
+      const f = await need(ctx, "fulfillmentService").retrieve(fulfillment_id)
+      const bctx = await builderCtx(ctx, swap.order.currency_code)
+      return [
+        {
+          method: "track",
+          message: {
+            event: "Swap Shipped",
+            userId: swap.order.customer_id,
+            timestamp: f.shipped_at,
+            properties: await order.buildSwapTotalProperties(swap, bctx),
+            messageId: messageId("swap.shipment_created", f.id || fulfillment_id),
+          },
+        },
+      ]
+    },
+  },
+}
+
+/** Context of one event: lookups in the container, the segment service, a logger. */
+function eventContext(container) {
+  const resolve = (name) => lookup(container, name)
+  const logger = loggerOf(container)
+  const segment = resolve("segmentService")
+  return { resolve, logger, segment }
+}
+
+/** The Segment calls for `event` (throws on failure; used by tests). */
+async function buildCalls(event, data, container) {
+  const entry = EVENTS[event]
+  if (!entry) throw new Error(`no Segment mapping for event ${event}`)
+  const ctx = eventContext(container)
+  if (!ctx.segment) throw new Error("segmentService is not registered in the container")
+  return entry.calls(data || {}, ctx)
+}
+
+/**
+ * Handles one event: builds and makes its Segment calls. Never throws;
+ * returns the number of calls made.
+ */
+async function runEvent(event, data, container) {
+  const logger = loggerOf(container)
+  try {
+    const ctx = eventContext(container)
+    if (!ctx.segment) throw new Error("segmentService is not registered in the container")
+    const calls = await buildCalls(event, data, container)
+    let made = 0
+    for (const { method, message } of calls) {
+      try {
+        ctx.segment[method](message)
+        made++
+      } catch (err) {
+        logger.error(`segment: ${method} for ${event} ${data && data.id} rejected: ${err && err.message}`)
+      }
+    }
+    return made
+  } catch (err) {
+    logger.error(`segment: cannot track ${event} ${(data && data.id) || ""}: ${(err && err.stack) || err}`)
+    return 0
+  }
+}
+
+function kebab(event) {
+  return event.replace(/[._]/g, "-")
+}
+
+/**
+ * The new-style Medusa subscriber of one event. The event name is bound here:
+ * event-bus-local calls handlers without `eventName`.
+ */
+function subscriberFor(event) {
+  if (!EVENTS[event]) throw new Error(`no Segment mapping for event ${event}`)
+  const handler = async function segmentSubscriber({ data, container }) {
+    await runEvent(event, data, container)
+  }
+  return {
+    handler,
+    config: { event, context: { subscriberId: `segment-${kebab(event)}` } },
+  }
+}
+
+module.exports = {
+  EVENTS,
+  ORDER_QUERY,
+  SWAP_RELATIONS,
+  buildCalls,
+  runEvent,
+  subscriberFor,
+  builderCtx,
+  messageId,
+}

@@ -1,0 +1,36 @@
+"use strict"
+
+// Runs once at Medusa start-up (plugin loaders run after services and
+// subscribers are registered): constructs segmentService so configuration
+// problems (missing write_key, no exchange_rates_api_key) are reported when
+// the backend starts, not at the first order.
+
+Object.defineProperty(exports, "__esModule", { value: true })
+
+const { lookup, loggerOf } = require("../lib/container")
+const { warnAboutReporting } = require("../lib/rates")
+
+/** Currency codes of the store, or null when they cannot be read. */
+async function storeCurrencies(container) {
+  try {
+    const storeService = lookup(container, "storeService")
+    if (!storeService) return null
+    const store = await storeService.retrieve({ relations: ["currencies"] })
+    const codes = (store.currencies || []).map((c) => c.code)
+    if (store.default_currency_code) codes.push(store.default_currency_code)
+    return codes
+  } catch (_) {
+    return null
+  }
+}
+
+exports.default = async function segmentStartup(container, options) {
+  const logger = loggerOf(container)
+  try {
+    warnAboutReporting(options || {}, logger, await storeCurrencies(container))
+    // constructing the service logs a missing write_key once
+    lookup(container, "segmentService")
+  } catch (err) {
+    logger.warn(`segment: start-up check failed: ${err && err.message}`)
+  }
+}
