@@ -20,6 +20,7 @@ const { startSegmentServer } = require("../support/segment-server")
 const { assertExactlyOnce, assertPayloads, index, one, humanize } = require("./expect")
 
 const BUSES = (process.env.E2E_BUSES || "local,redis").split(",").filter(Boolean)
+const WRITE_KEY = "e2e0123456789abcdefWRITEKEY"
 const RATES = { USD: 1.1 } // JPY deliberately unknown to the rate server's healthy mode
 const STORY_CALLS = 17 // identify x4 + the eight tracks of the story (see expect.js)
 const CUSTOMERS = 4 // the seed docs' custom tracking: one "Customer Created" per customer
@@ -63,7 +64,7 @@ for (const bus of BUSES) {
       backend = await be.startBackend({
         eventBus: bus,
         segmentOptions: {
-          write_key: "e2e0123456789abcdefWRITEKEY",
+          write_key: WRITE_KEY,
           host: seg.url,
           flush_at: 5,
           flush_interval: 250,
@@ -182,6 +183,7 @@ for (const bus of BUSES) {
       const completed = one(by, `track:Order Completed:${C.id}`)
       assert.equal(completed.properties.reporting_total, null)
       assert.ok(Number.isInteger(completed.properties.total), "JPY totals are whole yen")
+      assert.ok(!backend.logs().includes(WRITE_KEY), "the write key never appears in the backend's output")
     })
   })
 }
