@@ -352,7 +352,15 @@ async function startBackend({ eventBus = "local", segmentOptions = {}, withPlugi
   if (eventBus === "redis") await ensureRedis()
   const dbName = await createRunDatabase()
   const runId = dbName.replace("medusa_e2e_run_", "")
-  logDir = logDir || path.join(ROOT, ".tmp", "e2e-logs", runId)
+  if (!logDir) {
+    const logsRoot = path.join(ROOT, ".tmp", "e2e-logs")
+    // keep the logs of the last 20 runs
+    if (fs.existsSync(logsRoot)) {
+      const old = fs.readdirSync(logsRoot).map((d) => ({ d, t: fs.statSync(path.join(logsRoot, d)).mtimeMs })).sort((a, b) => b.t - a.t)
+      for (const { d } of old.slice(19)) fs.rmSync(path.join(logsRoot, d), { recursive: true, force: true })
+    }
+    logDir = path.join(logsRoot, runId)
+  }
   fs.mkdirSync(logDir, { recursive: true })
   const eventLog = path.join(logDir, "events.jsonl")
   fs.writeFileSync(eventLog, "")
