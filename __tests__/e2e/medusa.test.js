@@ -185,6 +185,24 @@ for (const bus of BUSES) {
       assert.ok(Number.isInteger(completed.properties.total), "JPY totals are whole yen")
       assert.ok(!backend.logs().includes(WRITE_KEY), "the write key never appears in the backend's output")
     })
+
+    it("delivers what is still queued when Medusa stops (SIGTERM during a Segment outage)", { timeout: 2 * 60 * 1000 }, async () => {
+      seg.failFor(120000, { status: 503 }) // nothing gets through until we say so
+      const order = await api.placeOrder({ currency: "eur", email: `stop+${bus}@e2e.test`, items: [{ sku: "TSHIRT-BLACK-M", quantity: 1 }] })
+      const until = Date.now() + 30000
+      while (!backend.events().some((e) => e.event === "order.placed" && e.data.id === order.id)) {
+        assert.ok(Date.now() < until, "Medusa emitted order.placed")
+        await be.sleep(100)
+      }
+      await be.sleep(1500) // the plugin's handler runs in the same dispatch; let it build and enqueue
+      const ofOrder = () => seg.messages.filter((m) => (m.properties && m.properties.order_id === order.id) || (m.type === "identify" && m.userId === order.customer_id))
+      assert.equal(ofOrder().length, 0, "nothing delivered yet: the messages are queued in the plugin")
+      seg.failFor(1500, { status: 503 }) // the outage ends 1.5 s after the stop begins
+      const exits = await backend.stop()
+      for (const e of exits) assert.equal(e.code, 0, `medusa ${e.role} exited cleanly (${JSON.stringify(e)})`)
+      const got = ofOrder()
+      assert.deepEqual(got.map((m) => m.event || m.type).sort(), ["Order Completed", "identify"], "queued identify + Order Completed delivered before exit")
+    })
   })
 }
 
