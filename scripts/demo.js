@@ -98,7 +98,7 @@ async function main() {
     log(`\n"Order Completed" and "Order Shipped" received. Done in ${((Date.now() - t0) / 1000).toFixed(1)} s.`)
     ok = true
     if (keep) {
-      log(`\n--keep: backend at ${backend.url}${collector.page ? `, debugger page at ${collector.page}` : ""}. Ctrl-C to stop.`)
+      log(`\n--keep: backend at ${backend.url}${collector.page ? `, debugger page at ${collector.page}` : ""}\n(Ctrl-C to stop)`)
       await new Promise((resolve) => process.once("SIGINT", resolve))
     }
   } finally {
