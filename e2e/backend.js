@@ -260,7 +260,13 @@ async function templateDatabase() {
   psql(`CREATE DATABASE "${building}"`)
   say("migrating and seeding the template database (once per seed/config change)")
   const { ms } = await medusaCli(["seed", "-f", "./seed.json", "-m"], { DATABASE_URL: dbUrl(building), E2E_WITH_PLUGIN: "0" }, { timeoutMs: 5 * 60 * 1000 })
-  psql(`ALTER DATABASE "${building}" RENAME TO "${name}"`)
+  try {
+    psql(`ALTER DATABASE "${building}" RENAME TO "${name}"`)
+  } catch (err) {
+    // another checkout built the same template meanwhile: use theirs
+    psql(`DROP DATABASE IF EXISTS "${building}"`)
+    if (!dbExists(name)) throw err
+  }
   say(`template database ready in ${(ms / 1000).toFixed(1)} s`)
   return name
 }
