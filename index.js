@@ -303,7 +303,9 @@ class SegmentService {
     if (typeof options !== "object" || Array.isArray(options)) {
       throw new TypeError("medusa-plugin-segment-rs: options must be an object")
     }
-    this.options_ = options
+    // The options as given (they hold the write key): readable and writable
+    // as before, but not enumerable, so console.log(service) does not print the key.
+    Object.defineProperty(this, "options_", { value: options, writable: true, configurable: true, enumerable: false })
     const picked = {}
     for (const k of CORE_OPTIONS) if (options[k] !== undefined) picked[k] = options[k]
     let json

@@ -238,4 +238,8 @@ test("the write key appears in no error, log line or stats", () => {
   for (const line of seen) assert.ok(!line.includes(KEY), line)
   const { service } = makeService({ url: "http://127.0.0.1:9" }, { enabled: false })
   assert.ok(!JSON.stringify(service.stats()).includes(KEY))
+  // options_ is the object as given, but console.log(service) does not show it.
+  assert.equal(service.options_.write_key, KEY)
+  const inspected = require("node:util").inspect(service, { depth: 10, showHidden: false })
+  assert.ok(!inspected.includes(KEY), inspected)
 })
