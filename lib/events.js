@@ -138,7 +138,7 @@ const EVENTS = {
             integrations["Google Analytics"] = { clientId: c.ga_id }
           }
         } catch (err) {
-          ctx.logger.warn(`segment: cannot read the cart context of order ${o.id}: ${err && err.message}`)
+          ctx.logger.warn(`[segment] cannot read the cart context of order ${o.id}: ${err && err.message}`)
         }
       }
       const track = await orderEvent(ctx, "order.placed", "Order Completed", o, o.created_at)
@@ -278,12 +278,12 @@ async function runEvent(event, data, container) {
         ctx.segment[method](message)
         made++
       } catch (err) {
-        logger.error(`segment: ${method} for ${event} ${data && data.id} rejected: ${err && err.message}`)
+        logger.error(`[segment] ${method} for ${event} ${data && data.id} rejected: ${err && err.message}`)
       }
     }
     return made
   } catch (err) {
-    logger.error(`segment: cannot track ${event} ${(data && data.id) || ""}: ${(err && err.stack) || err}`)
+    logger.error(`[segment] cannot track ${event} ${(data && data.id) || ""}: ${(err && err.stack) || err}`)
     return 0
   }
 }
