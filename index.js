@@ -69,12 +69,14 @@ function pickLogger(container) {
 /** One native client with its callbacks and pending flushes. */
 class Handle {
   constructor(key, optionsJson, logger) {
-    this.key = key
+    // The canonical options include the write key: keep it out of inspect().
+    Object.defineProperty(this, "key", { value: key, enumerable: false })
     this.logger = logger
     this.callbacks = new Map() // seq -> node-style callback
     this.flushes = new Map() // id -> { resolve, keepAlive }
     this.nextFlushId = 1
     this.closed = false
+    this.closing = null
     this.native = new native.NativeClient(optionsJson, (code, a, b, text) =>
       this.onEvent(code, a, b, text)
     )
@@ -174,13 +176,29 @@ class Handle {
   }
 }
 
-// ---- process hooks: installed once, cover every live client ----------------
+// ---- process hooks: installed once per process, cover every live client ----
+//
+// The registry lives on `process` under a global symbol, so that two copies of
+// this module (two install paths, a bundler, a test runner's registry) share
+// one set of listeners and never mistake each other for the host's handler.
 
-let hooksInstalled = false
+const REGISTRY = Symbol.for("medusa-plugin-segment-rs/process-hooks")
 
+function registry() {
+  let r = process[REGISTRY]
+  if (r === undefined) {
+    r = { sources: new Set(), listeners: null, signalled: new Set() }
+    Object.defineProperty(process, REGISTRY, { value: r, enumerable: false })
+  }
+  return r
+}
+
+/** Live clients of every copy of this module that have messages pending. */
 function liveWithPending() {
   const out = []
-  for (const h of handles.values()) if (!h.closed && h.pending() > 0) out.push(h)
+  for (const source of registry().sources) {
+    for (const h of source.values()) if (!h.closed && h.pending() > 0) out.push(h)
+  }
   return out
 }
 
@@ -214,47 +232,60 @@ function deferExitUntil(flushing, boundMs) {
   })
 }
 
+/** Remove our listeners and raise the signal again: the default action runs. */
+function reraise(signal) {
+  uninstallHooks()
+  process.kill(process.pid, signal)
+}
+
 function onSignal(signal) {
+  const r = registry()
+  const hostHandles = process.listeners(signal).some((l) => !r.listeners.has(l))
+  if (!hostHandles && r.signalled.has(signal)) {
+    // Second signal while the first one's flush runs: stop waiting.
+    return reraise(signal)
+  }
+  r.signalled.add(signal)
   const pending = liveWithPending()
   const flushing = Promise.all(pending.map((h) => h.flush(h.native.shutdownTimeout, true)))
-  if (process.listenerCount(signal) > 1) {
-    // Someone else handles this signal: leave the exit to them, but don't
-    // let their process.exit() cut our bounded flush short.
+  if (hostHandles) {
+    // The host handles this signal: leave the exit to it, but don't let its
+    // process.exit() cut our bounded flush short.
     if (pending.length > 0) {
       const bound = Math.max(...pending.map((h) => h.native.shutdownTimeout)) + 1000
       deferExitUntil(flushing, bound)
     }
+    flushing.then(() => r.signalled.delete(signal))
     return
   }
-  flushing.then(() => {
-    // Restore the default action and re-raise, so the process ends exactly
-    // as it would have without us (killed by the signal).
-    process.removeListener("SIGTERM", onSigterm)
-    process.removeListener("SIGINT", onSigint)
-    hooksInstalled = false
-    process.kill(process.pid, signal)
-  })
+  // Nobody else handles it: once flushed, end as the default action would.
+  flushing.then(() => reraise(signal))
 }
 
-function onSigterm() {
-  onSignal("SIGTERM")
-}
-
-function onSigint() {
-  onSignal("SIGINT")
-}
-
-function installHooks() {
-  if (hooksInstalled) return
-  hooksInstalled = true
+function installHooks(source) {
+  const r = registry()
+  r.sources.add(source)
+  if (r.listeners !== null) return
+  const sigterm = () => onSignal("SIGTERM")
+  const sigint = () => onSignal("SIGINT")
+  r.listeners = new Set([onBeforeExit, sigterm, sigint])
+  r.bound = { beforeExit: onBeforeExit, sigterm, sigint }
   process.on("beforeExit", onBeforeExit)
-  process.on("SIGTERM", onSigterm)
-  process.on("SIGINT", onSigint)
+  process.on("SIGTERM", sigterm)
+  process.on("SIGINT", sigint)
+}
+
+function uninstallHooks() {
+  const r = registry()
+  if (r.listeners === null) return
+  process.removeListener("beforeExit", r.bound.beforeExit)
+  process.removeListener("SIGTERM", r.bound.sigterm)
+  process.removeListener("SIGINT", r.bound.sigint)
+  r.listeners = null
+  r.signalled.clear()
 }
 
 // ---- the service -----------------------------------------------------------
-
-const handleOf = new WeakMap()
 
 function isBlank(v) {
   return v === undefined || v === null || v === ""
@@ -265,12 +296,16 @@ function isBlank(v) {
  * Medusa builds it with its DI cradle and the plugin options.
  */
 class SegmentService {
+  #h
+
   constructor(container, options) {
     if (options === undefined || options === null) options = {}
     if (typeof options !== "object" || Array.isArray(options)) {
       throw new TypeError("medusa-plugin-segment-rs: options must be an object")
     }
-    this.options_ = options
+    // The options as given (they hold the write key): readable and writable
+    // as before, but not enumerable, so console.log(service) does not print the key.
+    Object.defineProperty(this, "options_", { value: options, writable: true, configurable: true, enumerable: false })
     const picked = {}
     for (const k of CORE_OPTIONS) if (options[k] !== undefined) picked[k] = options[k]
     let json
@@ -281,12 +316,12 @@ class SegmentService {
     }
     const key = native.normalizeOptions(json) // throws naming a bad option
     let h = handles.get(key)
-    if (h === undefined || h.closed) {
+    if (h === undefined || h.closed || h.closing) {
       h = new Handle(key, json, pickLogger(container))
       handles.set(key, h)
-      installHooks()
+      installHooks(handles)
     }
-    handleOf.set(this, h)
+    this.#h = h
   }
 
   track(message, callback) {
@@ -323,7 +358,7 @@ class SegmentService {
   }
 
   _enqueue(call, message, callback) {
-    const h = handleOf.get(this)
+    const h = this.#h
     if (h.closed || h.closing) {
       throw new Error(`SegmentService.${call}: the client has been shut down`)
     }
@@ -365,14 +400,15 @@ class SegmentService {
 
   /** Resolves with stats() once everything accepted so far is delivered or given up on. */
   flush() {
-    const h = handleOf.get(this)
+    const h = this.#h
     if (h.closed) return Promise.reject(new Error("SegmentService.flush: the client has been shut down"))
     return h.flush(null, false)
   }
 
   /** Flush (bounded by `timeout` ms, default option shutdown_timeout), then stop. */
-  shutdown({ timeout } = {}) {
-    const h = handleOf.get(this)
+  shutdown(opts) {
+    const timeout = opts != null ? opts.timeout : undefined
+    const h = this.#h
     if (timeout !== undefined && (typeof timeout !== "number" || !(timeout >= 0))) {
       return Promise.reject(new TypeError("SegmentService.shutdown: timeout must be a number of ms >= 0"))
     }
@@ -385,7 +421,7 @@ class SegmentService {
 
   /** Counters; see the README for the shape. */
   stats() {
-    return handleOf.get(this).stats()
+    return this.#h.stats()
   }
 }
 

@@ -93,16 +93,28 @@ function messageId(event, ...parts) {
   return ["medusa", event, ...parts.map((p) => String(p))].join("-")
 }
 
-async function orderEvent(ctx, eventName, name, o, timestamp) {
-  const properties = await ctx.segment.buildOrder(o)
+/** One track call; its messageId derives from the Medusa event and entity ids. */
+function trackCall(medusaEvent, event, userId, timestamp, properties, ...idParts) {
   return {
     method: "track",
-    message: {
-      event: name,
-      userId: o.customer_id,
-      properties,
-      timestamp,
-      messageId: messageId(eventName, o.id),
+    message: { event, userId, properties, timestamp, messageId: messageId(medusaEvent, ...idParts) },
+  }
+}
+
+async function orderEvent(ctx, eventName, name, o, timestamp) {
+  return trackCall(eventName, name, o.customer_id, timestamp, await ctx.segment.buildOrder(o), o.id)
+}
+
+// The three swap events differ only in name, timestamp and properties.
+function swapEntry(medusaEvent, event, build, timestampOf) {
+  return {
+    async calls({ id, fulfillment_id }, ctx) {
+      const swap = await loadSwap(ctx, id)
+      const f = fulfillment_id ? await need(ctx, "fulfillmentService").retrieve(fulfillment_id) : null
+      const bctx = await builderCtx(ctx, swap.order.currency_code)
+      const properties = await build(swap, bctx)
+      const idPart = f ? f.id || fulfillment_id : swap.id
+      return [trackCall(medusaEvent, event, swap.order.customer_id, timestampOf(swap, f), properties, idPart)]
     },
   }
 }
@@ -126,7 +138,7 @@ const EVENTS = {
             integrations["Google Analytics"] = { clientId: c.ga_id }
           }
         } catch (err) {
-          ctx.logger.warn(`segment: cannot read the cart context of order ${o.id}: ${err && err.message}`)
+          ctx.logger.warn(`[segment] cannot read the cart context of order ${o.id}: ${err && err.message}`)
         }
       }
       const track = await orderEvent(ctx, "order.placed", "Order Completed", o, o.created_at)
@@ -194,16 +206,7 @@ const EVENTS = {
       const bctx = await builderCtx(ctx, o.currency_code)
       const properties = await order.buildRefundProperties(o, ret, lines, bctx)
       return [
-        {
-          method: "track",
-          message: {
-            event: "Order Refunded",
-            userId: o.customer_id,
-            properties,
-            timestamp: new Date(),
-            messageId: messageId("order.items_returned", ret.id || return_id),
-          },
-        },
+        trackCall("order.items_returned", "Order Refunded", o.customer_id, new Date(), properties, ret.id || return_id),
       ]
     },
   },
@@ -214,76 +217,32 @@ const EVENTS = {
         relations: ["order", "claim_items", "claim_items.item", "claim_items.tags", "claim_items.variant"],
       })
       const bctx = await builderCtx(ctx, claim.order.currency_code)
-      return (claim.claim_items || []).map((ci) => ({
-        method: "track",
-        message: {
-          event: "Item Claimed",
-          userId: claim.order.customer_id,
-          timestamp: claim.created_at,
-          properties: order.buildClaimItemProperties(claim, ci, bctx),
-          messageId: messageId("claim.created", ci.id),
-        },
-      }))
+      return (claim.claim_items || []).map((ci) =>
+        trackCall(
+          "claim.created",
+          "Item Claimed",
+          claim.order.customer_id,
+          claim.created_at,
+          order.buildClaimItemProperties(claim, ci, bctx),
+          ci.id
+        )
+      )
     },
   },
 
-  "swap.created": {
-    async calls({ id }, ctx) {
-      const swap = await loadSwap(ctx, id)
-      const bctx = await builderCtx(ctx, swap.order.currency_code)
-      return [
-        {
-          method: "track",
-          message: {
-            event: "Swap Created",
-            userId: swap.order.customer_id,
-            timestamp: swap.created_at,
-            properties: await order.buildSwapReport(swap, bctx),
-            messageId: messageId("swap.created", swap.id),
-          },
-        },
-      ]
-    },
-  },
-
-  "swap.payment_completed": {
-    async calls({ id }, ctx) {
-      const swap = await loadSwap(ctx, id)
-      const bctx = await builderCtx(ctx, swap.order.currency_code)
-      return [
-        {
-          method: "track",
-          message: {
-            event: "Swap Confirmed",
-            userId: swap.order.customer_id,
-            timestamp: swap.confirmed_at,
-            properties: await order.buildSwapTotalProperties(swap, bctx),
-            messageId: messageId("swap.payment_completed", swap.id),
-          },
-        },
-      ]
-    },
-  },
-
-  "swap.shipment_created": {
-    async calls({ id, fulfillment_id }, ctx) {
-      const swap = await loadSwap(ctx, id)
-      const f = await need(ctx, "fulfillmentService").retrieve(fulfillment_id)
-      const bctx = await builderCtx(ctx, swap.order.currency_code)
-      return [
-        {
-          method: "track",
-          message: {
-            event: "Swap Shipped",
-            userId: swap.order.customer_id,
-            timestamp: f.shipped_at,
-            properties: await order.buildSwapTotalProperties(swap, bctx),
-            messageId: messageId("swap.shipment_created", f.id || fulfillment_id),
-          },
-        },
-      ]
-    },
-  },
+  "swap.created": swapEntry("swap.created", "Swap Created", (s, b) => order.buildSwapReport(s, b), (s) => s.created_at),
+  "swap.payment_completed": swapEntry(
+    "swap.payment_completed",
+    "Swap Confirmed",
+    (s, b) => order.buildSwapTotalProperties(s, b),
+    (s) => s.confirmed_at
+  ),
+  "swap.shipment_created": swapEntry(
+    "swap.shipment_created",
+    "Swap Shipped",
+    (s, b) => order.buildSwapTotalProperties(s, b),
+    (s, f) => f.shipped_at
+  ),
 }
 
 /** Context of one event: lookups in the container, the segment service, a logger. */
@@ -319,12 +278,12 @@ async function runEvent(event, data, container) {
         ctx.segment[method](message)
         made++
       } catch (err) {
-        logger.error(`segment: ${method} for ${event} ${data && data.id} rejected: ${err && err.message}`)
+        logger.error(`[segment] ${method} for ${event} ${data && data.id} rejected: ${err && err.message}`)
       }
     }
     return made
   } catch (err) {
-    logger.error(`segment: cannot track ${event} ${(data && data.id) || ""}: ${(err && err.stack) || err}`)
+    logger.error(`[segment] cannot track ${event} ${(data && data.id) || ""}: ${(err && err.stack) || err}`)
     return 0
   }
 }

@@ -44,7 +44,7 @@ async function productOf(productId, ctx) {
   try {
     return (await ctx.productService.retrieve(productId, { relations: ["collection", "type"] })) || {}
   } catch (err) {
-    ctx.logger && ctx.logger.warn(`segment: cannot load product ${productId}: ${err && err.message}`)
+    ctx.logger && ctx.logger.warn(`[segment] cannot load product ${productId}: ${err && err.message}`)
     return {}
   }
 }

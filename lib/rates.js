@@ -74,7 +74,7 @@ function warnAboutReporting(options, logger, storeCurrencies) {
     which = other.join(", ")
   }
   logger.warn(
-    `segment: exchange_rates_api_key is not set, so orders in ${which} are sent with ` +
+    `[segment] exchange_rates_api_key is not set, so orders in ${which} are sent with ` +
       `reporting_* values null (reporting_currency ${s.reportingCurrency}); no exchange-rate requests are made`
   )
 }

@@ -31,6 +31,6 @@ exports.default = async function segmentStartup(container, options) {
     // constructing the service logs a missing write_key once
     lookup(container, "segmentService")
   } catch (err) {
-    logger.warn(`segment: start-up check failed: ${err && err.message}`)
+    logger.warn(`[segment] start-up check failed: ${err && err.message}`)
   }
 }

@@ -5,13 +5,13 @@
 //! threadsafe function), once per batch that has callbacks, not per message.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use tokio::runtime::Runtime;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::AbortHandle;
 use tokio::time::Instant as TokioInstant;
 
@@ -112,10 +112,72 @@ enum Cmd {
     Close,
 }
 
+/// Commands from the owner's thread to the worker.
+///
+/// A plain mutex-guarded Vec rather than a channel: a channel wakes the
+/// worker thread (a futex syscall) on nearly every send when the worker keeps
+/// up, and that syscall would be most of `enqueue`'s cost on the JS thread.
+/// Here the worker polls every millisecond while messages flow and parks
+/// when idle; only a push that finds it parked wakes it.
+struct Inbox {
+    queue: Mutex<Vec<Cmd>>,
+    parked: AtomicBool,
+    /// Set once the worker has stopped: pushes are refused.
+    gone: AtomicBool,
+    notify: Notify,
+}
+
+impl Inbox {
+    fn new() -> Inbox {
+        Inbox {
+            queue: Mutex::new(Vec::new()),
+            parked: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
+            notify: Notify::new(),
+        }
+    }
+
+    fn push(&self, cmd: Cmd, urgent: bool) -> bool {
+        {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if self.gone.load(SeqCst) {
+                return false;
+            }
+            q.push(cmd);
+        }
+        if self.parked.swap(false, SeqCst) || urgent {
+            self.notify.notify_one();
+        }
+        true
+    }
+
+    fn drain(&self, into: &mut Vec<Cmd>) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::swap(&mut *q, into);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+}
+
+/// Worker polling period while messages flow, and idle polls before parking.
+const POLL: Duration = Duration::from_millis(1);
+const IDLE_POLLS: u32 = 5;
+
 /// A Segment client. Dropping it lets queued messages finish in the background.
 pub struct Client {
     shared: Arc<Shared>,
-    tx: mpsc::UnboundedSender<Cmd>,
+    inbox: Arc<Inbox>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.inbox.push(Cmd::Close, true);
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -152,7 +214,7 @@ impl Client {
         } else {
             None
         };
-        let (tx, rx) = mpsc::unbounded_channel();
+        let inbox = Arc::new(Inbox::new());
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let worker = Worker {
             shared: shared.clone(),
@@ -166,8 +228,8 @@ impl Client {
             done_tx,
             closing: false,
         };
-        runtime().spawn(worker.run(rx, done_rx));
-        Client { shared, tx }
+        runtime().spawn(worker.run(inbox.clone(), done_rx));
+        Client { shared, inbox }
     }
 
     pub fn config(&self) -> &Config {
@@ -212,7 +274,7 @@ impl Client {
             charged,
             has_callback,
         };
-        if self.tx.send(cmd).is_err() {
+        if !self.inbox.push(cmd, false) {
             s.stats.settle(1, charged as u64);
             s.stats.drop_messages("closed", 1);
             return Err(EnqueueError::Closed);
@@ -229,19 +291,22 @@ impl Client {
         timeout: Option<Duration>,
         abandon: bool,
     ) -> Result<(), EnqueueError> {
-        self.tx
-            .send(Cmd::Flush {
-                id,
-                timeout,
-                abandon,
-            })
-            .map_err(|_| EnqueueError::Closed)
+        let cmd = Cmd::Flush {
+            id,
+            timeout,
+            abandon,
+        };
+        if self.inbox.push(cmd, true) {
+            Ok(())
+        } else {
+            Err(EnqueueError::Closed)
+        }
     }
 
     /// Refuse new messages; the worker stops once what is pending has settled.
     pub fn close(&self) {
         if !self.shared.closed.swap(true, Relaxed) {
-            let _ = self.tx.send(Cmd::Close);
+            self.inbox.push(Cmd::Close, true);
         }
     }
 
@@ -306,34 +371,56 @@ impl Drop for InFlight<'_> {
 }
 
 impl Worker {
-    async fn run(
-        mut self,
-        mut rx: mpsc::UnboundedReceiver<Cmd>,
-        mut done_rx: mpsc::UnboundedReceiver<Done>,
-    ) {
-        let mut rx_open = true;
+    async fn run(mut self, inbox: Arc<Inbox>, mut done_rx: mpsc::UnboundedReceiver<Done>) {
+        let mut buf = Vec::new();
+        let mut idle_polls = 0u32;
         loop {
-            if (self.closing || !rx_open) && self.outstanding.is_empty() && self.batcher.is_empty()
-            {
+            inbox.drain(&mut buf);
+            if buf.is_empty() {
+                idle_polls = idle_polls.saturating_add(1);
+            } else {
+                idle_polls = 0;
+                for cmd in buf.drain(..) {
+                    self.handle(cmd);
+                }
+            }
+            if self.closing && self.outstanding.is_empty() && self.batcher.is_empty() {
                 break;
             }
+            let mut park = idle_polls >= IDLE_POLLS;
+            if park {
+                inbox.parked.store(true, SeqCst);
+                // A push that saw `parked == false` must be seen here.
+                if !inbox.is_empty() {
+                    inbox.parked.store(false, SeqCst);
+                    park = false;
+                }
+            }
+            let poll_at = (!park).then(|| TokioInstant::now() + POLL);
             let batch_at = self.deadline.map(|(_, at)| at);
             let flush_at = self.waiters.iter().filter_map(|w| w.deadline).min();
             tokio::select! {
-                cmd = rx.recv(), if rx_open => match cmd {
-                    Some(cmd) => self.handle(cmd),
-                    None => {
-                        // The owner is gone: send what is left, then stop.
-                        rx_open = false;
-                        self.close_open_batch();
-                    }
-                },
+                _ = inbox.notify.notified(), if park => inbox.parked.store(false, SeqCst),
+                _ = sleep_until(poll_at) => {}
                 Some(done) = done_rx.recv() => self.complete(done),
                 _ = sleep_until(batch_at) => self.close_open_batch(),
                 _ = sleep_until(flush_at) => self.expire_waiters(),
             }
         }
-        // Anyone still waiting is answered.
+        // Refuse further pushes; answer anyone still waiting.
+        {
+            let mut q = inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
+            inbox.gone.store(true, SeqCst);
+            std::mem::swap(&mut *q, &mut buf);
+        }
+        for cmd in buf.drain(..) {
+            if let Cmd::Flush { id, .. } = cmd {
+                (self.shared.sink)(Event::Flushed {
+                    id,
+                    timed_out: false,
+                });
+            }
+        }
         for w in std::mem::take(&mut self.waiters) {
             (self.shared.sink)(Event::Flushed {
                 id: w.id,
@@ -594,4 +681,198 @@ async fn deliver(
         first: batch.first,
         outcome,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc as std_mpsc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A minimal HTTP/1.1 server answering every request with `status`;
+    /// returns its URL and a receiver of request bodies.
+    fn serve(status: u16) -> (String, std_mpsc::Receiver<String>) {
+        let (tx, rx) = std_mpsc::channel();
+        let listener = runtime()
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        runtime().spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    loop {
+                        let mut chunk = [0u8; 8192];
+                        let head_end = loop {
+                            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break p + 4;
+                            }
+                            match sock.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map(|v| v.trim().parse().unwrap())
+                            .unwrap_or(0);
+                        while buf.len() < head_end + len {
+                            match sock.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let body =
+                            String::from_utf8_lossy(&buf[head_end..head_end + len]).to_string();
+                        buf.drain(..head_end + len);
+                        let _ = tx.send(body);
+                        let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\n{{}}");
+                        if sock.write_all(resp.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, rx)
+    }
+
+    fn client(json: &str) -> (Client, std_mpsc::Receiver<Event>) {
+        let (tx, rx) = std_mpsc::channel();
+        let tx = Mutex::new(tx);
+        let sink: Sink = Arc::new(move |ev| {
+            let _ = tx.lock().unwrap().send(ev);
+        });
+        (Client::new(Config::from_json(json).unwrap(), sink), rx)
+    }
+
+    fn wait_flushed(events: &std_mpsc::Receiver<Event>, id: u64) -> (bool, Vec<Event>) {
+        let mut seen = Vec::new();
+        loop {
+            let ev = events
+                .recv_timeout(Duration::from_secs(10))
+                .expect("flush event");
+            if let Event::Flushed { id: got, timed_out } = ev {
+                if got == id {
+                    return (timed_out, seen);
+                }
+            }
+            seen.push(ev);
+        }
+    }
+
+    #[test]
+    fn delivers_batches_and_reports_ranges_before_the_flush() {
+        let (url, bodies) = serve(200);
+        let (c, events) = client(&format!(
+            r#"{{"write_key":"k","host":"{url}","flush_at":3,"flush_interval":60000}}"#
+        ));
+        for i in 0..7 {
+            let json = format!(r#"{{"userId":"u","event":"E","properties":{{"i":{i}}}}}"#);
+            assert_eq!(c.enqueue(Kind::Track, json, i == 4), Ok(i));
+        }
+        c.flush(1, None, false).unwrap();
+        let (timed_out, seen) = wait_flushed(&events, 1);
+        assert!(!timed_out);
+        // Only the batch holding message 4 (3..=5) had a callback.
+        assert_eq!(
+            seen,
+            vec![Event::Settled {
+                first: 3,
+                last: 5,
+                error: None
+            }]
+        );
+        let s = c.stats();
+        assert_eq!((s.accepted, s.delivered, s.queued, s.batches), (7, 7, 0, 3));
+        let mut n = 0;
+        while let Ok(body) = bodies.try_recv() {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            n += v["batch"].as_array().unwrap().len();
+            assert!(v["sentAt"].is_string());
+        }
+        assert_eq!(n, 7);
+    }
+
+    #[test]
+    fn a_bounded_flush_abandons_what_cannot_be_delivered() {
+        let (url, _bodies) = serve(503);
+        let (c, events) = client(&format!(
+            r#"{{"write_key":"k","host":"{url}","min_retry_delay":20,"max_retry_delay":50}}"#
+        ));
+        for _ in 0..5 {
+            c.enqueue(Kind::Identify, r#"{"userId":"u"}"#.into(), true)
+                .unwrap();
+        }
+        c.flush(9, Some(Duration::from_millis(300)), true).unwrap();
+        let (timed_out, seen) = wait_flushed(&events, 9);
+        assert!(timed_out);
+        assert!(seen.iter().any(|e| matches!(
+            e,
+            Event::Settled {
+                first: 0,
+                last: 4,
+                error: Some(_)
+            }
+        )));
+        let s = c.stats();
+        assert_eq!(s.dropped.get("flush_timeout"), Some(&5));
+        assert_eq!((s.queued, s.queued_bytes), (0, 0));
+        assert!(s.retried >= 1);
+    }
+
+    #[test]
+    fn disabled_and_invalid_messages_are_counted_not_sent() {
+        let (c, events) = client(r#"{"enabled":false}"#);
+        c.enqueue(Kind::Track, r#"{"userId":"u","event":"E"}"#.into(), true)
+            .unwrap();
+        c.enqueue(Kind::Track, r#"{"userId":"u"}"#.into(), true)
+            .unwrap();
+        c.flush(2, None, false).unwrap();
+        let (_, seen) = wait_flushed(&events, 2);
+        assert!(seen.contains(&Event::Settled {
+            first: 0,
+            last: 0,
+            error: None
+        }));
+        assert!(seen
+            .iter()
+            .any(|e| matches!(e, Event::Rejected { seq: 1, error } if error.contains("event"))));
+        let s = c.stats();
+        assert_eq!(s.dropped.get("disabled"), Some(&1));
+        assert_eq!(s.dropped.get("invalid"), Some(&1));
+        c.close();
+        assert_eq!(
+            c.enqueue(Kind::Track, "{}".into(), false),
+            Err(EnqueueError::Closed)
+        );
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_newest() {
+        // Port 9 refuses connections: the first message stays queued (retrying).
+        let (c, _events) = client(
+            r#"{"write_key":"k","host":"http://127.0.0.1:9","max_queue_bytes":32768,"flush_at":1}"#,
+        );
+        let big = format!(
+            r#"{{"userId":"u","event":"E","p":"{}"}}"#,
+            "x".repeat(20_000)
+        );
+        assert_eq!(c.enqueue(Kind::Track, big.clone(), false), Ok(0));
+        assert_eq!(
+            c.enqueue(Kind::Track, big, false),
+            Err(EnqueueError::QueueFull)
+        );
+        assert_eq!(c.enqueue(Kind::Track, "{}".into(), false), Ok(1));
+        let s = c.stats();
+        assert_eq!(s.accepted, 3);
+        assert_eq!(s.dropped.get("queue_full"), Some(&1));
+        assert!(s.queued_bytes <= 32768);
+    }
 }

@@ -116,7 +116,11 @@ impl Sender {
                     .and_then(|v| parse_retry_after(v, SystemTime::now()));
                 // Read the body so the connection goes back to the pool.
                 let text = resp.text().await.unwrap_or_default();
-                let snippet: String = text.chars().take(200).collect();
+                let mut snippet: String = text.chars().take(200).collect();
+                // Whatever a server echoes, the key is not logged.
+                if let Some(key) = self.config.write_key.as_deref() {
+                    snippet = snippet.replace(key, "[redacted]");
+                }
                 match classify(status) {
                     Verdict::Delivered => Attempt::Delivered,
                     Verdict::Retry => Attempt::Retry {

@@ -7,11 +7,10 @@
 
 use std::fmt;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::config::MAX_MESSAGE_BYTES;
@@ -88,167 +87,183 @@ pub fn iso_timestamp(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_string())
 }
 
-/// One top-level value of a message: borrowed from the caller's JSON text
-/// (never re-parsed or re-escaped), or made here.
-enum Slot<'a> {
-    Borrowed(&'a RawValue),
-    Owned(Box<RawValue>),
+/// `context.library` of every message.
+pub const LIBRARY_JSON: &str = concat!(
+    r#"{"name":"medusa-plugin-segment-rs","version":""#,
+    env!("CARGO_PKG_VERSION"),
+    r#""}"#
+);
+
+/// Top-level fields with their JSON text, nested values left unparsed: a
+/// message is validated and enriched without building a tree of its
+/// (often large) `properties`, which is most of the cost of a full parse.
+type RawMap<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
+
+/// The shape of a top-level field.
+#[derive(Clone, Copy, PartialEq)]
+enum Field<'a> {
+    Missing,
+    Null,
+    /// A JSON string: its text, quotes included.
+    Str(&'a str),
+    /// Any other value: its text.
+    Other(&'a str),
 }
 
-impl Slot<'_> {
-    fn text(&self) -> &str {
-        match self {
-            Slot::Borrowed(r) => r.get(),
-            Slot::Owned(r) => r.get(),
+impl<'a> Field<'a> {
+    fn of(map: &'a RawMap<'a>, key: &str) -> Field<'a> {
+        match map.get(key) {
+            None => Field::Missing,
+            Some(v) => {
+                let text = v.get();
+                match text.as_bytes().first() {
+                    Some(b'"') => Field::Str(text),
+                    Some(b'n') => Field::Null,
+                    _ => Field::Other(text),
+                }
+            }
         }
     }
-}
 
-impl Serialize for Slot<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Slot::Borrowed(r) => r.serialize(s),
-            Slot::Owned(r) => r.serialize(s),
-        }
+    /// Missing, null or the empty string.
+    fn is_blank(self) -> bool {
+        matches!(self, Field::Missing | Field::Null | Field::Str("\"\""))
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Slot<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        <&'a RawValue>::deserialize(d).map(Slot::Borrowed)
+/// Append `s` as a JSON string.
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
     }
 }
 
-/// A JSON object, one level deep; keys sorted (as serde_json's `Map`).
-type Fields<'a> = BTreeMap<String, Slot<'a>>;
-
-fn json_string(s: &str) -> Slot<'static> {
-    Slot::Owned(serde_json::value::to_raw_value(s).expect("a string always encodes"))
+/// Writes `"key":value` pairs of one object.
+struct ObjectWriter {
+    out: String,
+    empty: bool,
 }
 
-fn is_string(slot: &Slot<'_>) -> bool {
-    slot.text().starts_with('"')
-}
-
-/// Segment wants ids as strings; analytics-node JSON-encodes other values.
-fn stringify_id(map: &mut Fields<'_>, key: &str) {
-    if let Some(v) = map.get_mut(key) {
-        let t = v.text();
-        if !t.starts_with('"') && t != "null" {
-            // Rare (numeric ids): normalise through Value, as before.
-            let text = serde_json::from_str::<Value>(t)
-                .map(|v| v.to_string())
-                .unwrap_or_else(|_| t.to_string());
-            *v = json_string(&text);
-        }
+impl ObjectWriter {
+    fn field(&mut self, key: &str, raw: &str) {
+        self.out.push(if self.empty { '{' } else { ',' });
+        self.empty = false;
+        push_json_str(&mut self.out, key);
+        self.out.push(':');
+        self.out.push_str(raw);
     }
-}
 
-fn present(map: &Fields<'_>, key: &str) -> bool {
-    match map.get(key) {
-        None => false,
-        Some(v) => !matches!(v.text(), "null" | "\"\""),
+    fn string_field(&mut self, key: &str, value: &str) {
+        self.field(key, "");
+        push_json_str(&mut self.out, value);
+    }
+
+    fn finish(mut self) -> String {
+        self.out.push_str(if self.empty { "{}" } else { "}" });
+        self.out
     }
 }
 
 /// Validate and enrich one message given as JSON text; returns the JSON to send.
-///
-/// Only the top level (and `context`) is parsed; nested values are checked
-/// for syntax but copied as they are, which keeps this cheap for the large
-/// `properties` of order events.
 pub fn prepare(kind: Kind, json: &str, now: OffsetDateTime) -> Result<String, MessageError> {
-    let mut map: Fields<'_> = match serde_json::from_str(json) {
-        Ok(m) => m,
-        Err(e) => {
-            return Err(match serde_json::from_str::<&RawValue>(json) {
-                Ok(_) => invalid(kind, "message must be an object"),
-                Err(_) => invalid(kind, format_args!("message is not valid JSON ({e})")),
-            })
-        }
-    };
+    let map: RawMap = serde_json::from_str(json).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => invalid(kind, "message must be an object"),
+        _ => invalid(kind, format_args!("message is not valid JSON ({e})")),
+    })?;
 
-    if !present(&map, "userId") && !present(&map, "anonymousId") {
+    if Field::of(&map, "userId").is_blank() && Field::of(&map, "anonymousId").is_blank() {
         return Err(invalid(kind, "message needs a userId or an anonymousId"));
     }
     match kind {
-        Kind::Track => match map.get("event") {
-            Some(v) if is_string(v) && v.text() != "\"\"" => {}
+        Kind::Track => match Field::of(&map, "event") {
+            Field::Str(s) if s != "\"\"" => {}
             _ => return Err(invalid(kind, "message needs an event (a non-empty string)")),
         },
-        Kind::Group if !present(&map, "groupId") => {
+        Kind::Group if Field::of(&map, "groupId").is_blank() => {
             return Err(invalid(kind, "message needs a groupId"))
         }
-        Kind::Alias if !present(&map, "previousId") => {
+        Kind::Alias if Field::of(&map, "previousId").is_blank() => {
             return Err(invalid(kind, "message needs a previousId"))
         }
         _ => {}
     }
-    for key in ["userId", "anonymousId", "groupId", "previousId"] {
-        stringify_id(&mut map, key);
-    }
 
-    map.insert("type".to_string(), json_string(kind.as_str()));
-
-    match map.get("messageId").map(|v| v.text()) {
-        None | Some("null") | Some("\"\"") => {
-            let id = uuid::Uuid::new_v4();
-            let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-            map.insert("messageId".to_string(), json_string(id.hyphenated().encode_lower(&mut buf)));
+    let mut w = ObjectWriter {
+        out: String::with_capacity(json.len() + 256),
+        empty: true,
+    };
+    for (key, value) in &map {
+        match key.as_ref() {
+            // Rewritten below.
+            "type" | "messageId" | "timestamp" | "context" => {}
+            // Segment wants ids as strings; analytics-node JSON-encodes other values.
+            "userId" | "anonymousId" | "groupId" | "previousId" => match Field::of(&map, key) {
+                Field::Other(text) => w.string_field(key, text),
+                _ => w.field(key, value.get()),
+            },
+            _ => w.field(key, value.get()),
         }
-        Some(t) if t.starts_with('"') => {}
-        Some(_) => stringify_id(&mut map, "messageId"),
     }
 
-    let timestamp = match map.get("timestamp").map(|v| v.text()) {
-        None | Some("null") | Some("\"\"") => Some(iso_timestamp(now)),
-        Some(t) if t.starts_with('"') => None,
+    w.string_field("type", kind.as_str());
+
+    match Field::of(&map, "messageId") {
+        Field::Str(text) if text != "\"\"" => w.field("messageId", text),
+        Field::Other(text) => w.string_field("messageId", text),
+        _ => w.string_field("messageId", &uuid::Uuid::new_v4().to_string()),
+    }
+
+    match Field::of(&map, "timestamp") {
+        Field::Str(text) if text != "\"\"" => w.field("timestamp", text),
+        Field::Missing | Field::Null | Field::Str(_) => {
+            w.string_field("timestamp", &iso_timestamp(now))
+        }
         // Epoch milliseconds, as Date.now() gives.
-        Some(t) if t.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
-            let ms: f64 = serde_json::from_str(t)
-                .map_err(|_| invalid(kind, "timestamp is not a number"))?;
+        Field::Other(text) => {
+            let ms: f64 = text.parse().map_err(|_| {
+                invalid(
+                    kind,
+                    "timestamp must be a Date, an ISO-8601 string or epoch milliseconds",
+                )
+            })?;
             let t = OffsetDateTime::from_unix_timestamp_nanos((ms * 1e6) as i128)
                 .map_err(|_| invalid(kind, "timestamp is out of range"))?;
-            Some(iso_timestamp(t))
+            w.string_field("timestamp", &iso_timestamp(t));
         }
-        Some(_) => {
-            return Err(invalid(
-                kind,
-                "timestamp must be a Date, an ISO-8601 string or epoch milliseconds",
-            ))
-        }
-    };
-    if let Some(ts) = timestamp {
-        map.insert("timestamp".to_string(), json_string(&ts));
     }
 
-    let context_text = map.get("context").map(|v| v.text()).unwrap_or("null");
-    let new_context = if context_text == "null" {
-        Some(Fields::new())
-    } else if context_text.starts_with('{') {
-        let ctx: Fields<'_> =
-            serde_json::from_str(context_text).map_err(|_| invalid(kind, "context must be an object"))?;
-        (!ctx.contains_key("library")).then_some(ctx)
-    } else {
-        return Err(invalid(kind, "context must be an object"));
-    };
-    if let Some(mut ctx) = new_context {
-        let lib = serde_json::json!({
-            "name": crate::LIBRARY_NAME,
-            "version": crate::LIBRARY_VERSION,
-        });
-        ctx.insert(
-            "library".to_string(),
-            Slot::Owned(serde_json::value::to_raw_value(&lib).map_err(|e| invalid(kind, e))?),
-        );
-        let raw = serde_json::value::to_raw_value(&ctx).map_err(|e| invalid(kind, e))?;
-        map.insert("context".to_string(), Slot::Owned(raw));
+    match Field::of(&map, "context") {
+        Field::Missing | Field::Null => {
+            w.field("context", "");
+            w.out.push_str(r#"{"library":"#);
+            w.out.push_str(LIBRARY_JSON);
+            w.out.push('}');
+        }
+        Field::Other(text) if text.starts_with('{') => {
+            let context: RawMap = serde_json::from_str(text)
+                .map_err(|e| invalid(kind, format_args!("context is not valid JSON ({e})")))?;
+            if context.contains_key("library") {
+                w.field("context", text);
+            } else {
+                w.field("context", "");
+                w.out.push_str(r#"{"library":"#);
+                w.out.push_str(LIBRARY_JSON);
+                if context.is_empty() {
+                    w.out.push('}');
+                } else {
+                    w.out.push(',');
+                    w.out.push_str(&text[1..]);
+                }
+            }
+        }
+        _ => return Err(invalid(kind, "context must be an object")),
     }
 
-    // Sized once: the input plus what enrichment adds (type, messageId,
-    // timestamp, context.library), instead of growing by doubling.
-    let mut buf = Vec::with_capacity(json.len() + 192);
-    serde_json::to_writer(&mut buf, &map).map_err(|e| invalid(kind, e))?;
-    let out = String::from_utf8(buf).map_err(|e| invalid(kind, e))?;
+    let out = w.finish();
     if out.len() > MAX_MESSAGE_BYTES {
         return Err(MessageError {
             reason: "too_large",
@@ -266,7 +281,7 @@ pub fn prepare(kind: Kind, json: &str, now: OffsetDateTime) -> Result<String, Me
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Map;
+    use serde_json::{Map, Value};
 
     fn now() -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
@@ -363,9 +378,52 @@ mod tests {
     }
 
     #[test]
+    fn merges_library_into_a_given_context_and_keeps_odd_keys() {
+        let m = ok(
+            Kind::Track,
+            r#"{"userId":"u","event":"E","context":{"ip":"1.2.3.4","n":{"a":[1,2]}},"we\"ird\n":true,"properties":{}}"#,
+        );
+        assert_eq!(m["context"]["ip"], "1.2.3.4");
+        assert_eq!(m["context"]["n"]["a"][1], 2);
+        assert_eq!(m["context"]["library"]["name"], crate::LIBRARY_NAME);
+        assert_eq!(m["we\"ird\n"], true);
+        let m = ok(Kind::Page, r#"{"userId":"u","context":{}}"#);
+        assert_eq!(m["context"]["library"]["version"], crate::LIBRARY_VERSION);
+        let m = ok(Kind::Page, r#"{"userId":"u","context":null,"messageId":7}"#);
+        assert_eq!(m["context"]["library"]["name"], crate::LIBRARY_NAME);
+        assert_eq!(m["messageId"], "7");
+        let e = prepare(Kind::Page, r#"{"userId":"u","context":[1]}"#, now()).unwrap_err();
+        assert!(e.message.contains("context must be an object"));
+    }
+
+    #[test]
     fn message_ids_are_unique() {
         let a = ok(Kind::Track, r#"{"userId":"u","event":"E"}"#);
         let b = ok(Kind::Track, r#"{"userId":"u","event":"E"}"#);
         assert_ne!(a["messageId"], b["messageId"]);
+    }
+}
+
+#[cfg(test)]
+mod perf {
+    /// `cargo test --release --lib prepare_speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn prepare_speed() {
+        let product = r#"{"name":"Medusa Sweatshirt","variant":"SWEAT-S","sku":"SWEAT","price":42.5,"product_id":"prod_01H","category":"Apparel","quantity":1}"#;
+        let json = format!(
+            r#"{{"userId":"cus_01HXYZ","event":"Order Completed","timestamp":"2024-01-01T00:00:00.000Z","properties":{{"order_id":"order_01H","email":"someone@example.com","total":180,"currency":"EUR","products":[{p},{p},{p},{p},{p},{p},{p},{p}]}},"context":{{"ip":"10.0.0.1"}}}}"#,
+            p = product
+        );
+        let n = 20_000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            super::prepare(super::Kind::Track, &json, time::OffsetDateTime::now_utc()).unwrap();
+        }
+        eprintln!(
+            "prepare ({} bytes): {:?} per message",
+            json.len(),
+            t.elapsed() / n
+        );
     }
 }

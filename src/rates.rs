@@ -228,7 +228,7 @@ impl ExchangeRates {
         let suppressed = w.suppressed.remove(pair).unwrap_or(0);
         w.last.insert(pair.clone(), now);
         let mut msg = format!(
-            "segment: no exchange rate {}->{} ({problem}); reporting_* values are null",
+            "[segment] no exchange rate {}->{} ({problem}); reporting_* values are null",
             pair.0, pair.1
         );
         if suppressed > 0 {

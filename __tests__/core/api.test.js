@@ -205,11 +205,11 @@ test("shutdown() flushes then stops; later calls fail clearly", async (t) => {
   await assert.rejects(service.flush(), /flush: the client has been shut down/)
   assert.equal(service.stats().closed, true)
   // closeAndFlush is an alias and a second call is harmless.
-  await service.closeAndFlush()
+  await service.closeAndFlush(null)
   // A new service with the same options gets a fresh client.
   const { service: fresh } = makeService(srv, { flush_at: 100, flush_interval: 60000 })
   track(fresh, 7)
-  await fresh.shutdown()
+  await fresh.shutdown({ timeout: Infinity })
   assert.equal(srv.uniqueMessageIds().size, 6)
 })
 
@@ -238,4 +238,8 @@ test("the write key appears in no error, log line or stats", () => {
   for (const line of seen) assert.ok(!line.includes(KEY), line)
   const { service } = makeService({ url: "http://127.0.0.1:9" }, { enabled: false })
   assert.ok(!JSON.stringify(service.stats()).includes(KEY))
+  // options_ is the object as given, but console.log(service) does not show it.
+  assert.equal(service.options_.write_key, KEY)
+  const inspected = require("node:util").inspect(service, { depth: 10, showHidden: false })
+  assert.ok(!inspected.includes(KEY), inspected)
 })

@@ -130,3 +130,29 @@ test("SIGTERM with a host handler that calls process.exit() at once: the exit wa
   for (let i = 0; i < accepted; i++) assert.ok(got.has(i), `message ${i} of ${accepted} lost`)
   assertNoKey(res.stdout + res.stderr)
 })
+
+test("two copies of the module share the signal hooks: SIGTERM still ends the process", async (t) => {
+  const srv = await startSegmentServer()
+  t.after(() => srv.close())
+  const { child, out, exited } = run("two-copies.js", [srv.url, KEY])
+  while (!out.stdout.includes("ready")) await new Promise((r) => setTimeout(r, 5))
+  child.kill("SIGTERM")
+  const res = await exited
+  assert.equal(res.signal, "SIGTERM", `exit code ${res.code}: ${res.stderr}`)
+  assert.equal(srv.uniqueMessageIds().size, 20)
+})
+
+test("a second SIGINT during the exit flush ends the process at once", async (t) => {
+  const srv = await startSegmentServer()
+  t.after(() => srv.close())
+  srv.failFor(60000, { status: 503 })
+  const { child, out, exited } = run("two-copies.js", [srv.url, KEY])
+  while (!out.stdout.includes("ready")) await new Promise((r) => setTimeout(r, 5))
+  child.kill("SIGINT")
+  await new Promise((r) => setTimeout(r, 200))
+  const t0 = Date.now()
+  child.kill("SIGINT")
+  const res = await exited
+  assert.equal(res.signal, "SIGINT")
+  assert.ok(Date.now() - t0 < 1000, "the second signal was not ignored")
+})

@@ -135,3 +135,33 @@ test("max_retry_time bounds how long a batch is retried", async (t) => {
   assert.ok(took < 1500, `gave up after ${took} ms`)
   assert.deepEqual(res.failed_reasons, { retries_exhausted: 1 })
 })
+
+test("a request that hangs past `timeout` is retried, and the batch delivered", async (t) => {
+  const http = require("node:http")
+  let requests = 0
+  const ids = []
+  const server = http.createServer((req, res) => {
+    const chunks = []
+    req.on("data", (c) => chunks.push(c))
+    req.on("end", () => {
+      requests++
+      if (requests === 1) return // never answer the first one
+      for (const m of JSON.parse(Buffer.concat(chunks)).batch) ids.push(m.messageId)
+      res.end("{}")
+    })
+  })
+  await new Promise((r) => server.listen(0, "127.0.0.1", r))
+  t.after(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  const { service, logger } = makeService({ url: `http://127.0.0.1:${server.address().port}` }, { timeout: 200 })
+  track(service, 0)
+  track(service, 1)
+  const res = await service.flush()
+  assert.equal(res.delivered, 2)
+  assert.equal(res.retried, 1)
+  assert.equal(requests, 2)
+  assert.equal(new Set(ids).size, 2)
+  assert.ok(logger.lines.some((l) => /timed out after 200 ms/.test(l.msg)))
+})

@@ -94,7 +94,10 @@ impl NativeClient {
     /// means no timeout. Returns false when the client is closed.
     #[napi]
     pub fn flush(&self, id: u32, timeout_ms: f64, abandon: bool) -> bool {
-        let timeout = (timeout_ms >= 0.0).then(|| Duration::from_millis(timeout_ms as u64));
+        // Infinity (or anything beyond a year) means no timeout.
+        let timeout = (0.0..365.0 * 86_400_000.0)
+            .contains(&timeout_ms)
+            .then(|| Duration::from_millis(timeout_ms as u64));
         self.inner.flush(id as u64, timeout, abandon).is_ok()
     }
 
