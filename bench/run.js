@@ -222,6 +222,7 @@ function ratio(ours, anchor) {
   if (!ours || !anchor) return "–"
   if (anchor.median === 0 && ours.median === 0) return "="
   if (anchor.median === 0) return "∞"
+  if (ours.median === 0) return `0 vs ${fmt(anchor.median)}`
   const r = ours.median / anchor.median
   return r >= 10 ? `${r.toFixed(0)}×` : r >= 1 ? `${r.toFixed(2)}×` : `1/${fmt(1 / r)}`
 }
