@@ -3,6 +3,12 @@
 //! kept by the client loop. A batch is a contiguous range of sequence
 //! numbers, so completions can be reported as ranges.
 
+use std::io::{Read, Write};
+
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
+
 use crate::config::MAX_BATCH_BYTES;
 
 /// `{"batch":[` + `],"sentAt":"2024-01-01T00:00:00.000Z"}` with room to spare.
@@ -25,7 +31,11 @@ pub struct Item {
 pub struct Batch {
     pub first: u64,
     pub last: u64,
-    pub messages: Vec<String>,
+    /// The messages' JSON, until `pack`.
+    messages: Vec<String>,
+    /// After `pack`: the messages joined by commas, deflated.
+    packed: Option<Vec<u8>>,
+    count: usize,
     /// Sum of the messages' JSON sizes.
     pub json_bytes: usize,
     /// Sum of the bytes charged to the queue.
@@ -35,22 +45,23 @@ pub struct Batch {
 
 impl Batch {
     pub fn len(&self) -> usize {
-        self.messages.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
+        self.count == 0
     }
 
     /// Request body size if `extra` more bytes of JSON (one more message) were added.
     fn body_bytes_with(&self, extra: usize) -> usize {
-        ENVELOPE_BYTES + self.json_bytes + extra + self.messages.len()
+        ENVELOPE_BYTES + self.json_bytes + extra + self.count
     }
 
     fn push(&mut self, item: Item) {
-        if self.messages.is_empty() {
+        if self.count == 0 {
             self.first = item.seq;
         }
+        self.count += 1;
         self.last = item.seq;
         self.json_bytes += item.json.len();
         self.charged += item.charged;
@@ -58,15 +69,55 @@ impl Batch {
         self.messages.push(item.json);
     }
 
+    /// Hold the messages deflated (fast level) instead of as JSON strings:
+    /// for a batch that has to wait for a request slot, so that a burst's
+    /// backlog takes several times less memory (and `max_queue_bytes`).
+    /// The charge becomes the deflated size, if that is smaller; returns the
+    /// bytes by which it went down (0 if the batch was left as it was).
+    pub fn pack(&mut self) -> usize {
+        if self.packed.is_some() || self.messages.is_empty() {
+            return 0;
+        }
+        let mut enc =
+            DeflateEncoder::new(Vec::with_capacity(self.json_bytes / 8), Compression::fast());
+        let written = self.messages.iter().enumerate().try_for_each(|(i, m)| {
+            if i > 0 {
+                enc.write_all(b",")?;
+            }
+            enc.write_all(m.as_bytes())
+        });
+        let Ok(mut packed) = written.and_then(|_| enc.finish()) else {
+            return 0;
+        };
+        if packed.len() >= self.charged {
+            return 0;
+        }
+        packed.shrink_to_fit();
+        let freed = self.charged - packed.len();
+        self.charged = packed.len();
+        self.messages = Vec::new();
+        self.packed = Some(packed);
+        freed
+    }
+
     /// The request body: `{"batch":[...],"sentAt":"..."}`.
     pub fn body(&self, sent_at: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.body_bytes_with(0));
         out.extend_from_slice(b"{\"batch\":[");
-        for (i, m) in self.messages.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+        match &self.packed {
+            None => {
+                for (i, m) in self.messages.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(m.as_bytes());
+                }
             }
-            out.extend_from_slice(m.as_bytes());
+            Some(packed) => {
+                DeflateDecoder::new(&packed[..])
+                    .read_to_end(&mut out)
+                    .expect("a batch inflates what it deflated itself");
+            }
         }
         out.extend_from_slice(b"],\"sentAt\":\"");
         out.extend_from_slice(sent_at.as_bytes());
@@ -216,5 +267,66 @@ mod tests {
             serde_json::from_slice(&batch.body("2024-01-01T00:00:00.000Z")).unwrap();
         assert_eq!(v["batch"][1]["n"], 1);
         assert_eq!(v["sentAt"], "2024-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn a_packed_batch_gives_the_same_body_and_is_charged_less() {
+        let mut b = Batcher::new(20);
+        let mut closed = Vec::new();
+        for seq in 0..20 {
+            let json = format!(
+                r#"{{"messageId":"id-{seq}","event":"Order Completed","properties":{{"sku":"{}"}}}}"#,
+                "abc".repeat(300)
+            );
+            let charged = json.len();
+            b.push(
+                Item {
+                    seq,
+                    json,
+                    charged,
+                    has_callback: seq == 7,
+                },
+                &mut closed,
+            );
+        }
+        let mut batch = closed.pop().unwrap();
+        let sent_at = "2024-01-01T00:00:00.000Z";
+        let plain = batch.body(sent_at);
+        let charged = batch.charged;
+        let freed = batch.pack();
+        assert!(freed > 0 && batch.charged == charged - freed);
+        assert!(
+            batch.charged * 4 < charged,
+            "{} of {charged}",
+            batch.charged
+        );
+        assert_eq!(batch.pack(), 0, "packing twice changes nothing");
+        assert_eq!(
+            (batch.first, batch.last, batch.len(), batch.has_callbacks),
+            (0, 19, 20, true)
+        );
+        assert_eq!(batch.body(sent_at), plain);
+        // Each send gets its own sentAt.
+        let later: serde_json::Value =
+            serde_json::from_slice(&batch.body("2024-01-01T00:00:05.000Z")).unwrap();
+        assert_eq!(later["sentAt"], "2024-01-01T00:00:05.000Z");
+        assert_eq!(later["batch"][19]["messageId"], "id-19");
+    }
+
+    #[test]
+    fn a_batch_that_would_not_shrink_stays_plain() {
+        let mut b = Batcher::new(10);
+        let mut closed = Vec::new();
+        let item = Item {
+            seq: 0,
+            json: r#"{"n":0}"#.to_string(),
+            charged: 7,
+            has_callback: false,
+        };
+        b.push(item, &mut closed);
+        let mut batch = b.take().unwrap();
+        let body = batch.body("t");
+        assert_eq!(batch.pack(), 0);
+        assert_eq!((batch.charged, batch.body("t")), (7, body));
     }
 }

@@ -205,3 +205,43 @@ impl Sender {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+    use crate::batch::{Batcher, Item};
+
+    #[test]
+    fn a_packed_batch_is_sent_as_gzip_of_the_whole_body() {
+        let config = Config::from_json(r#"{"write_key":"k","gzip":true}"#).unwrap();
+        let sender = Sender::new(Arc::new(config)).unwrap();
+        let mut b = Batcher::new(100);
+        let mut closed = Vec::new();
+        for seq in 0..50 {
+            let json = format!(r#"{{"messageId":"m{seq}","event":"Order Completed"}}"#);
+            let charged = json.len();
+            let has_callback = false;
+            b.push(
+                Item {
+                    seq,
+                    json,
+                    charged,
+                    has_callback,
+                },
+                &mut closed,
+            );
+        }
+        let mut batch = b.take().unwrap();
+        assert!(batch.pack() > 0);
+        let mut json = String::new();
+        flate2::read::GzDecoder::new(&sender.body(&batch)[..])
+            .read_to_string(&mut json)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["batch"].as_array().unwrap().len(), 50);
+        assert_eq!(v["batch"][49]["messageId"], "m49");
+        assert!(v["sentAt"].as_str().unwrap().ends_with('Z'));
+    }
+}
