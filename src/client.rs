@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use tokio::runtime::Runtime;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::AbortHandle;
 use tokio::time::Instant as TokioInstant;
 
@@ -81,6 +81,9 @@ struct Shared {
     closed: AtomicBool,
     sink: Sink,
     limiter: LogLimiter,
+    /// True while a bounded shutdown flush waits: batches in retry backoff
+    /// then retry at once and often, instead of sleeping past its deadline.
+    hurry: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -198,6 +201,7 @@ impl Client {
             closed: AtomicBool::new(false),
             sink,
             limiter: LogLimiter::new(LOG_INTERVAL),
+            hurry: watch::Sender::new(false),
         });
         let sender = if config.delivers() {
             match Sender::new(config.clone()) {
@@ -618,6 +622,15 @@ impl Worker {
                 i += 1;
             }
         }
+        let hurry = self
+            .waiters
+            .iter()
+            .any(|w| w.abandon && w.deadline.is_some());
+        self.shared.hurry.send_if_modified(|h| {
+            let changed = *h != hurry;
+            *h = hurry;
+            changed
+        });
     }
 
     fn expire_waiters(&mut self) {
@@ -687,7 +700,10 @@ async fn deliver(
     let _guard = InFlight(&shared.stats);
     let log_shared = shared.clone();
     let log = move |level: Level, key: &str, msg: String| log_shared.log(level, key, msg);
-    let outcome = sender.deliver(&batch, &shared.stats, &log, started).await;
+    let mut hurry = shared.hurry.subscribe();
+    let outcome = sender
+        .deliver(&batch, &shared.stats, &log, started, &mut hurry)
+        .await;
     let _ = done.send(Done {
         first: batch.first,
         outcome,
@@ -697,12 +713,21 @@ async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicU16;
     use std::sync::mpsc as std_mpsc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A minimal HTTP/1.1 server answering every request with `status`;
     /// returns its URL and a receiver of request bodies.
     fn serve(status: u16) -> (String, std_mpsc::Receiver<String>) {
+        let (url, rx, _) = serve_switchable(status);
+        (url, rx)
+    }
+
+    /// `serve`, with the status the server answers settable while it runs.
+    fn serve_switchable(status: u16) -> (String, std_mpsc::Receiver<String>, Arc<AtomicU16>) {
+        let status = Arc::new(AtomicU16::new(status));
+        let answer = status.clone();
         let (tx, rx) = std_mpsc::channel();
         let listener = runtime()
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -714,6 +739,7 @@ mod tests {
                     return;
                 };
                 let tx = tx.clone();
+                let answer = answer.clone();
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     loop {
@@ -743,6 +769,7 @@ mod tests {
                             String::from_utf8_lossy(&buf[head_end..head_end + len]).to_string();
                         buf.drain(..head_end + len);
                         let _ = tx.send(body);
+                        let status = answer.load(Relaxed);
                         let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\n{{}}");
                         if sock.write_all(resp.as_bytes()).await.is_err() {
                             return;
@@ -751,7 +778,7 @@ mod tests {
                 });
             }
         });
-        (url, rx)
+        (url, rx, status)
     }
 
     fn client(json: &str) -> (Client, std_mpsc::Receiver<Event>) {
@@ -881,6 +908,34 @@ mod tests {
         assert_eq!(s.dropped.get("flush_timeout"), Some(&5));
         assert_eq!((s.queued, s.queued_bytes), (0, 0));
         assert!(s.retried >= 1);
+    }
+
+    #[test]
+    fn a_shutdown_flush_retries_a_batch_in_backoff_before_its_deadline() {
+        // Segment fails long enough for the backoff to grow past the
+        // shutdown bound (retries after 0.2, 0.4, 0.8, 1.6 s, then >= 3.2 s),
+        // then recovers just as the store stops.
+        let (url, bodies, status) = serve_switchable(503);
+        let (c, events) = client(&format!(
+            r#"{{"write_key":"k","host":"{url}","flush_at":1,"min_retry_delay":200,"max_retry_delay":60000}}"#
+        ));
+        c.enqueue(Kind::Identify, r#"{"userId":"u"}"#.into(), true)
+            .unwrap();
+        for _ in 0..5 {
+            bodies
+                .recv_timeout(Duration::from_secs(10))
+                .expect("attempt");
+        }
+        // The fifth attempt was refused too: its retry is scheduled.
+        while c.stats().retried < 5 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        status.store(200, Relaxed);
+        c.flush(1, Some(Duration::from_millis(1500)), true).unwrap();
+        let (timed_out, seen) = wait_flushed(&events, 1);
+        assert!(!timed_out, "delivered before the bound: {seen:?}");
+        let s = c.stats();
+        assert_eq!((s.delivered, s.dropped.get("flush_timeout")), (1, None));
     }
 
     #[test]

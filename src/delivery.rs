@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use time::OffsetDateTime;
+use tokio::sync::watch;
 
 use crate::batch::Batch;
 use crate::config::Config;
@@ -165,6 +166,7 @@ impl Sender {
         stats: &Stats,
         log: &LogFn,
         started: Instant,
+        hurry: &mut watch::Receiver<bool>,
     ) -> Outcome {
         let mut backoff = Backoff::new(&self.config);
         let mut retries = 0u32;
@@ -178,7 +180,15 @@ impl Sender {
                     }
                 }
                 Attempt::Retry { why, retry_after } => {
-                    let Some(delay) = backoff.next_delay(started.elapsed(), retry_after) else {
+                    // During a bounded shutdown flush its deadline is the only
+                    // bound that matters: retry every min_retry_delay until then.
+                    let hurried = *hurry.borrow();
+                    let delay = if hurried {
+                        Some(self.config.min_retry_delay)
+                    } else {
+                        backoff.next_delay(started.elapsed(), retry_after)
+                    };
+                    let Some(delay) = delay else {
                         return Outcome::Failed {
                             reason: "retries_exhausted".to_string(),
                             detail: format!(
@@ -199,7 +209,11 @@ impl Sender {
                             delay.as_millis()
                         ),
                     );
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        // A shutdown flush began: try again now.
+                        _ = hurry.wait_for(|h| *h), if !hurried => {}
+                    }
                 }
             }
         }

@@ -194,8 +194,14 @@ for (const bus of BUSES) {
         assert.ok(Date.now() < until, "Medusa emitted order.placed")
         await be.sleep(100)
       }
-      await be.sleep(1500) // the plugin's handler runs in the same dispatch; let it build and enqueue
-      const ofOrder = () => seg.messages.filter((m) => (m.properties && m.properties.order_id === order.id) || (m.type === "identify" && m.userId === order.customer_id))
+      const isOfOrder = (m) => (m.properties && m.properties.order_id === order.id) || (m.type === "identify" && m.userId === order.customer_id)
+      const ofOrder = () => seg.messages.filter(isOfOrder)
+      // Wait until the sink has refused both: they are queued in the plugin, retrying.
+      const refused = () => new Set(seg.batches.filter((b) => b.status === 503 && b.body).flatMap((b) => b.body.batch.filter(isOfOrder).map((m) => m.event || m.type)))
+      while (refused().size < 2) {
+        assert.ok(Date.now() < until, `the plugin sent identify + Order Completed (refused so far: ${[...refused()]})`)
+        await be.sleep(100)
+      }
       assert.equal(ofOrder().length, 0, "nothing delivered yet: the messages are queued in the plugin")
       seg.failFor(1500, { status: 503 }) // the outage ends 1.5 s after the stop begins
       const exits = await backend.stop()
