@@ -9,6 +9,7 @@
 
 const fs = require("node:fs")
 const http = require("node:http")
+const v8 = require("node:v8")
 const { monitorEventLoopDelay } = require("node:perf_hooks")
 const { buildEvent, now } = require("./event")
 const { LIBS, quietLogger } = require("./libs")
@@ -89,9 +90,12 @@ async function main() {
 
   const eld = monitorEventLoopDelay({ resolution: 1 })
   let rssMax = 0
+  let heapMax = 0 // V8 heap: splits a peak RSS into the JS heap and the rest
   const sampler = setInterval(() => {
     const r = process.memoryUsage.rss()
     if (r > rssMax) rssMax = r
+    const h = v8.getHeapStatistics().total_heap_size
+    if (h > heapMax) heapMax = h
   }, 200)
   sampler.unref()
 
@@ -155,6 +159,7 @@ async function main() {
       max: eld.max / 1e6,
     },
     rss: { start: rssStart, end: rssEnd, sampled_max: Math.max(rssMax, rssEnd), hwm: vm("VmHWM") },
+    heap_peak: Math.max(heapMax, v8.getHeapStatistics().total_heap_size),
     t0,
     emit_ms: tEmitted - t0,
     finish_ms: tFinished - tEmitted,

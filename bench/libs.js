@@ -39,6 +39,25 @@ const LIBS = {
       }
     },
   },
+  // Not a library either: track() only JSON.stringify-es the event and drops
+  // the string. The least any client that serializes on the caller's thread
+  // (ours does, to cross into Rust) can cost: what it adds to the event loop
+  // and to the heap (the strings are garbage the GC must collect).
+  stringify: {
+    label: "stringify floor (JSON.stringify, discard)",
+    noSink: true,
+    available: () => null,
+    make() {
+      let bytes = 0
+      return {
+        track: (m) => {
+          bytes += JSON.stringify(m).length
+        },
+        finish: async () => bytes,
+        shutdown: async () => bytes,
+      }
+    },
+  },
   ours: {
     label: "medusa-plugin-segment-rs",
     available() {

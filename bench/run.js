@@ -41,7 +41,9 @@ const SCENARIOS = SMOKE
 
 const reps = opt("reps")
 const onlyScenarios = opt("scenarios") ? opt("scenarios").split(",") : Object.keys(SCENARIOS)
-const wantedLibs = opt("libs") ? opt("libs").split(",") : Object.keys(LIBS).filter((l) => l !== "floor")
+// The floors are not libraries: they run beside the libraries, never as anchors.
+const FLOORS = ["floor", "stringify"]
+const wantedLibs = opt("libs") ? opt("libs").split(",") : Object.keys(LIBS).filter((l) => !FLOORS.includes(l))
 const jsonOut = opt("json")
 
 const log = (...a) => process.stderr.write(a.join(" ") + "\n")
@@ -136,6 +138,7 @@ async function runOne(sink, libName, scenarioName, sc, rep) {
       eld_p99_ms: r.eld_ms.p99,
       eld_max_ms: r.eld_ms.max,
       rss_peak_mb: (r.rss.hwm || r.rss.sampled_max) / 1048576,
+      heap_peak_mb: r.heap_peak / 1048576,
     }
     log(`  ${libName.padEnd(24)} ${scenarioName}#${rep}: ${fmt(fig.main_us_per_event)} µs main/event, ELD p99 ${fmt(fig.eld_p99_ms)} ms, RSS ${fmt(fig.rss_peak_mb)} MB`)
     return { lib: libName, scenario: scenarioName, rep, fig, raw: r }
@@ -151,6 +154,7 @@ async function runOne(sink, libName, scenarioName, sc, rep) {
     eld_p99_ms: r.eld_ms.p99,
     eld_max_ms: r.eld_ms.max,
     rss_peak_mb: (r.rss.hwm || r.rss.sampled_max) / 1048576,
+    heap_peak_mb: r.heap_peak / 1048576,
     eps: doneAt ? delivered / ((doneAt - r.t0) / 1000) : null,
     latency_p99_ms: stats.latency_ms.p99,
     lost: r.sent - delivered,
@@ -201,6 +205,7 @@ const FIGURES = [
   ["eld_p99_ms", "event-loop delay p99 (ms)", "lower"],
   ["eld_max_ms", "event-loop delay max (ms)", "lower"],
   ["rss_peak_mb", "peak RSS (MB, VmHWM)", "lower"],
+  ["heap_peak_mb", "of which V8 heap, peak (MB, sampled)", "lower"],
   ["eps", "end to end (events/s)", "higher"],
   ["latency_p99_ms", "delivery latency p99 (ms)", "lower"],
   ["lost", "lost", "lower"],
@@ -248,9 +253,9 @@ async function main() {
       console.log(`skipping ${LIBS[name].label}: ${why}`)
     } else libs.push(name)
   }
-  // The driver floor runs where it means something (burst, steady), unless
+  // The floors run where they mean something (burst, steady), unless
   // libraries were picked by hand.
-  const libsFor = (sc) => (sc.floor && !opt("libs") ? ["floor", ...libs] : libs)
+  const libsFor = (sc) => (sc.floor && !opt("libs") ? [...FLOORS, ...libs] : libs)
   const sink = await startSink()
   const results = { header, smoke: SMOKE, skipped, runs: [], ceiling: null, medusa: null }
 
@@ -291,7 +296,7 @@ async function main() {
     const sc = SCENARIOS[sName]
     out.push("", `### ${sc.title}`, "")
     const by = (lib) => results.runs.filter((r) => r.scenario === sName && r.lib === lib)
-    const anchors = libs.filter((l) => l !== "ours" && l !== "floor")
+    const anchors = libs.filter((l) => l !== "ours" && !FLOORS.includes(l))
     const cols = libsFor(sc)
     const hdr = ["figure", ...cols.map((l) => LIBS[l].label)]
     if (libs.includes("ours")) for (const a of anchors) hdr.push(`ours ÷ ${a}`)
@@ -320,7 +325,7 @@ async function main() {
   // ---- targets
   if (libs.includes("ours") && libs.length > 1) {
     const burst = (lib, key) => summary(results.runs.filter((r) => r.scenario === "burst" && r.lib === lib), key)
-    const anchors = libs.filter((l) => l !== "ours" && l !== "floor")
+    const anchors = libs.filter((l) => l !== "ours" && !FLOORS.includes(l))
     const best = (key, dir) => {
       const xs = anchors.map((a) => ({ a, s: burst(a, key) })).filter((x) => x.s)
       if (!xs.length) return null
