@@ -536,7 +536,7 @@ impl Worker {
             return;
         };
         // A batch that cannot get a request slot at once waits in memory; in
-        // a burst, thousands of them do. Those are held deflated (several
+        // a burst, thousands of them do. Those are held compressed (several
         // times smaller, and charged to `max_queue_bytes` as such); a batch
         // that is sent at once skips the compression.
         if self.outstanding.len() >= self.shared.config.max_in_flight {
@@ -844,7 +844,7 @@ mod tests {
 
     #[test]
     fn batches_waiting_for_a_slot_are_delivered_intact() {
-        // One request slot: batches dispatched while one is out wait, deflated.
+        // One request slot: batches dispatched while one is out wait, compressed.
         let (url, bodies) = serve(200);
         let (c, events) = client(&format!(
             r#"{{"write_key":"k","host":"{url}","flush_at":5,"max_in_flight":1}}"#
