@@ -81,6 +81,18 @@ const LIBS = {
       }
     },
   },
+  // Ours with delivery switched off (`enabled: false`): every event is
+  // validated, stringified and handed to the native core, which counts and
+  // drops it. What the hand-off costs with no backlog and no HTTP.
+  handoff: {
+    label: "hand-off floor (ours, enabled: false)",
+    noSink: true,
+    available: () => LIBS.ours.available(),
+    make(url) {
+      const c = LIBS.ours.make(url, { enabled: false })
+      return { track: c.track, finish: c.finish, shutdown: c.shutdown }
+    },
+  },
   "analytics-node": {
     label: "analytics-node@3.5.0",
     available() {
