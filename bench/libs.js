@@ -88,10 +88,7 @@ const LIBS = {
     label: "hand-off floor (ours, enabled: false)",
     noSink: true,
     available: () => LIBS.ours.available(),
-    make(url) {
-      const c = LIBS.ours.make(url, { enabled: false })
-      return { track: c.track, finish: c.finish, shutdown: c.shutdown }
-    },
+    make: (url) => LIBS.ours.make(url, { enabled: false }),
   },
   "analytics-node": {
     label: "analytics-node@3.5.0",

@@ -130,31 +130,27 @@ async function runOne(sink, libName, scenarioName, sc, rep) {
     return { lib: libName, scenario: scenarioName, rep, error: run.error, sink: stats }
   }
   const r = run.result
+  // What the driver measures in its own process, for libraries and floors alike.
+  const own = {
+    main_us_per_event: r.main_cpu_ns / 1000 / r.sent,
+    track_us_per_event: r.timed_events ? r.track_cpu_ns / 1000 / r.timed_events : null,
+    eld_p50_ms: r.eld_ms.p50,
+    eld_p99_ms: r.eld_ms.p99,
+    eld_max_ms: r.eld_ms.max,
+    rss_peak_mb: (r.rss.hwm || r.rss.sampled_max) / 1048576,
+    heap_peak_mb: r.heap_peak / 1048576,
+  }
   if (LIBS[libName].noSink) {
-    const fig = {
-      main_us_per_event: r.main_cpu_ns / 1000 / r.sent,
-      track_us_per_event: r.timed_events ? r.track_cpu_ns / 1000 / r.timed_events : null,
-      eld_p50_ms: r.eld_ms.p50,
-      eld_p99_ms: r.eld_ms.p99,
-      eld_max_ms: r.eld_ms.max,
-      rss_peak_mb: (r.rss.hwm || r.rss.sampled_max) / 1048576,
-      heap_peak_mb: r.heap_peak / 1048576,
-    }
+    const fig = own
     log(`  ${libName.padEnd(24)} ${scenarioName}#${rep}: ${fmt(fig.main_us_per_event)} µs main/event, ELD p99 ${fmt(fig.eld_p99_ms)} ms, RSS ${fmt(fig.rss_peak_mb)} MB`)
     return { lib: libName, scenario: scenarioName, rep, fig, raw: r }
   }
   const delivered = stats.unique
   const doneAt = stats.reached_at || stats.last_new_at
   const fig = {
-    main_us_per_event: r.main_cpu_ns / 1000 / r.sent,
-    track_us_per_event: r.timed_events ? r.track_cpu_ns / 1000 / r.timed_events : null,
+    ...own,
     build_us_per_event: r.timed_events ? r.build_cpu_ns / 1000 / r.timed_events : null,
     proc_cpu_s_per_10k: delivered ? (r.process_cpu_us / 1e6 / delivered) * 1e4 : null,
-    eld_p50_ms: r.eld_ms.p50,
-    eld_p99_ms: r.eld_ms.p99,
-    eld_max_ms: r.eld_ms.max,
-    rss_peak_mb: (r.rss.hwm || r.rss.sampled_max) / 1048576,
-    heap_peak_mb: r.heap_peak / 1048576,
     eps: doneAt ? delivered / ((doneAt - r.t0) / 1000) : null,
     latency_p99_ms: stats.latency_ms.p99,
     lost: r.sent - delivered,

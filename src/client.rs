@@ -630,11 +630,10 @@ impl Worker {
             .waiters
             .iter()
             .any(|w| w.abandon && w.deadline.is_some());
-        self.shared.hurry.send_if_modified(|h| {
-            let changed = *h != hurry;
-            *h = hurry;
-            changed
-        });
+        // Receivers wake only on a change.
+        self.shared
+            .hurry
+            .send_if_modified(|h| std::mem::replace(h, hurry) != hurry);
     }
 
     fn expire_waiters(&mut self) {
