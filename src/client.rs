@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use tokio::runtime::Runtime;
-use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 use tokio::time::Instant as TokioInstant;
 
@@ -88,6 +88,10 @@ struct Shared {
     /// True while a bounded shutdown flush waits: batches in retry backoff
     /// then retry at once and often, instead of sleeping past its deadline.
     hurry: watch::Sender<bool>,
+    /// True while the host is handing over a burst (see `Worker::update_busy`):
+    /// requests then wait for it to pause, so that their CPU (ours, the
+    /// kernel's, TLS) does not compete with the host's thread.
+    host_busy: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -174,6 +178,8 @@ impl Inbox {
 /// Worker polling period while messages flow, and idle polls before parking.
 const POLL: Duration = Duration::from_millis(1);
 const IDLE_POLLS: u32 = 5;
+/// Polls without a message after which a burst counts as paused.
+const QUIET_POLLS: u32 = 3;
 
 /// A Segment client. Dropping it lets queued messages finish in the background.
 pub struct Client {
@@ -206,10 +212,11 @@ impl Client {
             sink,
             limiter: LogLimiter::new(LOG_INTERVAL),
             hurry: watch::Sender::new(false),
+            host_busy: watch::Sender::new(false),
         });
         let sender = if config.delivers() {
             match Sender::new(config.clone()) {
-                Ok(s) => Some(s),
+                Ok(s) => Some(Arc::new(s)),
                 Err(e) => {
                     shared.log(
                         Level::Error,
@@ -356,7 +363,7 @@ struct Worker {
     outstanding: BTreeMap<u64, Outstanding>,
     last_seq: Option<u64>,
     waiters: Vec<Waiter>,
-    sender: Option<Sender>,
+    sender: Option<Arc<Sender>>,
     permits: Arc<Semaphore>,
     done_tx: mpsc::UnboundedSender<Done>,
     closing: bool,
@@ -392,6 +399,7 @@ impl Worker {
                     self.handle(cmd);
                 }
             }
+            self.update_busy(idle_polls);
             if self.closing && self.outstanding.is_empty() && self.batcher.is_empty() {
                 break;
             }
@@ -597,6 +605,20 @@ impl Worker {
         self.check_waiters();
     }
 
+    /// The host counts as busy while messages keep arriving (a poll within
+    /// the last QUIET_POLLS had some), unless someone waits on a flush or the
+    /// backlog holds over a quarter of `max_queue_bytes`: then requests go at
+    /// once, as they do when the host pauses.
+    fn update_busy(&self, idle_polls: u32) {
+        let s = &self.shared;
+        let busy = idle_polls < QUIET_POLLS
+            && !self.closing
+            && self.waiters.is_empty()
+            && s.stats.queued_bytes.load(Relaxed) < s.config.max_queue_bytes as u64 / 4;
+        s.host_busy
+            .send_if_modified(|b| std::mem::replace(b, busy) != busy);
+    }
+
     /// Oldest sequence number not yet settled.
     fn watermark(&self) -> Option<u64> {
         let out = self.outstanding.keys().next().copied();
@@ -690,15 +712,39 @@ impl Worker {
     }
 }
 
+/// One batch's task: wait for a request slot, then send.
 async fn deliver(
-    sender: Sender,
+    sender: Arc<Sender>,
     batch: Batch,
     shared: Arc<Shared>,
     permits: Arc<Semaphore>,
     done: mpsc::UnboundedSender<Done>,
 ) {
     let started = Instant::now();
-    let _permit = permits.acquire_owned().await;
+    // (Never closed: acquiring cannot fail.)
+    let permit = permits.acquire_owned().await.ok();
+    // Boxed: sending is a large state machine (the request's), and in a
+    // burst thousands of these tasks wait above for a slot.
+    Box::pin(send(sender, batch, shared, done, started, permit)).await
+}
+
+async fn send(
+    sender: Arc<Sender>,
+    batch: Batch,
+    shared: Arc<Shared>,
+    done: mpsc::UnboundedSender<Done>,
+    started: Instant,
+    _permit: Option<OwnedSemaphorePermit>,
+) {
+    // Let a burst pause first, but keep no batch waiting for it longer than
+    // `flush_interval` after it closed (the delay batching already allows).
+    let mut busy = shared.host_busy.subscribe();
+    let pause = async { busy.wait_for(|busy| !*busy).await.is_ok() };
+    let _ = tokio::time::timeout_at(
+        TokioInstant::from_std(started + shared.config.flush_interval),
+        pause,
+    )
+    .await;
     shared.stats.in_flight.fetch_add(1, Relaxed);
     let _guard = InFlight(&shared.stats);
     let log_shared = shared.clone();
@@ -939,6 +985,93 @@ mod tests {
         assert!(!timed_out, "delivered before the bound: {seen:?}");
         let s = c.stats();
         assert_eq!((s.delivered, s.dropped.get("flush_timeout")), (1, None));
+    }
+
+    /// Hand over one message every ~200 µs (a burst) for `length`, calling
+    /// `each` after every message; returns how many were handed over.
+    fn burst(c: &Client, length: Duration, mut each: impl FnMut()) -> usize {
+        let t0 = Instant::now();
+        let mut n = 0;
+        while t0.elapsed() < length {
+            c.enqueue(Kind::Track, r#"{"userId":"u","event":"E"}"#.into(), false)
+                .unwrap();
+            n += 1;
+            each();
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        n
+    }
+
+    #[test]
+    fn a_burst_is_sent_once_the_host_pauses() {
+        let (url, bodies) = serve(200);
+        let (c, _events) = client(&format!(
+            r#"{{"write_key":"k","host":"{url}","flush_at":1,"flush_interval":10000}}"#
+        ));
+        let sent = burst(&c, Duration::from_millis(300), || {});
+        // Sent at once, nearly all would have arrived by now (the server
+        // answers in well under 200 µs); held, none has. Half leaves room
+        // for this thread being descheduled, which looks like a pause.
+        let during = bodies.try_iter().count();
+        assert!(
+            during * 2 < sent,
+            "{during} of {sent} arrived during the burst"
+        );
+        // No flush, and flush_interval is far off: the pause alone sends them.
+        for n in during..sent {
+            bodies
+                .recv_timeout(Duration::from_secs(5))
+                .unwrap_or_else(|_| panic!("{n} of {sent} arrived after the burst"));
+        }
+    }
+
+    #[test]
+    fn a_batch_waits_for_a_pause_no_longer_than_flush_interval() {
+        let (url, bodies) = serve(200);
+        let (c, _events) = client(&format!(
+            r#"{{"write_key":"k","host":"{url}","flush_at":1,"flush_interval":200}}"#
+        ));
+        let t0 = Instant::now();
+        let mut first = None;
+        burst(&c, Duration::from_millis(1500), || {
+            if first.is_none() && bodies.try_recv().is_ok() {
+                first = Some(t0.elapsed());
+            }
+        });
+        let first = first.expect("a request while the burst went on");
+        assert!(
+            first < Duration::from_millis(1000),
+            "first request after {first:?}"
+        );
+    }
+
+    #[test]
+    fn a_flush_does_not_wait_for_the_host_to_pause() {
+        let (url, _bodies) = serve(200);
+        let (c, events) = client(&format!(
+            r#"{{"write_key":"k","host":"{url}","flush_at":1,"flush_interval":10000}}"#
+        ));
+        let t0 = Instant::now();
+        let mut flushed = None;
+        burst(&c, Duration::from_millis(100), || {});
+        c.flush(1, None, false).unwrap();
+        burst(&c, Duration::from_millis(3000), || {
+            if flushed.is_none()
+                && events.try_iter().any(|e| {
+                    e == Event::Flushed {
+                        id: 1,
+                        timed_out: false,
+                    }
+                })
+            {
+                flushed = Some(t0.elapsed());
+            }
+        });
+        let flushed = flushed.expect("the flush completed while the burst went on");
+        assert!(
+            flushed < Duration::from_millis(2000),
+            "flushed after {flushed:?}"
+        );
     }
 
     #[test]

@@ -43,7 +43,6 @@ enum Attempt {
 pub type LogFn = dyn Fn(crate::client::Level, &str, String) + Send + Sync;
 
 /// Sends batches for one client. Cheap to clone (shares the connection pool).
-#[derive(Clone)]
 pub struct Sender {
     http: reqwest::Client,
     url: String,
