@@ -3,7 +3,8 @@
 // bench/run.js with IPC; argv[2] is the JSON job). Sends the same event to the
 // sink, waits until the sink has everything (or goes idle), and reports:
 //   main-thread CPU (ns, from /proc/self/task/<pid>/schedstat: Node 20 has no
-//   process.threadCpuUsage), process CPU (process.cpuUsage), CPU inside the
+//   process.threadCpuUsage) and, while sending, the time it waited for a CPU
+//   (the same file's second field), process CPU (process.cpuUsage), CPU inside the
 //   track() calls, event-loop delay (monitorEventLoopDelay, 1 ms resolution),
 //   peak RSS (VmHWM and sampled), timings.
 
@@ -28,6 +29,18 @@ const threadCpuNs = () => {
   // Fallback: utime+stime of the main thread, in clock ticks (10 ms).
   const f = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8").split(") ")[1].split(" ")
   return (Number(f[11]) + Number(f[12])) * 1e7
+}
+// Time the main thread was runnable but not running (other threads or
+// processes had the CPUs), measured while the driver calls track(): on 2
+// cores, delivery work running at the same time (the library's, the
+// sink's) delays the event loop beyond the JS thread's own CPU. null
+// without schedstat.
+const threadWaitNs = () => {
+  try {
+    return Number(fs.readFileSync(SCHEDSTAT, "utf8").split(" ")[1])
+  } catch {
+    return null
+  }
 }
 const procCpuUs = () => {
   const u = process.cpuUsage()
@@ -101,6 +114,7 @@ async function main() {
 
   const rssStart = process.memoryUsage.rss()
   const thr0 = threadCpuNs()
+  const wait0 = threadWaitNs()
   const cpu0 = procCpuUs()
   const t0 = now()
   eld.enable()
@@ -122,6 +136,7 @@ async function main() {
     }
   }
   const tEmitted = now()
+  const wait1 = threadWaitNs()
   const total = seq
 
   let shutdownMs = null
@@ -149,6 +164,7 @@ async function main() {
     sent: total,
     track_errors: trackErrors,
     main_cpu_ns: thr1 - thr0,
+    main_wait_ns: wait0 == null || wait1 == null ? null : wait1 - wait0,
     track_cpu_ns: trackNs,
     build_cpu_ns: buildNs,
     timed_events: measured,

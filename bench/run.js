@@ -133,6 +133,7 @@ async function runOne(sink, libName, scenarioName, sc, rep) {
   // What the driver measures in its own process, for libraries and floors alike.
   const own = {
     main_us_per_event: r.main_cpu_ns / 1000 / r.sent,
+    main_wait_ms: r.main_wait_ns == null ? null : r.main_wait_ns / 1e6,
     track_us_per_event: r.timed_events ? r.track_cpu_ns / 1000 / r.timed_events : null,
     eld_p50_ms: r.eld_ms.p50,
     eld_p99_ms: r.eld_ms.p99,
@@ -200,6 +201,7 @@ const FIGURES = [
   ["eld_p50_ms", "event-loop delay p50 (ms)", "lower"],
   ["eld_p99_ms", "event-loop delay p99 (ms)", "lower"],
   ["eld_max_ms", "event-loop delay max (ms)", "lower"],
+  ["main_wait_ms", "main thread waiting for a CPU while calling track() (ms)", "lower"],
   ["rss_peak_mb", "peak RSS (MB, VmHWM)", "lower"],
   ["heap_peak_mb", "of which V8 heap, peak (MB, sampled)", "lower"],
   ["eps", "end to end (events/s)", "higher"],
