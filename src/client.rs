@@ -987,19 +987,26 @@ mod tests {
         assert_eq!((s.delivered, s.dropped.get("flush_timeout")), (1, None));
     }
 
-    /// Hand over one message every ~200 µs (a burst) for `length`, calling
-    /// `each` after every message; returns how many were handed over.
-    fn burst(c: &Client, length: Duration, mut each: impl FnMut()) -> usize {
+    /// Hand over one message every ~200 µs (a burst) for `length`. Returns
+    /// how many were handed over, and how long after the start `seen` (asked
+    /// after every message) first held.
+    fn burst(
+        c: &Client,
+        length: Duration,
+        mut seen: impl FnMut() -> bool,
+    ) -> (usize, Option<Duration>) {
         let t0 = Instant::now();
-        let mut n = 0;
+        let (mut n, mut first) = (0, None);
         while t0.elapsed() < length {
             c.enqueue(Kind::Track, r#"{"userId":"u","event":"E"}"#.into(), false)
                 .unwrap();
             n += 1;
-            each();
+            if first.is_none() && seen() {
+                first = Some(t0.elapsed());
+            }
             std::thread::sleep(Duration::from_micros(200));
         }
-        n
+        (n, first)
     }
 
     #[test]
@@ -1008,7 +1015,7 @@ mod tests {
         let (c, _events) = client(&format!(
             r#"{{"write_key":"k","host":"{url}","flush_at":1,"flush_interval":10000}}"#
         ));
-        let sent = burst(&c, Duration::from_millis(300), || {});
+        let (sent, _) = burst(&c, Duration::from_millis(300), || false);
         // Sent at once, nearly all would have arrived by now (the server
         // answers in well under 200 µs); held, none has. Half leaves room
         // for this thread being descheduled, which looks like a pause.
@@ -1031,12 +1038,8 @@ mod tests {
         let (c, _events) = client(&format!(
             r#"{{"write_key":"k","host":"{url}","flush_at":1,"flush_interval":200}}"#
         ));
-        let t0 = Instant::now();
-        let mut first = None;
-        burst(&c, Duration::from_millis(1500), || {
-            if first.is_none() && bodies.try_recv().is_ok() {
-                first = Some(t0.elapsed());
-            }
+        let (_, first) = burst(&c, Duration::from_millis(1500), || {
+            bodies.try_recv().is_ok()
         });
         let first = first.expect("a request while the burst went on");
         assert!(
@@ -1051,27 +1054,17 @@ mod tests {
         let (c, events) = client(&format!(
             r#"{{"write_key":"k","host":"{url}","flush_at":1,"flush_interval":10000}}"#
         ));
-        let t0 = Instant::now();
-        let mut flushed = None;
-        burst(&c, Duration::from_millis(100), || {});
+        burst(&c, Duration::from_millis(100), || false);
         c.flush(1, None, false).unwrap();
-        burst(&c, Duration::from_millis(3000), || {
-            if flushed.is_none()
-                && events.try_iter().any(|e| {
-                    e == Event::Flushed {
-                        id: 1,
-                        timed_out: false,
-                    }
-                })
-            {
-                flushed = Some(t0.elapsed());
-            }
+        let flushed = Event::Flushed {
+            id: 1,
+            timed_out: false,
+        };
+        let (_, at) = burst(&c, Duration::from_millis(3000), || {
+            events.try_iter().any(|e| e == flushed)
         });
-        let flushed = flushed.expect("the flush completed while the burst went on");
-        assert!(
-            flushed < Duration::from_millis(2000),
-            "flushed after {flushed:?}"
-        );
+        let at = at.expect("the flush completed while the burst went on");
+        assert!(at < Duration::from_millis(2000), "flushed after {at:?}");
     }
 
     #[test]
