@@ -142,9 +142,8 @@ async function runOne(sink, libName, scenarioName, sc, rep) {
     heap_peak_mb: r.heap_peak / 1048576,
   }
   if (LIBS[libName].noSink) {
-    const fig = own
-    log(`  ${libName.padEnd(24)} ${scenarioName}#${rep}: ${fmt(fig.main_us_per_event)} µs main/event, ELD p99 ${fmt(fig.eld_p99_ms)} ms, RSS ${fmt(fig.rss_peak_mb)} MB`)
-    return { lib: libName, scenario: scenarioName, rep, fig, raw: r }
+    log(`  ${libName.padEnd(24)} ${scenarioName}#${rep}: ${fmt(own.main_us_per_event)} µs main/event, ELD p99 ${fmt(own.eld_p99_ms)} ms, RSS ${fmt(own.rss_peak_mb)} MB`)
+    return { lib: libName, scenario: scenarioName, rep, fig: own, raw: r }
   }
   const delivered = stats.unique
   const doneAt = stats.reached_at || stats.last_new_at
@@ -254,6 +253,7 @@ async function main() {
   // The floors run where they mean something (burst, steady), unless
   // libraries were picked by hand.
   const libsFor = (sc) => (sc.floor && !opt("libs") ? [...FLOORS, ...libs] : libs)
+  const anchors = libs.filter((l) => l !== "ours" && !FLOORS.includes(l))
   const sink = await startSink()
   const results = { header, smoke: SMOKE, skipped, runs: [], ceiling: null, medusa: null }
 
@@ -294,7 +294,6 @@ async function main() {
     const sc = SCENARIOS[sName]
     out.push("", `### ${sc.title}`, "")
     const by = (lib) => results.runs.filter((r) => r.scenario === sName && r.lib === lib)
-    const anchors = libs.filter((l) => l !== "ours" && !FLOORS.includes(l))
     const cols = libsFor(sc)
     const hdr = ["figure", ...cols.map((l) => LIBS[l].label)]
     if (libs.includes("ours")) for (const a of anchors) hdr.push(`ours ÷ ${a}`)
@@ -323,7 +322,6 @@ async function main() {
   // ---- targets
   if (libs.includes("ours") && libs.length > 1) {
     const burst = (lib, key) => summary(results.runs.filter((r) => r.scenario === "burst" && r.lib === lib), key)
-    const anchors = libs.filter((l) => l !== "ours" && !FLOORS.includes(l))
     const best = (key, dir) => {
       const xs = anchors.map((a) => ({ a, s: burst(a, key) })).filter((x) => x.s)
       if (!xs.length) return null

@@ -42,7 +42,7 @@ enum Attempt {
 /// Callback for log lines: (level, rate-limit key, message).
 pub type LogFn = dyn Fn(crate::client::Level, &str, String) + Send + Sync;
 
-/// Sends batches for one client. Cheap to clone (shares the connection pool).
+/// Sends batches for one client (one connection pool); its tasks share it by `Arc`.
 pub struct Sender {
     http: reqwest::Client,
     url: String,

@@ -172,7 +172,7 @@ test("a full queue drops the newest messages: counted, logged, never throws or b
   const { service, logger } = makeService(srv, { max_queue_bytes: 64 * 1024, flush_at: 10 })
   const errors = []
   const t0 = process.hrtime.bigint()
-  // Random padding: batches waiting for a request slot are held deflated and
+  // Random padding: batches waiting for a request slot are held compressed and
   // charged at that size, so a repetitive pad would fill the queue far less.
   const pad = () => randomBytes(300).toString("base64")
   for (let i = 0; i < 1000; i++) {
