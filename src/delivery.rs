@@ -1,4 +1,5 @@
-//! HTTP delivery of one batch to `{host}/v1/batch`, with retries.
+//! HTTP delivery of one batch to `{host}/v1/batch`: waiting for a request
+//! slot and for the host to pause, then sending with retries.
 
 use std::io::Write;
 use std::sync::atomic::Ordering::Relaxed;
@@ -6,10 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant as TokioInstant;
 
 use crate::batch::Batch;
 use crate::config::Config;
+use crate::log::{Level, LogFn};
 use crate::message::iso_timestamp;
 use crate::retry::{classify, parse_retry_after, Backoff, Verdict};
 use crate::stats::Stats;
@@ -39,8 +42,89 @@ enum Attempt {
     },
 }
 
-/// Callback for log lines: (level, rate-limit key, message).
-pub type LogFn = dyn Fn(crate::client::Level, &str, String) + Send + Sync;
+/// What the delivery tasks of one client share with its worker: the request
+/// slots (`max_in_flight`) and two flags the worker sets.
+pub struct Gate {
+    slots: Semaphore,
+    /// True while a bounded shutdown flush waits: batches in retry backoff
+    /// then retry at once and often, instead of sleeping past its deadline.
+    hurry: watch::Sender<bool>,
+    /// True while the host is handing over a burst (see the worker's
+    /// `update_busy`): requests then wait for it to pause, so that their CPU
+    /// (ours, the kernel's, TLS) does not compete with the host's thread.
+    host_busy: watch::Sender<bool>,
+}
+
+impl Gate {
+    pub fn new(max_in_flight: usize) -> Gate {
+        Gate {
+            slots: Semaphore::new(max_in_flight),
+            hurry: watch::Sender::new(false),
+            host_busy: watch::Sender::new(false),
+        }
+    }
+
+    pub fn set_hurry(&self, value: bool) {
+        set_flag(&self.hurry, value);
+    }
+
+    pub fn set_host_busy(&self, value: bool) {
+        set_flag(&self.host_busy, value);
+    }
+}
+
+/// Set a flag the delivery tasks watch; they wake only when it changes.
+fn set_flag(flag: &watch::Sender<bool>, value: bool) {
+    flag.send_if_modified(|v| std::mem::replace(v, value) != value);
+}
+
+/// Decrements `in_flight` even when the delivery task is aborted.
+struct InFlight<'a>(&'a Stats);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
+/// One batch's task: wait for a request slot, then send.
+pub async fn deliver(
+    sender: &Sender,
+    batch: &Batch,
+    gate: &Gate,
+    stats: &Stats,
+    log: &LogFn,
+) -> Outcome {
+    let started = Instant::now();
+    // (Never closed: acquiring cannot fail.)
+    let _permit = gate.slots.acquire().await.ok();
+    // Boxed: sending is a large state machine (the request's), and in a
+    // burst thousands of these tasks wait above for a slot.
+    Box::pin(send_after_pause(sender, batch, gate, stats, log, started)).await
+}
+
+async fn send_after_pause(
+    sender: &Sender,
+    batch: &Batch,
+    gate: &Gate,
+    stats: &Stats,
+    log: &LogFn,
+    started: Instant,
+) -> Outcome {
+    // Let a burst pause first, but keep no batch waiting for it longer than
+    // `flush_interval` after it closed (the delay batching already allows).
+    let mut busy = gate.host_busy.subscribe();
+    let pause = async { busy.wait_for(|busy| !*busy).await.is_ok() };
+    let _ = tokio::time::timeout_at(
+        TokioInstant::from_std(started + sender.config.flush_interval),
+        pause,
+    )
+    .await;
+    stats.in_flight.fetch_add(1, Relaxed);
+    let _guard = InFlight(stats);
+    let mut hurry = gate.hurry.subscribe();
+    sender.send(batch, stats, log, started, &mut hurry).await
+}
 
 /// Sends batches for one client (one connection pool); its tasks share it by `Arc`.
 pub struct Sender {
@@ -159,7 +243,7 @@ impl Sender {
     /// are exhausted. `started` is when the batch was closed: time spent
     /// waiting for a request slot counts against `max_retry_time`, so a long
     /// outage cannot hold a backlog for longer than that.
-    pub async fn deliver(
+    pub async fn send(
         &self,
         batch: &Batch,
         stats: &Stats,
@@ -200,7 +284,7 @@ impl Sender {
                     retries += 1;
                     stats.retried.fetch_add(1, Relaxed);
                     log(
-                        crate::client::Level::Warn,
+                        Level::Warn,
                         "retry",
                         format!(
                             "batch of {} messages not delivered ({why}); retry {retries} in {} ms",

@@ -1,13 +1,12 @@
-//! Counters of one client, and a rate limiter for the logs about them.
+//! Counters of one client.
 //!
 //! Invariant (once the queue is drained): every accepted message ends in
 //! exactly one of `delivered`, `failed` or `dropped[reason]`;
 //! `accepted = delivered + failed + sum(dropped) + queued`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -98,45 +97,6 @@ impl Stats {
     }
 }
 
-/// Lets through the first log line of each key, then at most one per
-/// `interval`, reporting how many were suppressed in between.
-#[derive(Debug)]
-pub struct LogLimiter {
-    interval: Duration,
-    state: Mutex<HashMap<String, (Instant, u64)>>,
-}
-
-impl LogLimiter {
-    pub fn new(interval: Duration) -> LogLimiter {
-        LogLimiter {
-            interval,
-            state: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// `Some(suppressed)` when a line for `key` may be written now.
-    pub fn allow(&self, key: &str, now: Instant) -> Option<u64> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        match state.get_mut(key) {
-            None => {
-                state.insert(key.to_string(), (now, 0));
-                Some(0)
-            }
-            Some((last, suppressed)) => {
-                if now.duration_since(*last) >= self.interval {
-                    let n = *suppressed;
-                    *last = now;
-                    *suppressed = 0;
-                    Some(n)
-                } else {
-                    *suppressed += 1;
-                    None
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,17 +122,5 @@ mod tests {
             snap.accepted,
             snap.delivered + snap.failed + dropped + snap.queued
         );
-    }
-
-    #[test]
-    fn limiter_lets_one_line_per_interval() {
-        let l = LogLimiter::new(Duration::from_secs(10));
-        let t0 = Instant::now();
-        assert_eq!(l.allow("a", t0), Some(0));
-        assert_eq!(l.allow("a", t0 + Duration::from_secs(1)), None);
-        assert_eq!(l.allow("a", t0 + Duration::from_secs(2)), None);
-        assert_eq!(l.allow("b", t0 + Duration::from_secs(2)), Some(0));
-        assert_eq!(l.allow("a", t0 + Duration::from_secs(11)), Some(2));
-        assert_eq!(l.allow("a", t0 + Duration::from_secs(12)), None);
     }
 }

@@ -1,0 +1,431 @@
+//! The worker of one client, on the shared runtime: drains the inbox,
+//! prepares each message (validation, enrichment), packs batches, hands
+//! them to delivery tasks, and settles them — counts, callbacks, flushes.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio::time::Instant as TokioInstant;
+
+use crate::batch::{Batch, Batcher, Item};
+use crate::delivery::{self, Gate, Outcome, Sender};
+use crate::inbox::{Cmd, Inbox};
+use crate::log::Level;
+use crate::message::{self, Kind};
+use crate::shared::{Event, Shared};
+
+/// Worker polling period while messages flow, and idle polls before parking.
+const POLL: Duration = Duration::from_millis(1);
+const IDLE_POLLS: u32 = 5;
+/// Polls without a message after which a burst counts as paused.
+const QUIET_POLLS: u32 = 3;
+
+/// Start the worker of one client on the shared runtime. It ends once the
+/// client is closed and what is pending has settled.
+pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>) {
+    let config = shared.config.clone();
+    let sender = if config.delivers() {
+        match Sender::new(config.clone()) {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                shared.log(
+                    Level::Error,
+                    "http_client",
+                    format!("{e}; delivery is disabled"),
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let worker = Worker {
+        shared,
+        batcher: Batcher::new(config.flush_at),
+        deadline: None,
+        outstanding: BTreeMap::new(),
+        last_seq: None,
+        waiters: Vec::new(),
+        sender,
+        gate: Arc::new(Gate::new(config.max_in_flight)),
+        done_tx,
+        closing: false,
+    };
+    crate::runtime().spawn(worker.run(inbox, done_rx));
+}
+
+struct Outstanding {
+    last: u64,
+    count: u64,
+    charged: u64,
+    has_callbacks: bool,
+    abort: AbortHandle,
+}
+
+struct Waiter {
+    id: u64,
+    target: Option<u64>,
+    deadline: Option<TokioInstant>,
+    abandon: bool,
+}
+
+struct Done {
+    first: u64,
+    outcome: Outcome,
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    batcher: Batcher,
+    /// Interval deadline of the open batch: (its first seq, when it closes).
+    deadline: Option<(u64, TokioInstant)>,
+    /// Dispatched batches not yet settled, by first seq.
+    outstanding: BTreeMap<u64, Outstanding>,
+    last_seq: Option<u64>,
+    waiters: Vec<Waiter>,
+    sender: Option<Arc<Sender>>,
+    gate: Arc<Gate>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    closing: bool,
+}
+
+async fn sleep_until(at: Option<TokioInstant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Worker {
+    async fn run(mut self, inbox: Arc<Inbox>, mut done_rx: mpsc::UnboundedReceiver<Done>) {
+        let mut buf = Vec::new();
+        let mut idle_polls = 0u32;
+        loop {
+            inbox.drain(&mut buf);
+            if buf.is_empty() {
+                idle_polls = idle_polls.saturating_add(1);
+            } else {
+                idle_polls = 0;
+                for cmd in buf.drain(..) {
+                    self.handle(cmd);
+                }
+            }
+            self.update_busy(idle_polls);
+            if self.closing && self.outstanding.is_empty() && self.batcher.is_empty() {
+                break;
+            }
+            let park = idle_polls >= IDLE_POLLS && inbox.park();
+            let poll_at = (!park).then(|| TokioInstant::now() + POLL);
+            let batch_at = self.deadline.map(|(_, at)| at);
+            let flush_at = self.waiters.iter().filter_map(|w| w.deadline).min();
+            tokio::select! {
+                _ = inbox.woken(), if park => {}
+                _ = sleep_until(poll_at) => {}
+                Some(done) = done_rx.recv() => self.complete(done),
+                _ = sleep_until(batch_at) => self.close_open_batch(),
+                _ = sleep_until(flush_at) => self.expire_waiters(),
+            }
+        }
+        // Refuse further pushes; answer anyone still waiting.
+        inbox.close(&mut buf);
+        for cmd in buf.drain(..) {
+            if let Cmd::Flush { id, .. } = cmd {
+                self.shared.emit(Event::Flushed {
+                    id,
+                    timed_out: false,
+                });
+            }
+        }
+        for w in std::mem::take(&mut self.waiters) {
+            self.shared.emit(Event::Flushed {
+                id: w.id,
+                timed_out: false,
+            });
+        }
+    }
+
+    fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Msg {
+                seq,
+                kind,
+                json,
+                charged,
+                has_callback,
+            } => {
+                self.last_seq = Some(seq);
+                self.accept(seq, kind, json, charged, has_callback);
+            }
+            Cmd::Flush {
+                id,
+                timeout,
+                abandon,
+            } => {
+                self.close_open_batch();
+                self.waiters.push(Waiter {
+                    id,
+                    target: self.last_seq,
+                    deadline: timeout.map(|t| TokioInstant::now() + t),
+                    abandon,
+                });
+                self.check_waiters();
+            }
+            Cmd::Close => {
+                self.closing = true;
+                self.close_open_batch();
+            }
+        }
+    }
+
+    fn accept(&mut self, seq: u64, kind: Kind, json: String, charged: usize, has_callback: bool) {
+        let shared = self.shared.clone();
+        let stats = &shared.stats;
+        let json = match message::prepare(kind, &json, OffsetDateTime::now_utc()) {
+            Ok(j) => j,
+            Err(e) => {
+                stats.drop_messages(e.reason, 1);
+                stats.settle(1, charged as u64);
+                shared.log(Level::Error, e.reason, format!("dropped a message: {e}"));
+                if has_callback {
+                    shared.emit(Event::Rejected {
+                        seq,
+                        error: e.message,
+                    });
+                }
+                return;
+            }
+        };
+        if self.sender.is_none() {
+            stats.drop_messages("disabled", 1);
+            stats.settle(1, charged as u64);
+            if has_callback {
+                shared.emit(Event::Settled {
+                    first: seq,
+                    last: seq,
+                    error: None,
+                });
+            }
+            return;
+        }
+        let mut closed = Vec::new();
+        self.batcher.push(
+            Item {
+                seq,
+                json,
+                charged,
+                has_callback,
+            },
+            &mut closed,
+        );
+        for batch in closed {
+            self.dispatch(batch);
+        }
+        match self.batcher.first_seq() {
+            None => self.deadline = None,
+            Some(first) => {
+                if self.deadline.map(|(s, _)| s) != Some(first) {
+                    let at = TokioInstant::now() + shared.config.flush_interval;
+                    self.deadline = Some((first, at));
+                }
+            }
+        }
+    }
+
+    fn close_open_batch(&mut self) {
+        self.deadline = None;
+        if let Some(batch) = self.batcher.take() {
+            self.dispatch(batch);
+        }
+    }
+
+    fn dispatch(&mut self, mut batch: Batch) {
+        let Some(sender) = self.sender.clone() else {
+            return;
+        };
+        // A batch that cannot get a request slot at once waits in memory; in
+        // a burst, thousands of them do. Those are held compressed (several
+        // times smaller, and charged to `max_queue_bytes` as such); a batch
+        // that is sent at once skips the compression.
+        if self.outstanding.len() >= self.shared.config.max_in_flight {
+            let freed = batch.pack();
+            self.shared
+                .stats
+                .queued_bytes
+                .fetch_sub(freed as u64, Relaxed);
+        }
+        let first = batch.first;
+        let record = Outstanding {
+            last: batch.last,
+            count: batch.len() as u64,
+            charged: batch.charged as u64,
+            has_callbacks: batch.has_callbacks,
+            abort: tokio::spawn(delivery_task(
+                sender,
+                batch,
+                self.gate.clone(),
+                self.shared.clone(),
+                self.done_tx.clone(),
+            ))
+            .abort_handle(),
+        };
+        self.outstanding.insert(first, record);
+    }
+
+    fn complete(&mut self, done: Done) {
+        let Some(rec) = self.outstanding.remove(&done.first) else {
+            return; // abandoned meanwhile
+        };
+        let shared = self.shared.clone();
+        let stats = &shared.stats;
+        let error = match done.outcome {
+            Outcome::Delivered => {
+                stats.delivered.fetch_add(rec.count, Relaxed);
+                stats.batches.fetch_add(1, Relaxed);
+                None
+            }
+            Outcome::Failed { reason, detail } => {
+                stats.fail_messages(&reason, rec.count);
+                let msg = format!(
+                    "gave up on a batch of {} messages ({reason}): {detail}",
+                    rec.count
+                );
+                shared.log(Level::Error, &reason, msg.clone());
+                Some(msg)
+            }
+        };
+        stats.settle(rec.count, rec.charged);
+        if rec.has_callbacks {
+            shared.emit(Event::Settled {
+                first: done.first,
+                last: rec.last,
+                error,
+            });
+        }
+        self.check_waiters();
+    }
+
+    /// The host counts as busy while messages keep arriving (a poll within
+    /// the last QUIET_POLLS had some), unless someone waits on a flush or the
+    /// backlog holds over a quarter of `max_queue_bytes`: then requests go at
+    /// once, as they do when the host pauses.
+    fn update_busy(&self, idle_polls: u32) {
+        let s = &self.shared;
+        let busy = idle_polls < QUIET_POLLS
+            && !self.closing
+            && self.waiters.is_empty()
+            && s.stats.queued_bytes.load(Relaxed) < s.config.max_queue_bytes as u64 / 4;
+        self.gate.set_host_busy(busy);
+    }
+
+    /// Oldest sequence number not yet settled.
+    fn watermark(&self) -> Option<u64> {
+        let out = self.outstanding.keys().next().copied();
+        match (out, self.batcher.first_seq()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn is_done(&self, target: Option<u64>) -> bool {
+        match (target, self.watermark()) {
+            (None, _) | (_, None) => true,
+            (Some(t), Some(w)) => w > t,
+        }
+    }
+
+    fn check_waiters(&mut self) {
+        let mut i = 0;
+        while i < self.waiters.len() {
+            if self.is_done(self.waiters[i].target) {
+                let w = self.waiters.remove(i);
+                self.shared.emit(Event::Flushed {
+                    id: w.id,
+                    timed_out: false,
+                });
+            } else {
+                i += 1;
+            }
+        }
+        let hurry = self
+            .waiters
+            .iter()
+            .any(|w| w.abandon && w.deadline.is_some());
+        self.gate.set_hurry(hurry);
+    }
+
+    fn expire_waiters(&mut self) {
+        let now = TokioInstant::now();
+        let mut i = 0;
+        while i < self.waiters.len() {
+            if self.waiters[i].deadline.is_some_and(|d| d <= now) {
+                let w = self.waiters.remove(i);
+                if w.abandon {
+                    if let Some(t) = w.target {
+                        self.abandon_up_to(t);
+                    }
+                }
+                self.shared.emit(Event::Flushed {
+                    id: w.id,
+                    timed_out: true,
+                });
+            } else {
+                i += 1;
+            }
+        }
+        self.check_waiters();
+    }
+
+    /// Give up on batches starting at or before `target` (a bounded flush expired).
+    fn abandon_up_to(&mut self, target: u64) {
+        let firsts: Vec<u64> = self.outstanding.range(..=target).map(|(k, _)| *k).collect();
+        let shared = self.shared.clone();
+        let mut total = 0;
+        for first in firsts {
+            let rec = self.outstanding.remove(&first).expect("present");
+            rec.abort.abort();
+            shared.stats.drop_messages("flush_timeout", rec.count);
+            shared.stats.settle(rec.count, rec.charged);
+            total += rec.count;
+            if rec.has_callbacks {
+                shared.emit(Event::Settled {
+                    first,
+                    last: rec.last,
+                    error: Some(format!(
+                        "not delivered before the flush timeout expired (batch of {} messages dropped)",
+                        rec.count
+                    )),
+                });
+            }
+        }
+        if total > 0 {
+            shared.log(
+                Level::Error,
+                "flush_timeout",
+                format!("flush timed out: dropped {total} undelivered messages"),
+            );
+        }
+    }
+}
+
+/// A batch's delivery, reported back to the worker when it settles.
+async fn delivery_task(
+    sender: Arc<Sender>,
+    batch: Batch,
+    gate: Arc<Gate>,
+    shared: Arc<Shared>,
+    done: mpsc::UnboundedSender<Done>,
+) {
+    let log_to = shared.clone();
+    let log = move |level: Level, key: &str, msg: String| log_to.log(level, key, msg);
+    let outcome = delivery::deliver(&sender, &batch, &gate, &shared.stats, &log).await;
+    let _ = done.send(Done {
+        first: batch.first,
+        outcome,
+    });
+}
