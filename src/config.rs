@@ -114,63 +114,83 @@ fn err(option: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Short description of a JSON value for error messages (never the write key).
-fn describe(v: &Value) -> String {
-    match v {
-        Value::String(s) if s.len() <= 40 => format!("string {s:?}"),
-        Value::String(_) => "a long string".to_string(),
-        Value::Bool(b) => format!("boolean {b}"),
-        Value::Number(n) => format!("number {n}"),
-        Value::Array(_) => "an array".to_string(),
-        Value::Object(_) => "an object".to_string(),
-        Value::Null => "null".to_string(),
-    }
+/// The options object being read, and the write key found in it: values
+/// are echoed in errors only when short and free of the key.
+struct Options<'a> {
+    map: &'a Map<String, Value>,
+    key: Option<&'a str>,
 }
 
-fn integer(
-    map: &Map<String, Value>,
-    key: &str,
-    min: u64,
-    max: u64,
-) -> Result<Option<u64>, ConfigError> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => {
-            let n = v.as_u64().or_else(|| {
-                // JSON.stringify(20.0) is "20", but 1e3 arrives as a float.
-                v.as_f64()
-                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
-                    .map(|f| f as u64)
-            });
-            match n {
-                Some(n) if n >= min && n <= max => Ok(Some(n)),
-                _ => Err(err(
-                    key,
-                    format!(
-                        "must be an integer from {min} to {max} (got {})",
-                        describe(v)
-                    ),
-                )),
+/// `JSON.stringify` turns NaN and ±Infinity into `null` ("use the default"),
+/// so index.js passes them as these strings instead.
+const NON_FINITE: [&str; 3] = ["NaN", "Infinity", "-Infinity"];
+
+/// Longest string value echoed in an error: shorter than any real write key.
+const MAX_ECHO: usize = 16;
+
+impl Options<'_> {
+    /// Short description of a value for error messages (never the write key).
+    fn describe(&self, v: &Value) -> String {
+        match v {
+            Value::String(s) if NON_FINITE.contains(&s.as_str()) => s.clone(),
+            Value::String(s) if s.chars().count() <= MAX_ECHO && !overlaps_key(s, self.key) => {
+                format!("string {s:?}")
+            }
+            Value::String(_) => "a string".to_string(),
+            Value::Bool(b) => format!("boolean {b}"),
+            Value::Number(n) => format!("number {n}"),
+            Value::Array(_) => "an array".to_string(),
+            Value::Object(_) => "an object".to_string(),
+            Value::Null => "null".to_string(),
+        }
+    }
+
+    fn integer(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, ConfigError> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => {
+                let n = v.as_u64().or_else(|| {
+                    // JSON.stringify(20.0) is "20", but 1e3 arrives as a float.
+                    v.as_f64()
+                        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+                        .map(|f| f as u64)
+                });
+                match n {
+                    Some(n) if n >= min && n <= max => Ok(Some(n)),
+                    _ => Err(err(
+                        key,
+                        format!(
+                            "must be an integer from {min} to {max} (got {})",
+                            self.describe(v)
+                        ),
+                    )),
+                }
             }
         }
     }
-}
 
-fn boolean(map: &Map<String, Value>, key: &str) -> Result<Option<bool>, ConfigError> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(v) => Err(err(key, format!("must be a boolean (got {})", describe(v)))),
+    fn boolean(&self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(err(
+                key,
+                format!("must be a boolean (got {})", self.describe(v)),
+            )),
+        }
+    }
+
+    fn millis(&self, key: &str, min: u64, max: u64) -> Result<Option<Duration>, ConfigError> {
+        Ok(self.integer(key, min, max)?.map(Duration::from_millis))
     }
 }
 
-fn millis(
-    map: &Map<String, Value>,
-    key: &str,
-    min: u64,
-    max: u64,
-) -> Result<Option<Duration>, ConfigError> {
-    Ok(integer(map, key, min, max)?.map(Duration::from_millis))
+/// Whether `text` holds the write key or a piece of it, in any letter case.
+fn overlaps_key(text: &str, key: Option<&str>) -> bool {
+    key.is_some_and(|k| {
+        let (text, k) = (text.to_ascii_lowercase(), k.to_ascii_lowercase());
+        text.contains(&k) || (text.len() >= 4 && k.contains(&text))
+    })
 }
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
@@ -183,10 +203,7 @@ impl Config {
         match value {
             Value::Null => Ok(Config::default()),
             Value::Object(map) => Config::from_map(&map),
-            other => Err(err(
-                "options",
-                format!("must be an object (got {})", describe(&other)),
-            )),
+            _ => Err(err("options", "must be an object")),
         }
     }
 
@@ -204,32 +221,36 @@ impl Config {
             // Never echo the value: it may be the key itself.
             Some(_) => return Err(err("write_key", "must be a string")),
         }
+        let o = Options {
+            map,
+            key: c.write_key.as_deref(),
+        };
         match map.get("host") {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) => c.host = normalize_host(s)?,
             Some(v) => {
                 return Err(err(
                     "host",
-                    format!("must be a URL string (got {})", describe(v)),
+                    format!("must be a URL string (got {})", o.describe(v)),
                 ))
             }
         }
-        if let Some(n) = integer(map, "flush_at", 1, 10_000)? {
+        if let Some(n) = o.integer("flush_at", 1, 10_000)? {
             c.flush_at = n as usize;
         }
-        if let Some(d) = millis(map, "flush_interval", 1, DAY_MS)? {
+        if let Some(d) = o.millis("flush_interval", 1, DAY_MS)? {
             c.flush_interval = d;
         }
-        if let Some(n) = integer(map, "max_retries", 0, 1_000)? {
+        if let Some(n) = o.integer("max_retries", 0, 1_000)? {
             c.max_retries = n as u32;
         }
-        if let Some(d) = millis(map, "max_retry_time", 0, DAY_MS)? {
+        if let Some(d) = o.millis("max_retry_time", 0, DAY_MS)? {
             c.max_retry_time = d;
         }
-        if let Some(d) = millis(map, "min_retry_delay", 1, DAY_MS)? {
+        if let Some(d) = o.millis("min_retry_delay", 1, DAY_MS)? {
             c.min_retry_delay = d;
         }
-        if let Some(d) = millis(map, "max_retry_delay", 1, DAY_MS)? {
+        if let Some(d) = o.millis("max_retry_delay", 1, DAY_MS)? {
             c.max_retry_delay = d;
         }
         if c.max_retry_delay < c.min_retry_delay {
@@ -238,22 +259,22 @@ impl Config {
                 "must not be smaller than min_retry_delay",
             ));
         }
-        if let Some(d) = millis(map, "timeout", 1, DAY_MS)? {
+        if let Some(d) = o.millis("timeout", 1, DAY_MS)? {
             c.timeout = d;
         }
-        if let Some(n) = integer(map, "max_in_flight", 1, 64)? {
+        if let Some(n) = o.integer("max_in_flight", 1, 64)? {
             c.max_in_flight = n as usize;
         }
-        if let Some(n) = integer(map, "max_queue_bytes", MAX_MESSAGE_BYTES as u64, 1 << 40)? {
+        if let Some(n) = o.integer("max_queue_bytes", MAX_MESSAGE_BYTES as u64, 1 << 40)? {
             c.max_queue_bytes = n as usize;
         }
-        if let Some(b) = boolean(map, "gzip")? {
+        if let Some(b) = o.boolean("gzip")? {
             c.gzip = b;
         }
-        if let Some(b) = boolean(map, "enabled")? {
+        if let Some(b) = o.boolean("enabled")? {
             c.enabled = b;
         }
-        if let Some(d) = millis(map, "shutdown_timeout", 0, DAY_MS)? {
+        if let Some(d) = o.millis("shutdown_timeout", 0, DAY_MS)? {
             c.shutdown_timeout = d;
         }
         Ok(c)
@@ -304,18 +325,37 @@ impl Config {
     }
 }
 
+/// `host` must be an absolute http(s) URL with a valid host and port; a
+/// path (a proxy's prefix) is kept. Errors never echo the value: a
+/// misplaced write key would end up in the store's logs.
 fn normalize_host(s: &str) -> Result<String, ConfigError> {
     let t = s.trim().trim_end_matches('/');
-    let rest = t
-        .strip_prefix("https://")
-        .or_else(|| t.strip_prefix("http://"));
-    match rest {
-        Some(r) if !r.is_empty() && !r.contains(char::is_whitespace) => Ok(t.to_string()),
-        _ => Err(err(
+    let bad = |why: &str| {
+        err(
             "host",
-            format!("must be an http:// or https:// URL (got {:?})", s),
-        )),
+            format!("is not a valid URL: {why} (expected e.g. https://api.segment.io)"),
+        )
+    };
+    if t.contains(char::is_whitespace) {
+        return Err(bad("it contains white space"));
     }
+    let url = reqwest::Url::parse(t).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("it must start with http:// or https://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it has no host name"));
+    }
+    if url.port() == Some(0) {
+        return Err(bad("the port must be from 1 to 65535"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("it must not contain a user name or password"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("it must not contain a query (?) or fragment (#)"));
+    }
+    Ok(t.to_string())
 }
 
 #[cfg(test)]
@@ -381,6 +421,96 @@ mod tests {
             assert_eq!(e.option, option, "{json}");
             assert!(e.to_string().contains(option));
         }
+    }
+
+    #[test]
+    fn non_finite_and_out_of_range_numbers_name_the_option_and_range() {
+        for (json, option, range) in [
+            (
+                r#"{"flush_at":"NaN"}"#,
+                "flush_at",
+                "from 1 to 10000 (got NaN)",
+            ),
+            (
+                r#"{"flush_interval":"Infinity"}"#,
+                "flush_interval",
+                "from 1 to 86400000 (got Infinity)",
+            ),
+            (
+                r#"{"max_retries":"-Infinity"}"#,
+                "max_retries",
+                "from 0 to 1000 (got -Infinity)",
+            ),
+            (
+                r#"{"timeout":-5}"#,
+                "timeout",
+                "from 1 to 86400000 (got number -5)",
+            ),
+            (
+                r#"{"max_in_flight":2.5}"#,
+                "max_in_flight",
+                "from 1 to 64 (got number 2.5)",
+            ),
+            (r#"{"max_in_flight":65}"#, "max_in_flight", "from 1 to 64"),
+            (r#"{"gzip":"NaN"}"#, "gzip", "must be a boolean (got NaN)"),
+        ] {
+            let e = Config::from_json(json).unwrap_err();
+            assert_eq!(e.option, option, "{json}");
+            assert!(e.to_string().contains(range), "{e} / {range}");
+        }
+    }
+
+    #[test]
+    fn host_must_be_an_http_url_with_a_valid_host_and_port() {
+        for bad in [
+            "http://[::1",
+            "http://127.0.0.1:99999",
+            "http://999.0.0.1",
+            "http://127.0.0.1:0",
+            "api.segment.io",
+            "ftp://api.segment.io",
+            "http://",
+            "http://a b.com",
+            "https://user:pass@api.segment.io",
+            "https://api.segment.io/?x=1",
+        ] {
+            let json = serde_json::json!({ "host": bad }).to_string();
+            let e = Config::from_json(&json).unwrap_err();
+            assert_eq!(e.option, "host", "{bad}");
+            assert!(e.to_string().contains("not a valid URL"), "{e}");
+        }
+        for good in [
+            "http://[::1]:8080",
+            "https://api.segment.io/",
+            "http://127.0.0.1:9",
+            "https://proxy.example/segment",
+            "http://localhost:65535",
+        ] {
+            let json = serde_json::json!({ "host": good }).to_string();
+            let c = Config::from_json(&json).unwrap();
+            assert_eq!(c.host, good.trim_end_matches('/'));
+        }
+    }
+
+    #[test]
+    fn a_key_in_the_wrong_option_is_not_echoed() {
+        let key = "Abcdefghijklmnop1234567890QRSTuv";
+        for json in [
+            format!(r#"{{"write_key":"{key}","host":"{key}"}}"#),
+            format!(r#"{{"host":"{key}"}}"#),
+            format!(r#"{{"host":"http://{key}:99999"}}"#),
+            format!(r#"{{"write_key":"{key}","flush_at":"{key}"}}"#),
+            format!(r#"{{"flush_at":"{key}"}}"#),
+            format!(r#"{{"write_key":"{key}","gzip":"{}"}}"#, &key[..8]),
+            format!(r#"{{"write_key":"{key}","gzip":"{}"}}"#, key.to_lowercase()),
+        ] {
+            let e = Config::from_json(&json).unwrap_err().to_string();
+            assert!(!e.contains(key) && !e.contains(&key[..8]), "{e}");
+            assert!(!e.to_lowercase().contains(&key.to_lowercase()[..8]), "{e}");
+        }
+        // A short, harmless value is still shown.
+        let e = Config::from_json(r#"{"flush_at":"20"}"#).unwrap_err();
+        assert!(e.to_string().contains(r#"string "20""#), "{e}");
     }
 
     #[test]
