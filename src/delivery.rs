@@ -12,7 +12,7 @@ use tokio::time::Instant as TokioInstant;
 
 use crate::batch::Batch;
 use crate::config::Config;
-use crate::log::{Level, LogFn};
+use crate::log::{Level, LogFn, Redactor};
 use crate::message::iso_timestamp;
 use crate::retry::{classify, parse_retry_after, Backoff, Verdict};
 use crate::stats::Stats;
@@ -200,11 +200,10 @@ impl Sender {
                     .and_then(|v| parse_retry_after(v, SystemTime::now()));
                 // Read the body so the connection goes back to the pool.
                 let text = resp.text().await.unwrap_or_default();
-                let mut snippet: String = text.chars().take(200).collect();
-                // Whatever a server echoes, the key is not logged.
-                if let Some(key) = self.config.write_key.as_deref() {
-                    snippet = snippet.replace(key, "[redacted]");
-                }
+                // Whatever a server echoes, the key is not logged: redacted
+                // before the cut, which could leave a piece too short to find.
+                let snippet =
+                    Redactor::new(self.config.write_key.as_deref()).redact_and_cut(&text, 200);
                 match classify(status) {
                     Verdict::Delivered => Attempt::Delivered,
                     Verdict::Retry => Attempt::Retry {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::log::{Level, LogLimiter};
+use crate::log::{Level, LogLimiter, Redactor};
 use crate::stats::Stats;
 
 /// What the client reports back to its owner.
@@ -40,21 +40,46 @@ pub struct Shared {
     pub closed: AtomicBool,
     pub sink: Sink,
     limiter: LogLimiter,
+    redactor: Redactor,
 }
 
 impl Shared {
     pub fn new(config: Arc<Config>, sink: Sink) -> Shared {
         Shared {
-            config,
             stats: Stats::default(),
             next_seq: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             sink,
             limiter: LogLimiter::new(LOG_INTERVAL),
+            redactor: Redactor::new(config.write_key.as_deref()),
+            config,
         }
     }
 
+    /// Hand an event to the owner. Every text in it (log lines, callback
+    /// errors) passes the redactor here, whatever produced it: a server's
+    /// answer or an error chain may echo the write key.
     pub fn emit(&self, event: Event) {
+        let hide = |text: String| match self.redactor.redact(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(redacted) => redacted,
+        };
+        let event = match event {
+            Event::Settled { first, last, error } => Event::Settled {
+                first,
+                last,
+                error: error.map(hide),
+            },
+            Event::Rejected { seq, error } => Event::Rejected {
+                seq,
+                error: hide(error),
+            },
+            Event::Log { level, message } => Event::Log {
+                level,
+                message: hide(message),
+            },
+            other => other,
+        };
         (self.sink)(event);
     }
 
