@@ -94,6 +94,21 @@ pub const LIBRARY_JSON: &str = concat!(
     r#""}"#
 );
 
+/// The most `prepare` adds to a message's JSON: `type` (`,"type":"identify"`),
+/// a `messageId` (`,"messageId":"<uuid>"`), a `timestamp`, `context` with
+/// `library`, and quotes around four numeric ids. The caller's thread checks
+/// `json.len() + MAX_ENRICHMENT_BYTES` against the 32 KB limit, so that a
+/// message it accepts is within the limit as sent.
+pub const MAX_ENRICHMENT_BYTES: usize = r#","type":"identify""#.len()
+    + r#","messageId":"00000000-0000-0000-0000-000000000000""#.len()
+    + r#","timestamp":"2000-01-01T00:00:00.000Z""#.len()
+    + r#","context":{"library":}"#.len()
+    + LIBRARY_JSON.len()
+    + 2 * 4;
+
+/// Largest message JSON the caller's thread accepts.
+pub const MAX_INPUT_BYTES: usize = MAX_MESSAGE_BYTES - MAX_ENRICHMENT_BYTES;
+
 /// Top-level fields with their JSON text, nested values left unparsed: a
 /// message is validated and enriched without building a tree of its
 /// (often large) `properties`, which is most of the cost of a full parse.
@@ -128,6 +143,33 @@ impl<'a> Field<'a> {
     /// Missing, null or the empty string.
     fn is_blank(self) -> bool {
         matches!(self, Field::Missing | Field::Null | Field::Str("\"\""))
+    }
+
+    /// A string of nothing but white space.
+    fn is_white_space(self) -> bool {
+        let Field::Str(text) = self else {
+            return false;
+        };
+        match text.as_bytes().get(1) {
+            // The common case: starts with a visible ASCII character.
+            Some(&b) if b > b' ' && b != b'\\' && b < 0x80 => false,
+            _ => serde_json::from_str::<String>(text)
+                .is_ok_and(|s| s.chars().all(|c| c.is_whitespace() || c == '\u{feff}')),
+        }
+    }
+}
+
+/// Checks an id field (`userId`, `groupId`...) that is present: a string
+/// with text, or a number.
+fn check_id(kind: Kind, map: &RawMap, key: &str) -> Result<(), MessageError> {
+    match Field::of(map, key) {
+        f @ Field::Str(_) if f.is_white_space() => {
+            Err(invalid(kind, format_args!("{key} is only white space")))
+        }
+        Field::Other(text) if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => Err(
+            invalid(kind, format_args!("{key} must be a string or a number")),
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -168,18 +210,72 @@ impl ObjectWriter {
     }
 }
 
+/// Reads the escape `\uXXXX` starting at byte `at`, if there is one.
+fn unicode_escape(json: &str, at: usize) -> Option<u16> {
+    let b = json.as_bytes();
+    if b.get(at) != Some(&b'\\') || b.get(at + 1) != Some(&b'u') {
+        return None;
+    }
+    u16::from_str_radix(json.get(at + 2..at + 6)?, 16).ok()
+}
+
+/// `JSON.stringify` writes a lone UTF-16 surrogate (half an emoji, cut by
+/// `slice`) as an escape such as `\ud83d`. Strict parsers (serde_json, so
+/// the package's debugger) refuse a whole batch for one; each becomes
+/// `\ufffd`, as lenient decoders read it. Same length, so the size checks
+/// are unaffected.
+fn replace_lone_surrogates(json: &str) -> Cow<'_, str> {
+    if !json.contains("\\ud") && !json.contains("\\uD") {
+        return Cow::Borrowed(json);
+    }
+    let mut out = json.as_bytes().to_vec();
+    let mut i = 0;
+    while i < json.len() {
+        if out[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        // Outside strings valid JSON has no backslash; inside, each starts
+        // an escape, so stepping over whole escapes never misreads `\\ud..`.
+        match unicode_escape(json, i) {
+            None => i += 2,
+            Some(0xD800..=0xDBFF)
+                if matches!(unicode_escape(json, i + 6), Some(0xDC00..=0xDFFF)) =>
+            {
+                i += 12
+            }
+            Some(0xD800..=0xDFFF) => {
+                out[i..i + 6].copy_from_slice(b"\\ufffd");
+                i += 6;
+            }
+            Some(_) => i += 6,
+        }
+    }
+    // Only ASCII bytes were replaced by ASCII bytes.
+    Cow::Owned(String::from_utf8(out).expect("still UTF-8"))
+}
+
 /// Validate and enrich one message given as JSON text; returns the JSON to send.
 pub fn prepare(kind: Kind, json: &str, now: OffsetDateTime) -> Result<String, MessageError> {
+    let json = &*replace_lone_surrogates(json);
     let map: RawMap = serde_json::from_str(json).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => invalid(kind, "message must be an object"),
         _ => invalid(kind, format_args!("message is not valid JSON ({e})")),
     })?;
 
+    // The same rules as index.js's checkMessage (which throws at once):
+    // these only catch what gets past it.
     if Field::of(&map, "userId").is_blank() && Field::of(&map, "anonymousId").is_blank() {
         return Err(invalid(kind, "message needs a userId or an anonymousId"));
     }
+    for key in ["userId", "anonymousId"] {
+        check_id(kind, &map, key)?;
+    }
     match kind {
         Kind::Track => match Field::of(&map, "event") {
+            f @ Field::Str(_) if f.is_white_space() => {
+                return Err(invalid(kind, "event is only white space"))
+            }
             Field::Str(s) if s != "\"\"" => {}
             _ => return Err(invalid(kind, "message needs an event (a non-empty string)")),
         },
@@ -189,7 +285,16 @@ pub fn prepare(kind: Kind, json: &str, now: OffsetDateTime) -> Result<String, Me
         Kind::Alias if Field::of(&map, "previousId").is_blank() => {
             return Err(invalid(kind, "message needs a previousId"))
         }
+        Kind::Group => check_id(kind, &map, "groupId")?,
+        Kind::Alias => check_id(kind, &map, "previousId")?,
         _ => {}
+    }
+    for key in ["properties", "traits", "integrations"] {
+        if let Field::Str(_) | Field::Other(_) = Field::of(&map, key) {
+            if !map[key].get().starts_with('{') {
+                return Err(invalid(kind, format_args!("{key} must be an object")));
+            }
+        }
     }
 
     let mut w = ObjectWriter {
@@ -329,8 +434,8 @@ mod tests {
         );
         assert_eq!(m["userId"], "42");
         assert_eq!(m["timestamp"], "2023-11-14T22:13:20.000Z");
-        let m = ok(Kind::Group, r#"{"userId":{"a":1},"groupId":7}"#);
-        assert_eq!(m["userId"], r#"{"a":1}"#);
+        let m = ok(Kind::Group, r#"{"userId":-1.5,"groupId":7}"#);
+        assert_eq!(m["userId"], "-1.5");
         assert_eq!(m["groupId"], "7");
     }
 
@@ -355,6 +460,61 @@ mod tests {
                 "timestamp",
             ),
             (Kind::Identify, r#"{"userId":"u""#, "not valid JSON"),
+            (
+                Kind::Identify,
+                r#"{"userId":{"a":1}}"#,
+                "userId must be a string",
+            ),
+            (
+                Kind::Identify,
+                r#"{"userId":true}"#,
+                "userId must be a string",
+            ),
+            (
+                Kind::Identify,
+                r#"{"anonymousId":[1],"userId":"u"}"#,
+                "anonymousId must be a string",
+            ),
+            (
+                Kind::Identify,
+                r#"{"userId":" \t\n "}"#,
+                "userId is only white space",
+            ),
+            (
+                Kind::Identify,
+                r#"{"userId":"\u0020\u00a0"}"#,
+                "white space",
+            ),
+            (
+                Kind::Track,
+                r#"{"userId":"u","event":"  "}"#,
+                "event is only white space",
+            ),
+            (
+                Kind::Group,
+                r#"{"userId":"u","groupId":" "}"#,
+                "groupId is only",
+            ),
+            (
+                Kind::Alias,
+                r#"{"userId":"u","previousId":{}}"#,
+                "previousId must be",
+            ),
+            (
+                Kind::Track,
+                r#"{"userId":"u","event":"E","properties":"x"}"#,
+                "properties must be an object",
+            ),
+            (
+                Kind::Identify,
+                r#"{"userId":"u","traits":[1]}"#,
+                "traits must be",
+            ),
+            (
+                Kind::Page,
+                r#"{"userId":"u","integrations":1}"#,
+                "integrations must be",
+            ),
         ] {
             let e = prepare(kind, json, now()).unwrap_err();
             assert_eq!(e.reason, "invalid");
@@ -378,6 +538,25 @@ mod tests {
     }
 
     #[test]
+    fn enrichment_adds_at_most_max_enrichment_bytes() {
+        // The worst case: numeric ids, and nothing of what prepare adds.
+        let pad = "x".repeat(MAX_INPUT_BYTES - 100);
+        let mut json = format!(
+            r#"{{"userId":1,"anonymousId":2,"groupId":3,"previousId":4,"traits":{{"p":"{pad}"}}}}"#
+        );
+        let fill = MAX_INPUT_BYTES - json.len();
+        json.insert_str(json.len() - 3, &"y".repeat(fill));
+        assert_eq!(json.len(), MAX_INPUT_BYTES);
+        let out = prepare(Kind::Identify, &json, now()).unwrap();
+        assert_eq!(out.len() - json.len(), MAX_ENRICHMENT_BYTES);
+        assert_eq!(out.len(), MAX_MESSAGE_BYTES);
+        // Fields the caller gives are kept or rewritten, never grown more.
+        let given = r#"{"userId":"u","type":"x","messageId":7,"timestamp":0,"context":{}}"#;
+        let out = prepare(Kind::Identify, given, now()).unwrap();
+        assert!(out.len() - given.len() <= MAX_ENRICHMENT_BYTES);
+    }
+
+    #[test]
     fn merges_library_into_a_given_context_and_keeps_odd_keys() {
         let m = ok(
             Kind::Track,
@@ -394,6 +573,20 @@ mod tests {
         assert_eq!(m["messageId"], "7");
         let e = prepare(Kind::Page, r#"{"userId":"u","context":[1]}"#, now()).unwrap_err();
         assert!(e.message.contains("context must be an object"));
+    }
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        let json = r#"{"userId":"u\ud83d","event":"E \ud83d\ude00","properties":{"a":"x\\ud800\udc00y\ude00","\ud800":1}}"#;
+        let out = prepare(Kind::Track, json, now()).unwrap();
+        let m: Value = serde_json::from_str(&out).expect("strict parsers read it");
+        assert_eq!(m["userId"], "u\u{fffd}");
+        assert_eq!(m["event"], "E 😀");
+        // `\\ud800` is a backslash and text, not an escape.
+        assert_eq!(m["properties"]["a"], "x\\ud800\u{fffd}y\u{fffd}");
+        assert_eq!(m["properties"]["\u{fffd}"], 1);
+        let plain = r#"{"userId":"u","event":"E"}"#;
+        assert!(matches!(replace_lone_surrogates(plain), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -113,6 +113,13 @@ impl NativeClient {
         self.inner.stats().queued as f64
     }
 
+    /// Largest message JSON `enqueue` takes: Segment's 32 KB less the most
+    /// that enrichment adds, so that what is accepted fits once enriched.
+    #[napi(getter)]
+    pub fn max_message_json(&self) -> u32 {
+        crate::message::MAX_INPUT_BYTES as u32
+    }
+
     /// Default timeout of bounded flushes, in ms.
     #[napi(getter)]
     pub fn shutdown_timeout(&self) -> f64 {
