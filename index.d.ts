@@ -105,9 +105,13 @@ export declare class SegmentService {
   alias(message: AliasMessage, callback?: Callback): this
   /** Resolves once everything accepted so far is delivered or given up on. */
   flush(): Promise<FlushResult>
-  /** Flush within `timeout` ms (default: option shutdown_timeout), then stop. */
-  shutdown(opts?: { timeout?: number }): Promise<FlushResult & { closed: true }>
-  closeAndFlush(opts?: { timeout?: number }): Promise<FlushResult & { closed: true }>
+  /**
+   * Flush within `timeout` ms (default: option shutdown_timeout), then stop
+   * this service. The native client is shared by services built with the same
+   * options: `closed` is true when this was its last owner and it closed.
+   */
+  shutdown(opts?: { timeout?: number }): Promise<FlushResult & { closed: boolean }>
+  closeAndFlush(opts?: { timeout?: number }): Promise<FlushResult & { closed: boolean }>
   stats(): SegmentStats
 }
 

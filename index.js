@@ -77,9 +77,11 @@ class Handle {
     this.nextFlushId = 1
     this.closed = false
     this.closing = null
+    this.owners = 0 // SegmentServices using this client and not shut down
     this.native = new native.NativeClient(optionsJson, (code, a, b, text) =>
       this.onEvent(code, a, b, text)
     )
+    this.maxJson = this.native.maxMessageJson
     if (this.native.stats().disabled_reason === "write_key is missing") {
       // Logged here, synchronously, once per client: the original plugin threw
       // and aborted Medusa's start-up instead.
@@ -291,12 +293,118 @@ function isBlank(v) {
   return v === undefined || v === null || v === ""
 }
 
+/** Nothing but white space (what Rust's `trim` removes, and U+FEFF as JS's does). */
+function isWhiteSpace(s) {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (
+      !(
+        c === 32 ||
+        (c >= 9 && c <= 13) ||
+        c === 0x85 ||
+        c === 0xa0 ||
+        c === 0x1680 ||
+        (c >= 0x2000 && c <= 0x200a) ||
+        c === 0x2028 ||
+        c === 0x2029 ||
+        c === 0x202f ||
+        c === 0x205f ||
+        c === 0x3000 ||
+        c === 0xfeff
+      )
+    )
+      return false
+  }
+  return true
+}
+
+function kindOf(v) {
+  if (v === null) return "null"
+  if (Array.isArray(v)) return "an array"
+  if (v instanceof Date) return "a Date"
+  if (typeof v === "number") return Number.isFinite(v) ? "a number" : String(v) // NaN, Infinity
+  const t = typeof v
+  return /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`
+}
+
+/** Why `v` is not a usable id (a string with text, or a finite number), or null. */
+function idProblem(v) {
+  if (typeof v === "string") return isWhiteSpace(v) ? "is only white space" : null
+  if (typeof v === "number" && Number.isFinite(v)) return null
+  return `must be a string or a finite number (got ${kindOf(v)})`
+}
+
+/** An object that JSON-encodes as an object: not an array, a Date, a string... */
+function encodesAsObject(v) {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false
+  if (typeof v.toJSON !== "function") return true
+  if (v instanceof Date) return false
+  const j = v.toJSON("")
+  return typeof j === "object" && j !== null && !Array.isArray(j)
+}
+
+// Epoch milliseconds of 0000-01-01 and 9999-12-31T23:59:59.999Z: the core
+// writes timestamps as four-digit years.
+const MIN_TIME = -62167219200000
+const MAX_TIME = 253402300799999
+
+/**
+ * Throws, naming the field, for what Segment (and the debugger) would refuse:
+ * everything a message needs is checked here, on the caller's thread, so that
+ * nothing accepted is dropped later for a reason the caller could have seen.
+ */
+function checkMessage(call, m) {
+  const fail = (what) => {
+    throw new TypeError(`SegmentService.${call}: ${what}`)
+  }
+  let hasId = false
+  for (const field of ["userId", "anonymousId"]) {
+    const v = m[field]
+    if (isBlank(v)) continue
+    const problem = idProblem(v)
+    if (problem !== null) fail(`"${field}" ${problem}`)
+    hasId = true
+  }
+  if (!hasId) fail('the message needs a "userId" or an "anonymousId"')
+  if (call === "track") {
+    const e = m.event
+    if (typeof e !== "string" || e === "") fail('the message needs an "event" (a non-empty string)')
+    if (isWhiteSpace(e)) fail('"event" is only white space')
+  } else if (call === "group" || call === "alias") {
+    const field = call === "group" ? "groupId" : "previousId"
+    const v = m[field]
+    if (isBlank(v)) fail(`the message needs a "${field}"`)
+    const problem = idProblem(v)
+    if (problem !== null) fail(`"${field}" ${problem}`)
+  }
+  for (const field of ["properties", "traits", "context", "integrations"]) {
+    const v = m[field]
+    if (v !== undefined && v !== null && !encodesAsObject(v)) {
+      fail(`"${field}" must be an object (got ${kindOf(v)})`)
+    }
+  }
+  const ts = m.timestamp
+  if (ts !== undefined && ts !== null && typeof ts !== "string") {
+    const ms = ts instanceof Date ? ts.getTime() : typeof ts === "number" ? ts : undefined
+    if (ms === undefined) {
+      fail(`"timestamp" must be a Date, an ISO-8601 string or epoch milliseconds (got ${kindOf(ts)})`)
+    }
+    if (!(ms >= MIN_TIME && ms <= MAX_TIME)) fail('"timestamp" is not a valid date in the years 0 to 9999')
+  }
+  const id = m.messageId
+  if (id !== undefined && id !== null && typeof id !== "string" && !(typeof id === "number" && Number.isFinite(id))) {
+    fail(`"messageId" must be a string (got ${kindOf(id)})`)
+  }
+}
+
 /**
  * Segment client for Medusa (and standalone use): `new SegmentService({}, { write_key })`.
  * Medusa builds it with its DI cradle and the plugin options.
  */
 class SegmentService {
   #h
+  /** This service was shut down (the shared client may live on for other owners). */
+  #released = false
 
   constructor(container, options) {
     if (options === undefined || options === null) options = {}
@@ -307,7 +415,13 @@ class SegmentService {
     // as before, but not enumerable, so console.log(service) does not print the key.
     Object.defineProperty(this, "options_", { value: options, writable: true, configurable: true, enumerable: false })
     const picked = {}
-    for (const k of CORE_OPTIONS) if (options[k] !== undefined) picked[k] = options[k]
+    for (const k of CORE_OPTIONS) {
+      const v = options[k]
+      if (v === undefined) continue
+      // JSON.stringify would turn NaN/Infinity into null, i.e. "use the
+      // default": pass them as text so the core rejects them by name.
+      picked[k] = typeof v === "number" && !Number.isFinite(v) ? String(v) : v
+    }
     let json
     try {
       json = JSON.stringify(picked)
@@ -321,13 +435,13 @@ class SegmentService {
       handles.set(key, h)
       installHooks(handles)
     }
+    // Every service built with these options owns the shared client; it
+    // closes when the last owner shuts down (Medusa builds one per scope).
+    h.owners++
     this.#h = h
   }
 
   track(message, callback) {
-    if (message !== null && typeof message === "object" && (typeof message.event !== "string" || message.event === "")) {
-      throw new TypeError('SegmentService.track: the message needs an "event" (a non-empty string)')
-    }
     return this._enqueue("track", message, callback)
   }
 
@@ -344,30 +458,22 @@ class SegmentService {
   }
 
   group(message, callback) {
-    if (message !== null && typeof message === "object" && isBlank(message.groupId)) {
-      throw new TypeError('SegmentService.group: the message needs a "groupId"')
-    }
     return this._enqueue("group", message, callback)
   }
 
   alias(message, callback) {
-    if (message !== null && typeof message === "object" && isBlank(message.previousId)) {
-      throw new TypeError('SegmentService.alias: the message needs a "previousId"')
-    }
     return this._enqueue("alias", message, callback)
   }
 
   _enqueue(call, message, callback) {
     const h = this.#h
-    if (h.closed || h.closing) {
+    if (this.#released || h.closed || h.closing) {
       throw new Error(`SegmentService.${call}: the client has been shut down`)
     }
     if (message === null || typeof message !== "object" || Array.isArray(message)) {
       throw new TypeError(`SegmentService.${call}: the message must be an object`)
     }
-    if (isBlank(message.userId) && isBlank(message.anonymousId)) {
-      throw new TypeError(`SegmentService.${call}: the message needs a "userId" or an "anonymousId"`)
-    }
+    checkMessage(call, message)
     const hasCallback = typeof callback === "function"
     if (!hasCallback && callback !== undefined && callback !== null) {
       throw new TypeError(`SegmentService.${call}: the callback must be a function`)
@@ -378,10 +484,15 @@ class SegmentService {
     } catch (e) {
       throw new TypeError(`SegmentService.${call}: the message cannot be encoded as JSON (${e.message})`)
     }
+    if (json.charCodeAt(0) !== 123) throw new TypeError(`SegmentService.${call}: the message must encode as a JSON object`)
+    // The 32 KB limit applies to the message as sent: h.maxJson leaves room
+    // for the most the core adds (type, messageId, timestamp, context.library).
     // UTF-16 length <= UTF-8 bytes <= 3 x length: count bytes only when it matters.
-    if (json.length > MAX_MESSAGE_BYTES || (json.length * 3 > MAX_MESSAGE_BYTES && Buffer.byteLength(json) > MAX_MESSAGE_BYTES)) {
+    const max = h.maxJson
+    if (json.length > max || (json.length * 3 > max && Buffer.byteLength(json) > max)) {
       throw new RangeError(
-        `SegmentService.${call}: the message is ${Buffer.byteLength(json)} bytes of JSON, over Segment's 32 KB limit (${MAX_MESSAGE_BYTES} bytes)`
+        `SegmentService.${call}: the message is ${Buffer.byteLength(json)} bytes of JSON, over Segment's 32 KB limit ` +
+          `(${MAX_MESSAGE_BYTES} bytes, of which up to ${MAX_MESSAGE_BYTES - max} are the fields the library adds)`
       )
     }
     const seq = h.native.enqueue(KIND[call], json, hasCallback)
@@ -401,18 +512,34 @@ class SegmentService {
   /** Resolves with stats() once everything accepted so far is delivered or given up on. */
   flush() {
     const h = this.#h
-    if (h.closed) return Promise.reject(new Error("SegmentService.flush: the client has been shut down"))
+    if (this.#released || h.closed) {
+      return Promise.reject(new Error("SegmentService.flush: the client has been shut down"))
+    }
     return h.flush(null, false)
   }
 
-  /** Flush (bounded by `timeout` ms, default option shutdown_timeout), then stop. */
+  /**
+   * Flush (bounded by `timeout` ms, default option shutdown_timeout), then
+   * stop this service. The native client is shared by every service built
+   * with the same options: the last owner's shutdown closes it (what is still
+   * pending at the bound is dropped and counted); an earlier owner's only
+   * waits, bounded, for what is pending, and the others keep working.
+   */
   shutdown(opts) {
     const timeout = opts != null ? opts.timeout : undefined
     const h = this.#h
     if (timeout !== undefined && (typeof timeout !== "number" || !(timeout >= 0))) {
       return Promise.reject(new TypeError("SegmentService.shutdown: timeout must be a number of ms >= 0"))
     }
-    return h.shutdown(timeout === undefined ? h.native.shutdownTimeout : timeout)
+    const bound = timeout === undefined ? h.native.shutdownTimeout : timeout
+    if (!this.#released) {
+      this.#released = true
+      h.owners--
+    }
+    if (h.owners > 0 && !h.closing) {
+      return h.flush(bound, false).then((res) => ({ ...res, closed: false }))
+    }
+    return h.shutdown(bound)
   }
 
   closeAndFlush(opts) {
