@@ -339,7 +339,12 @@ function encodesAsObject(v) {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false
   if (typeof v.toJSON !== "function") return true
   if (v instanceof Date) return false
-  const j = v.toJSON("")
+  let j
+  try {
+    j = v.toJSON("")
+  } catch (_) {
+    return true // JSON.stringify will throw the same, with the call named
+  }
   return typeof j === "object" && j !== null && !Array.isArray(j)
 }
 
@@ -484,7 +489,7 @@ class SegmentService {
     } catch (e) {
       throw new TypeError(`SegmentService.${call}: the message cannot be encoded as JSON (${e.message})`)
     }
-    if (json.charCodeAt(0) !== 123) throw new TypeError(`SegmentService.${call}: the message must encode as a JSON object`)
+    if (typeof json !== "string" || json.charCodeAt(0) !== 123) throw new TypeError(`SegmentService.${call}: the message must encode as a JSON object`)
     // The 32 KB limit applies to the message as sent: h.maxJson leaves room
     // for the most the core adds (type, messageId, timestamp, context.library).
     // UTF-16 length <= UTF-8 bytes <= 3 x length: count bytes only when it matters.

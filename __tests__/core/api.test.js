@@ -95,6 +95,20 @@ test("values Segment would refuse throw synchronously, naming the field; nothing
     ["track", { userId: "u", event: "E", timestamp: new Date("nope") }, /"timestamp" is not a valid date/],
     ["track", { userId: "u", event: "E", messageId: { id: 1 } }, /"messageId" must be a string/],
     ["track", { userId: "u", event: "E", toJSON: () => "text" }, /track: the message must encode as a JSON object/],
+    ["track", { userId: "u", event: "E", toJSON: () => undefined }, /track: the message must encode as a JSON object/],
+    [
+      "track",
+      {
+        userId: "u",
+        event: "E",
+        properties: {
+          toJSON() {
+            throw new Error("no")
+          },
+        },
+      },
+      /track: the message cannot be encoded as JSON \(no\)/,
+    ],
   ]) {
     const err = throwsNaming(() => service[call](message, cb), pattern)
     assert.ok(err instanceof TypeError, `${err.message} is a TypeError`)
