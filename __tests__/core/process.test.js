@@ -52,6 +52,38 @@ test("a script with nothing pending exits at once; a missing write key only logs
   assert.match(res.stderr, /SEGMENT_WRITE_KEY/)
 })
 
+test("one of two services sharing a client shuts down; the other's events still go at exit", async (t) => {
+  const srv = await startSegmentServer()
+  t.after(() => srv.close())
+  const res = await run("two-owners.js", [srv.url, KEY]).exited
+  assert.equal(res.code, 0, res.stderr)
+  assert.match(res.stdout, /first shut down: closed=false delivered=10/)
+  assert.deepEqual(
+    [...new Set(srv.messages.map((m) => m.properties.i))].sort((a, b) => a - b),
+    Array.from({ length: 20 }, (_, i) => i)
+  )
+})
+
+test("a Segment that echoes the key (Authorization, lower case): the console output never holds it", async (t) => {
+  const http = require("node:http")
+  const srv = http.createServer((req, res) => {
+    req.resume()
+    req.on("end", () => {
+      res.writeHead(400, { "content-type": "text/plain" })
+      res.end(`${"-".repeat(190)} ${req.headers.authorization} ${KEY.toLowerCase()} ${KEY}`)
+    })
+  })
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r))
+  t.after(() => srv.close())
+  const url = `http://127.0.0.1:${srv.address().port}`
+  const res = await run("track-and-end.js", [url, "5", KEY, JSON.stringify({ flush_at: 1 })]).exited
+  assert.equal(res.code, 0, res.stderr)
+  // Cut at 200 characters after redaction: the cut falls inside the marker.
+  assert.match(res.stderr, /HTTP 400 -+ Basic \[re/)
+  assertNoKey(res.stdout + res.stderr)
+  assert.ok(!(res.stdout + res.stderr).toLowerCase().includes(KEY.toLowerCase()), "lower-cased key in output")
+})
+
 test("Segment down at exit: the exit flush is bounded by shutdown_timeout, drops are logged", async (t) => {
   const srv = await startSegmentServer()
   t.after(() => srv.close())
