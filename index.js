@@ -423,6 +423,9 @@ class SegmentService {
     for (const k of CORE_OPTIONS) {
       const v = options[k]
       if (v === undefined) continue
+      if (typeof v === "bigint") {
+        throw new TypeError(`medusa-plugin-segment-rs: invalid option \`${k}\`: must be a number, not a BigInt`)
+      }
       // JSON.stringify would turn NaN/Infinity into null, i.e. "use the
       // default": pass them as text so the core rejects them by name.
       picked[k] = typeof v === "number" && !Number.isFinite(v) ? String(v) : v

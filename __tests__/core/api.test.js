@@ -242,6 +242,7 @@ test("NaN, Infinity, negative or fractional numbers throw at construction, namin
     throwsNaming(() => new SegmentService({}, { write_key: KEY, ...options }), new RegExp(`\`${name}\`: must be an integer`))
     throwsNaming(() => new SegmentService({}, { write_key: KEY, ...options }), range)
   }
+  throwsNaming(() => new SegmentService({}, { write_key: KEY, flush_at: 20n }), /`flush_at`: must be a number, not a BigInt/)
 })
 
 test("host must be an http(s) URL with a valid host and port; a bad one throws naming host", () => {
