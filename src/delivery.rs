@@ -411,7 +411,7 @@ mod tests {
         let mut closed = Vec::new();
         for seq in 0..50 {
             let json = format!(r#"{{"messageId":"m{seq}","event":"Order Completed"}}"#);
-            let charged = json.len();
+            let charged = json.len() + crate::batch::MESSAGE_OVERHEAD;
             let has_callback = false;
             b.push(
                 Item {

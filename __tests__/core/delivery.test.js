@@ -206,3 +206,19 @@ test("an endless response body is read only up to a limit: memory stays flat, th
   const grew = (peak - rss0) / 1048576
   assert.ok(grew < 64, `RSS grew ${grew.toFixed(0)} MB while the server streamed endless bodies`)
 })
+
+test("max_queue_bytes bounds memory for tiny messages too (27-byte events, Segment not answering)", async () => {
+  // In a child process, so that its RSS is the client's alone.
+  const { execFileSync } = require("node:child_process")
+  const tool = require("node:path").join(__dirname, "tools", "queue-memory.js")
+  const maxQueueBytes = 16 * 1024 * 1024
+  const out = execFileSync(process.execPath, ["--expose-gc", tool, "1500000", String(maxQueueBytes)], { encoding: "utf8" })
+  const r = JSON.parse(out.trim().split("\n").pop())
+  assert.ok(r.dropped.queue_full > 0, "the queue filled up")
+  assert.ok(r.queued_bytes <= maxQueueBytes)
+  // The bound covers what a queued message really takes, not only its JSON.
+  assert.ok(
+    r.peak_rss_growth_mb * 1048576 < 3 * maxQueueBytes,
+    `RSS grew ${r.peak_rss_growth_mb} MB for max_queue_bytes ${maxQueueBytes / 1048576} MB (${r.queued} messages queued)`
+  )
+})
