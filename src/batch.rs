@@ -20,8 +20,8 @@ pub const ENVELOPE_BYTES: usize = 64;
 /// `max_queue_bytes` with it: its command in the inbox, its string's
 /// allocation, the fields enrichment adds (type, messageId, timestamp,
 /// context.library: ~170 bytes) and the room reserved for them. Without it
-/// a backlog of 27-byte events took 8× `max_queue_bytes` of memory
-/// (`__tests__/core/tools/queue-memory.js` measures it).
+/// a backlog of 27-byte events took 16× `max_queue_bytes` of memory; with
+/// it 0.9× (`__tests__/core/tools/queue-memory.js` measures it).
 pub const MESSAGE_OVERHEAD: usize = 256;
 /// The same once its batch is packed: its share of the batch's delivery
 /// task and record (the JSON is then in the packed bytes).

@@ -141,12 +141,16 @@ pub async fn deliver(
     let mut hurry = gate.hurry.subscribe();
     let mut backoff = Backoff::new(config);
     let mut retries = 0u32;
+    // The waits below other than for the slot are boxed: only the slot wait
+    // stays in the task, which keeps a waiting batch's task small.
     loop {
-        gate.wait_rate_limit().await;
+        if gate.paused_until().is_some() {
+            Box::pin(gate.wait_rate_limit()).await;
+        }
         // (Never closed: acquiring cannot fail.)
         let permit = gate.slots.acquire().await.ok();
         if retries == 0 {
-            wait_for_pause(gate, started + config.flush_interval).await;
+            Box::pin(wait_for_pause(gate, started + config.flush_interval)).await;
         }
         if gate.paused_until().is_some() {
             // Rate-limited while waiting for the slot: give it back and wait.
@@ -215,13 +219,17 @@ pub async fn deliver(
             ),
         );
         if !delay.is_zero() {
-            let hurried = *hurry.borrow();
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                // A shutdown flush began: try again now.
-                _ = hurry.wait_for(|h| *h), if !hurried => {}
-            }
+            Box::pin(back_off(delay, &mut hurry)).await;
         }
+    }
+}
+
+/// Sleep `delay`, or less if a shutdown flush begins: then try again now.
+async fn back_off(delay: Duration, hurry: &mut watch::Receiver<bool>) {
+    let hurried = *hurry.borrow();
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = hurry.wait_for(|h| *h), if !hurried => {}
     }
 }
 
