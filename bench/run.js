@@ -156,6 +156,7 @@ async function runOne(sink, libName, scenarioName, sc, rep) {
     lost: r.sent - delivered,
     duplicates: stats.duplicates,
     shutdown_ms: r.shutdown_ms,
+    finish_ms: sc.mode === "shutdown" ? null : r.finish_ms,
     exit_after_shutdown_ms: sc.mode === "shutdown" ? run.exit_after_result_ms : null,
     requests: stats.requests,
     connections: stats.connections,
@@ -191,6 +192,13 @@ function summary(runs, key) {
   if (!xs.length) return null
   return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length }
 }
+/** A library's peak RSS less the driver floor's median: what the library adds. */
+function aboveFloor(runs, floorRuns) {
+  const lib = summary(runs, "rss_peak_mb")
+  const floor = summary(floorRuns, "rss_peak_mb")
+  if (!lib || !floor) return null
+  return { median: lib.median - floor.median, min: lib.min - floor.median, max: lib.max - floor.median, n: lib.n }
+}
 const cell = (s) => (s ? (s.n > 1 && s.min !== s.max ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : fmt(s.median)) : "–")
 
 const FIGURES = [
@@ -207,6 +215,7 @@ const FIGURES = [
   ["latency_p99_ms", "delivery latency p99 (ms)", "lower"],
   ["lost", "lost", "lower"],
   ["duplicates", "duplicated", "lower"],
+  ["finish_ms", "flush call after the last track() (ms)", "lower"],
   ["shutdown_ms", "shutdown call (ms)", "lower"],
   ["exit_after_shutdown_ms", "process exit after shutdown (ms)", "lower"],
   ["requests", "HTTP requests", "lower"],
@@ -250,9 +259,9 @@ async function main() {
       console.log(`skipping ${LIBS[name].label}: ${why}`)
     } else libs.push(name)
   }
-  // The floors run where they mean something (burst, steady), unless
-  // libraries were picked by hand.
-  const libsFor = (sc) => (sc.floor && !opt("libs") ? [...FLOORS, ...libs] : libs)
+  // The floors run where they mean something (burst, steady; the driver
+  // floor everywhere, for the RSS above it), unless libraries were picked by hand.
+  const libsFor = (sc) => (opt("libs") ? libs : sc.floor ? [...FLOORS, ...libs] : ["floor", ...libs])
   const anchors = libs.filter((l) => l !== "ours" && !FLOORS.includes(l))
   const sink = await startSink()
   const results = { header, smoke: SMOKE, skipped, runs: [], ceiling: null, medusa: null }
@@ -307,6 +316,12 @@ async function main() {
         for (const a of anchors) row.push(ratio(o, sums[cols.indexOf(a)]))
       }
       rows.push(row)
+      if (key === "rss_peak_mb" && cols.includes("floor")) {
+        const above = cols.map((l) => (FLOORS.includes(l) ? null : aboveFloor(by(l), by("floor"))))
+        const extra = ["peak RSS above the driver floor (MB)", ...above.map(cell)]
+        if (libs.includes("ours")) for (const a of anchors) extra.push(ratio(above[cols.indexOf("ours")], above[cols.indexOf(a)]))
+        rows.push(extra)
+      }
     }
     const errors = cols.map((l) => by(l).filter((r) => r.error).length)
     if (errors.some((e) => e)) rows.push(["failed runs", ...errors.map(String)])
@@ -321,7 +336,9 @@ async function main() {
 
   // ---- targets
   if (libs.includes("ours") && libs.length > 1) {
-    const burst = (lib, key) => summary(results.runs.filter((r) => r.scenario === "burst" && r.lib === lib), key)
+    const burstRuns = (lib) => results.runs.filter((r) => r.scenario === "burst" && r.lib === lib)
+    const burst = (lib, key) =>
+      key === "rss_above_floor_mb" ? aboveFloor(burstRuns(lib), burstRuns("floor")) : summary(burstRuns(lib), key)
     const best = (key, dir) => {
       const xs = anchors.map((a) => ({ a, s: burst(a, key) })).filter((x) => x.s)
       if (!xs.length) return null
@@ -342,6 +359,7 @@ async function main() {
       check("process CPU per 10k delivered (burst)", "proc_cpu_s_per_10k", "lower", 1 / 5)
       check("event-loop delay p99 (burst)", "eld_p99_ms", "lower", 1 / 10)
       check("peak RSS (burst)", "rss_peak_mb", "lower", 1 / 2)
+      check("peak RSS above the driver floor (burst)", "rss_above_floor_mb", "lower", 1 / 2)
       check("end-to-end events/s (burst)", "eps", "higher", 3, (o) => results.ceiling && o.median >= 0.8 * results.ceiling.sink_cpu_eps)
       if (results.ceiling) targets[targets.length - 1][1] += `; sink ceiling ${fmt(results.ceiling.sink_cpu_eps)}`
     }

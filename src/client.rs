@@ -71,7 +71,7 @@ impl Client {
         if s.closed.load(Relaxed) {
             return Err(EnqueueError::Closed);
         }
-        let charged = json.len();
+        let charged = json.len() + crate::batch::MESSAGE_OVERHEAD;
         s.stats.accepted.fetch_add(1, Relaxed);
         let before = s.stats.queued_bytes.fetch_add(charged as u64, Relaxed);
         if before + charged as u64 > s.config.max_queue_bytes as u64 {

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use time::OffsetDateTime;
@@ -35,6 +35,8 @@ enum Attempt {
     Retry {
         why: String,
         retry_after: Option<Duration>,
+        /// A 429: the server limits the write key, not this batch.
+        rate_limited: bool,
     },
     Final {
         reason: String,
@@ -42,8 +44,16 @@ enum Attempt {
     },
 }
 
+/// What is read of a response body at most: enough for an error message and
+/// for a short body to end, so that its connection goes back to the pool.
+/// A longer (or endless) body is left unread and its connection closed.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// Characters of a response body quoted in an error.
+const SNIPPET_CHARS: usize = 200;
+
 /// What the delivery tasks of one client share with its worker: the request
-/// slots (`max_in_flight`) and two flags the worker sets.
+/// slots (`max_in_flight`), two flags the worker sets, and the server's rate
+/// limit.
 pub struct Gate {
     slots: Semaphore,
     /// True while a bounded shutdown flush waits: batches in retry backoff
@@ -53,6 +63,10 @@ pub struct Gate {
     /// `update_busy`): requests then wait for it to pause, so that their CPU
     /// (ours, the kernel's, TLS) does not compete with the host's thread.
     host_busy: watch::Sender<bool>,
+    /// Until when the server asked for no requests (a 429 with
+    /// `Retry-After`): a rate limit applies to the write key, so every
+    /// batch of the client waits, not only the one that got the 429.
+    paused_until: Mutex<Option<TokioInstant>>,
 }
 
 impl Gate {
@@ -61,6 +75,7 @@ impl Gate {
             slots: Semaphore::new(max_in_flight),
             hurry: watch::Sender::new(false),
             host_busy: watch::Sender::new(false),
+            paused_until: Mutex::new(None),
         }
     }
 
@@ -70,6 +85,25 @@ impl Gate {
 
     pub fn set_host_busy(&self, value: bool) {
         set_flag(&self.host_busy, value);
+    }
+
+    fn pause_until(&self, until: TokioInstant) {
+        let mut p = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_none_or(|p| p < until) {
+            *p = Some(until);
+        }
+    }
+
+    fn paused_until(&self) -> Option<TokioInstant> {
+        let p = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        p.filter(|&p| p > TokioInstant::now())
+    }
+
+    /// Wait out the server's rate limit, if any (it may grow meanwhile).
+    async fn wait_rate_limit(&self) {
+        while let Some(until) = self.paused_until() {
+            tokio::time::sleep_until(until).await;
+        }
     }
 }
 
@@ -87,7 +121,14 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// One batch's task: wait for a request slot, then send.
+/// One batch's task: send it until it is delivered, finally rejected, or its
+/// retries are exhausted. Each attempt takes a request slot and gives it
+/// back when its response is in: a batch waiting out a backoff holds none,
+/// so at most `max_in_flight` requests are on the wire and none idle.
+///
+/// The time since the batch closed, spent waiting for a slot included,
+/// counts against `max_retry_time`, so a long outage cannot hold a backlog
+/// for longer than that.
 pub async fn deliver(
     sender: &Sender,
     batch: &Batch,
@@ -95,35 +136,124 @@ pub async fn deliver(
     stats: &Stats,
     log: &LogFn,
 ) -> Outcome {
+    let config = &sender.config;
     let started = Instant::now();
-    // (Never closed: acquiring cannot fail.)
-    let _permit = gate.slots.acquire().await.ok();
-    // Boxed: sending is a large state machine (the request's), and in a
-    // burst thousands of these tasks wait above for a slot.
-    Box::pin(send_after_pause(sender, batch, gate, stats, log, started)).await
+    let mut hurry = gate.hurry.subscribe();
+    let mut backoff = Backoff::new(config);
+    let mut retries = 0u32;
+    // The waits below other than for the slot are boxed: only the slot wait
+    // stays in the task, which keeps a waiting batch's task small.
+    loop {
+        if gate.paused_until().is_some() {
+            Box::pin(gate.wait_rate_limit()).await;
+        }
+        // (Never closed: acquiring cannot fail.)
+        let permit = gate.slots.acquire().await.ok();
+        if retries == 0 {
+            Box::pin(wait_for_pause(gate, started + config.flush_interval)).await;
+        }
+        if gate.paused_until().is_some() {
+            // Rate-limited while waiting for the slot: give it back and wait.
+            continue;
+        }
+        // Boxed: a request is a large state machine, and in a burst
+        // thousands of these tasks wait above for a slot.
+        let attempt = Box::pin(sender.attempt(batch, retries, stats)).await;
+        drop(permit);
+        let (why, delay) = match attempt {
+            Attempt::Delivered => return Outcome::Delivered,
+            Attempt::Final { reason, why } => {
+                return Outcome::Failed {
+                    reason,
+                    detail: format!("rejected by the server: {why}"),
+                }
+            }
+            Attempt::Retry {
+                why,
+                retry_after: Some(ra),
+                rate_limited: true,
+            } => {
+                // The whole client waits (in the gate); the batch keeps its retries.
+                let delay =
+                    backoff.rate_limit_delay(started.elapsed(), ra.max(config.min_retry_delay));
+                if let Some(d) = delay {
+                    gate.pause_until(TokioInstant::now() + d);
+                }
+                (why, delay.map(|_| Duration::ZERO))
+            }
+            Attempt::Retry {
+                why, retry_after, ..
+            } => {
+                // During a bounded shutdown flush its deadline is the only
+                // bound that matters: retry every min_retry_delay until then.
+                let delay = if *hurry.borrow() {
+                    Some(config.min_retry_delay)
+                } else {
+                    backoff.next_delay(started.elapsed(), retry_after)
+                };
+                (why, delay)
+            }
+        };
+        let Some(delay) = delay else {
+            return Outcome::Failed {
+                reason: "retries_exhausted".to_string(),
+                detail: format!(
+                    "{} retries over {} s, last error: {why}",
+                    retries,
+                    started.elapsed().as_secs()
+                ),
+            };
+        };
+        retries += 1;
+        stats.retried.fetch_add(1, Relaxed);
+        let wait = gate
+            .paused_until()
+            .map_or(delay, |p| p.saturating_duration_since(TokioInstant::now()));
+        log(
+            Level::Warn,
+            "retry",
+            format!(
+                "batch of {} messages not delivered ({why}); retry {retries} in {} ms",
+                batch.len(),
+                wait.as_millis()
+            ),
+        );
+        if !delay.is_zero() {
+            Box::pin(back_off(delay, &mut hurry)).await;
+        }
+    }
 }
 
-async fn send_after_pause(
-    sender: &Sender,
-    batch: &Batch,
-    gate: &Gate,
-    stats: &Stats,
-    log: &LogFn,
-    started: Instant,
-) -> Outcome {
-    // Let a burst pause first, but keep no batch waiting for it longer than
-    // `flush_interval` after it closed (the delay batching already allows).
+/// Sleep `delay`, or less if a shutdown flush begins: then try again now.
+async fn back_off(delay: Duration, hurry: &mut watch::Receiver<bool>) {
+    let hurried = *hurry.borrow();
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = hurry.wait_for(|h| *h), if !hurried => {}
+    }
+}
+
+/// Let a burst pause first, but keep no batch waiting for it longer than
+/// `flush_interval` after it closed (the delay batching already allows).
+async fn wait_for_pause(gate: &Gate, at_most_until: Instant) {
     let mut busy = gate.host_busy.subscribe();
     let pause = async { busy.wait_for(|busy| !*busy).await.is_ok() };
-    let _ = tokio::time::timeout_at(
-        TokioInstant::from_std(started + sender.config.flush_interval),
-        pause,
-    )
-    .await;
-    stats.in_flight.fetch_add(1, Relaxed);
-    let _guard = InFlight(stats);
-    let mut hurry = gate.hurry.subscribe();
-    sender.send(batch, stats, log, started, &mut hurry).await
+    let _ = tokio::time::timeout_at(TokioInstant::from_std(at_most_until), pause).await;
+}
+
+/// Read at most `limit` bytes of a response body (what has arrived by then).
+async fn read_limited(resp: &mut reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut buf = Vec::new();
+    while buf.len() < limit {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = chunk.len().min(limit - buf.len());
+                buf.extend_from_slice(&chunk[..take]);
+            }
+            _ => break,
+        }
+    }
+    buf
 }
 
 /// Sends batches for one client (one connection pool); its tasks share it by `Arc`.
@@ -146,6 +276,9 @@ impl Sender {
                 "medusa-plugin-segment-rs/",
                 env!("CARGO_PKG_VERSION")
             ))
+            // A redirect would be followed as a GET without the batch, and
+            // its 2xx taken for a delivery: a 3xx is an error instead.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(config.max_in_flight)
             .pool_idle_timeout(Duration::from_secs(60))
             .connect_timeout(config.timeout)
@@ -174,11 +307,14 @@ impl Sender {
         }
     }
 
-    async fn attempt(&self, batch: &Batch, stats: &Stats) -> Attempt {
+    /// One request of `batch`; `retries` is how many came before it.
+    async fn attempt(&self, batch: &Batch, retries: u32, stats: &Stats) -> Attempt {
         let body = self.body(batch);
         let gzipped = self.config.gzip && body.first() == Some(&0x1f);
         stats.requests.fetch_add(1, Relaxed);
         stats.bytes_sent.fetch_add(body.len() as u64, Relaxed);
+        stats.in_flight.fetch_add(1, Relaxed);
+        let _guard = InFlight(stats);
         let key = self.config.write_key.as_deref().unwrap_or("");
         let mut req = self
             .http
@@ -190,29 +326,53 @@ impl Sender {
         if gzipped {
             req = req.header(reqwest::header::CONTENT_ENCODING, "gzip");
         }
+        if retries > 0 {
+            // As Segment's Node library: lets the server tell retries apart.
+            req = req.header("X-Retry-Count", retries);
+        }
         match req.send().await {
-            Ok(resp) => {
+            Ok(mut resp) => {
                 let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                // Read the body so the connection goes back to the pool.
-                let text = resp.text().await.unwrap_or_default();
+                let header = |name| {
+                    resp.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let retry_after = header(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| parse_retry_after(&v, SystemTime::now()));
+                let location = header(reqwest::header::LOCATION);
+                let text = read_limited(&mut resp, MAX_RESPONSE_BYTES).await;
+                drop(resp);
                 // Whatever a server echoes, the key is not logged: redacted
                 // before the cut, which could leave a piece too short to find.
-                let snippet =
-                    Redactor::new(self.config.write_key.as_deref()).redact_and_cut(&text, 200);
+                let snippet = Redactor::new(self.config.write_key.as_deref())
+                    .redact_and_cut(&String::from_utf8_lossy(&text), SNIPPET_CHARS);
+                let why = format!("HTTP {status} {snippet}").trim_end().to_string();
                 match classify(status) {
                     Verdict::Delivered => Attempt::Delivered,
                     Verdict::Retry => Attempt::Retry {
-                        why: format!("HTTP {status} {snippet}").trim_end().to_string(),
+                        why,
                         retry_after,
+                        rate_limited: status == 429,
                     },
+                    Verdict::Final if (300..400).contains(&status) => {
+                        let to: String = location
+                            .map(|l| {
+                                format!(" to {}", l.chars().take(SNIPPET_CHARS).collect::<String>())
+                            })
+                            .unwrap_or_default();
+                        Attempt::Final {
+                            reason: format!("http_{status}"),
+                            why: format!(
+                                "HTTP {status} redirect{to}: redirects are not followed; \
+                                 set the `host` option to the address that answers /v1/batch itself"
+                            ),
+                        }
+                    }
                     Verdict::Final => Attempt::Final {
                         reason: format!("http_{status}"),
-                        why: format!("HTTP {status} {snippet}").trim_end().to_string(),
+                        why,
                     },
                 }
             }
@@ -233,69 +393,7 @@ impl Sender {
                 Attempt::Retry {
                     why,
                     retry_after: None,
-                }
-            }
-        }
-    }
-
-    /// Send one batch until it is delivered, finally rejected, or its retries
-    /// are exhausted. `started` is when the batch was closed: time spent
-    /// waiting for a request slot counts against `max_retry_time`, so a long
-    /// outage cannot hold a backlog for longer than that.
-    pub async fn send(
-        &self,
-        batch: &Batch,
-        stats: &Stats,
-        log: &LogFn,
-        started: Instant,
-        hurry: &mut watch::Receiver<bool>,
-    ) -> Outcome {
-        let mut backoff = Backoff::new(&self.config);
-        let mut retries = 0u32;
-        loop {
-            match self.attempt(batch, stats).await {
-                Attempt::Delivered => return Outcome::Delivered,
-                Attempt::Final { reason, why } => {
-                    return Outcome::Failed {
-                        reason,
-                        detail: format!("rejected by the server: {why}"),
-                    }
-                }
-                Attempt::Retry { why, retry_after } => {
-                    // During a bounded shutdown flush its deadline is the only
-                    // bound that matters: retry every min_retry_delay until then.
-                    let hurried = *hurry.borrow();
-                    let delay = if hurried {
-                        Some(self.config.min_retry_delay)
-                    } else {
-                        backoff.next_delay(started.elapsed(), retry_after)
-                    };
-                    let Some(delay) = delay else {
-                        return Outcome::Failed {
-                            reason: "retries_exhausted".to_string(),
-                            detail: format!(
-                                "{} retries over {} s, last error: {why}",
-                                retries,
-                                started.elapsed().as_secs()
-                            ),
-                        };
-                    };
-                    retries += 1;
-                    stats.retried.fetch_add(1, Relaxed);
-                    log(
-                        Level::Warn,
-                        "retry",
-                        format!(
-                            "batch of {} messages not delivered ({why}); retry {retries} in {} ms",
-                            batch.len(),
-                            delay.as_millis()
-                        ),
-                    );
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        // A shutdown flush began: try again now.
-                        _ = hurry.wait_for(|h| *h), if !hurried => {}
-                    }
+                    rate_limited: false,
                 }
             }
         }
@@ -317,7 +415,7 @@ mod tests {
         let mut closed = Vec::new();
         for seq in 0..50 {
             let json = format!(r#"{{"messageId":"m{seq}","event":"Order Completed"}}"#);
-            let charged = json.len();
+            let charged = json.len() + crate::batch::MESSAGE_OVERHEAD;
             let has_callback = false;
             b.push(
                 Item {

@@ -14,31 +14,41 @@ pub enum Verdict {
     Final,
 }
 
-/// Segment's contract: 2xx delivered; 408, 429 and 5xx (except 501 and 505)
-/// retried; 400 and every other status final.
+/// As Segment's current libraries: 2xx delivered; 408, 410, 429, 460 and 5xx
+/// (except 501 and 505) retried; every other status final, 3xx included
+/// (redirects are not followed: see `Sender::new`).
 pub fn classify(status: u16) -> Verdict {
     match status {
         200..=299 => Verdict::Delivered,
-        408 | 429 => Verdict::Retry,
+        408 | 410 | 429 | 460 => Verdict::Retry,
         501 | 505 => Verdict::Final,
         500..=599 => Verdict::Retry,
         _ => Verdict::Final,
     }
 }
 
-/// Parse a `Retry-After` header: delay-seconds or an HTTP date.
+/// The longest `Retry-After` taken as given; a larger one (`1e30`, a date in
+/// 9999) is clamped to it. `Backoff::next_delay` caps it further.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// Parse a `Retry-After` header: delay-seconds or an HTTP date, clamped to
+/// `MAX_RETRY_AFTER`. Garbage gives `None` (the computed backoff applies).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
+    // Floats too: some servers send "1.5" or "1e3"; digits beyond u64 parse as f64.
     if let Ok(secs) = v.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs));
+        // (NaN and negatives, -0 included, are errors here, never a panic.)
+        if secs.is_nan() {
+            return None;
         }
+        return Duration::try_from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())).ok();
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 /// Delays between the attempts of one batch: exponential with jitter,
@@ -77,13 +87,25 @@ impl Backoff {
     ) -> Option<Duration> {
         let computed = self.delays.next()?;
         let delay = match retry_after {
-            Some(ra) => ra.min(self.max_retry_delay.max(Duration::from_secs(60))),
+            Some(ra) => self.cap(ra),
             None => computed,
         };
         if elapsed + delay > self.budget {
             return None;
         }
         Some(delay)
+    }
+
+    /// The wait a rate limit (429 + `Retry-After`) asks for, capped as in
+    /// `next_delay`, or `None` once it would pass the time budget. It does
+    /// not count as one of the `max_retries`: the server asked for it.
+    pub fn rate_limit_delay(&self, elapsed: Duration, retry_after: Duration) -> Option<Duration> {
+        let delay = self.cap(retry_after);
+        (elapsed + delay <= self.budget).then_some(delay)
+    }
+
+    fn cap(&self, retry_after: Duration) -> Duration {
+        retry_after.min(self.max_retry_delay.max(Duration::from_secs(60)))
     }
 }
 
@@ -105,10 +127,10 @@ mod tests {
     fn classifies_statuses() {
         assert_eq!(classify(200), Verdict::Delivered);
         assert_eq!(classify(204), Verdict::Delivered);
-        for s in [408, 429, 500, 502, 503, 504, 599] {
+        for s in [408, 410, 429, 460, 500, 502, 503, 504, 599] {
             assert_eq!(classify(s), Verdict::Retry, "{s}");
         }
-        for s in [400, 401, 403, 404, 413, 501, 505, 301] {
+        for s in [400, 401, 403, 404, 413, 501, 505, 301, 302, 303, 307, 308] {
             assert_eq!(classify(s), Verdict::Final, "{s}");
         }
     }
@@ -128,6 +150,29 @@ mod tests {
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("NaN", now), None);
+        assert_eq!(parse_retry_after("-1e30", now), None);
+        assert!(parse_retry_after("-0", now).unwrap_or_default().is_zero());
+        assert_eq!(parse_retry_after("", now), None);
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_clamped_not_a_panic() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for v in [
+            "1e30",
+            "99999999999999999999",
+            "18446744073709551616",
+            "inf",
+            "Infinity",
+            "1e308",
+        ] {
+            assert_eq!(parse_retry_after(v, now), Some(MAX_RETRY_AFTER), "{v}");
+        }
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now),
+            Some(MAX_RETRY_AFTER)
+        );
     }
 
     #[test]
@@ -168,6 +213,28 @@ mod tests {
         assert_eq!(
             b.next_delay(Duration::ZERO, Some(Duration::from_secs(3600))),
             Some(Duration::from_secs(60))
+        );
+    }
+
+    #[test]
+    fn a_rate_limit_wait_does_not_use_up_retries() {
+        let mut b = Backoff::new(&config(1, 10, 100, 10_000));
+        for _ in 0..5 {
+            assert_eq!(
+                b.rate_limit_delay(Duration::ZERO, Duration::from_secs(1)),
+                Some(Duration::from_secs(1))
+            );
+        }
+        assert!(b.next_delay(Duration::ZERO, None).is_some());
+        assert!(b.next_delay(Duration::ZERO, None).is_none());
+        // Still bounded by the time budget, and capped like any Retry-After.
+        assert_eq!(
+            b.rate_limit_delay(Duration::from_secs(9), Duration::from_secs(2)),
+            None
+        );
+        assert_eq!(
+            b.rate_limit_delay(Duration::ZERO, Duration::from_secs(3600)),
+            None
         );
     }
 

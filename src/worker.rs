@@ -421,11 +421,86 @@ async fn delivery_task(
     shared: Arc<Shared>,
     done: mpsc::UnboundedSender<Done>,
 ) {
+    let report = Report {
+        first: batch.first,
+        done: Some(done),
+    };
     let log_to = shared.clone();
     let log = move |level: Level, key: &str, msg: String| log_to.log(level, key, msg);
     let outcome = delivery::deliver(&sender, &batch, &gate, &shared.stats, &log).await;
-    let _ = done.send(Done {
-        first: batch.first,
-        outcome,
-    });
+    report.send(outcome);
+}
+
+/// Reports a delivery task's outcome to the worker, and a failure if the
+/// task panics instead (a bug): its batch is then counted and its flush
+/// settles, rather than waiting forever. (An aborted task reports nothing:
+/// the worker gave its batch up itself.)
+struct Report {
+    first: u64,
+    done: Option<mpsc::UnboundedSender<Done>>,
+}
+
+impl Report {
+    fn send(mut self, outcome: Outcome) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Done {
+                first: self.first,
+                outcome,
+            });
+        }
+    }
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        if let (Some(done), true) = (self.done.take(), std::thread::panicking()) {
+            let _ = done.send(Done {
+                first: self.first,
+                outcome: Outcome::Failed {
+                    reason: "internal_error".to_string(),
+                    detail: "the delivery task failed (a bug in the plugin; please report it)"
+                        .to_string(),
+                },
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_delivery_task_that_panics_still_reports_its_batch() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let _report = Report {
+                first: 7,
+                done: Some(tx),
+            };
+            panic!("a bug");
+        });
+        assert!(task.await.is_err());
+        let done = rx.recv().await.expect("a report");
+        assert_eq!(done.first, 7);
+        assert!(
+            matches!(done.outcome, Outcome::Failed { ref reason, .. } if reason == "internal_error")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_aborted_delivery_task_reports_nothing() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let _report = Report {
+                first: 7,
+                done: Some(tx),
+            };
+            std::future::pending::<()>().await;
+        });
+        tokio::task::yield_now().await;
+        task.abort();
+        assert!(task.await.is_err());
+        assert!(rx.recv().await.is_none());
+    }
 }

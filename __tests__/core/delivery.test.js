@@ -166,3 +166,59 @@ test("bounded requests in flight, connections reused", async (t) => {
   assert.ok(maxActive <= 2, `max ${maxActive} requests at once`)
   assert.ok(connections <= 2, `${connections} connections for 40 requests`)
 })
+
+for (const status of [301, 302, 303, 307, 308]) {
+  test(`a ${status} redirect is not followed: the batch fails as http_${status}, and the log names \`host\``, async (t) => {
+    const srv = await startSegmentServer()
+    t.after(() => srv.close())
+    const { service, logger } = makeService(srv, { flush_at: 5 })
+    srv.failNext(1, { status, redirectTo: "/__ok" })
+    const errors = []
+    for (let i = 0; i < 5; i++) service.track({ userId: "u", event: "E", properties: { i } }, (err) => errors.push(err))
+    const res = await service.flush()
+    assert.equal(srv.redirected.length, 0, "the redirect was followed")
+    assert.equal(res.delivered, 0)
+    assert.deepEqual(res.failed_reasons, { [`http_${status}`]: 5 })
+    assert.equal(res.retried, 0)
+    assert.equal(errors.length, 5)
+    assert.ok(errors.every((e) => e instanceof Error && /redirect/.test(e.message) && /`host`/.test(e.message)), String(errors[0]))
+    const lines = logger.lines.filter((l) => l.level === "error" && /`host`/.test(l.msg))
+    assert.equal(lines.length, 1)
+    assert.ok(!lines[0].msg.includes(KEY))
+  })
+}
+
+test("an endless response body is read only up to a limit: memory stays flat, the batch is delivered", async (t) => {
+  const srv = await startSegmentServer()
+  t.after(() => srv.close())
+  const { service } = makeService(srv, { flush_at: 5, timeout: 3000 })
+  srv.failNext(1, { status: 200, endless: true })
+  srv.failNext(1, { status: 503, endless: true })
+  const rss0 = process.memoryUsage.rss()
+  let peak = rss0
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 5)
+  for (let i = 0; i < 10; i++) track(service, i)
+  const res = await service.flush()
+  clearInterval(sampler)
+  assert.equal(res.delivered, 10)
+  assert.equal(res.failed, 0)
+  assert.equal(res.retried, 1)
+  const grew = (peak - rss0) / 1048576
+  assert.ok(grew < 64, `RSS grew ${grew.toFixed(0)} MB while the server streamed endless bodies`)
+})
+
+test("max_queue_bytes bounds memory for tiny messages too (27-byte events, Segment not answering)", async () => {
+  // In a child process, so that its RSS is the client's alone.
+  const { execFileSync } = require("node:child_process")
+  const tool = require("node:path").join(__dirname, "tools", "queue-memory.js")
+  const maxQueueBytes = 16 * 1024 * 1024
+  const out = execFileSync(process.execPath, ["--expose-gc", tool, "1500000", String(maxQueueBytes)], { encoding: "utf8" })
+  const r = JSON.parse(out.trim().split("\n").pop())
+  assert.ok(r.dropped.queue_full > 0, "the queue filled up")
+  assert.ok(r.queued_bytes <= maxQueueBytes)
+  // The bound covers what a queued message really takes, not only its JSON.
+  assert.ok(
+    r.peak_rss_growth_mb * 1048576 < 3 * maxQueueBytes,
+    `RSS grew ${r.peak_rss_growth_mb} MB for max_queue_bytes ${maxQueueBytes / 1048576} MB (${r.queued} messages queued)`
+  )
+})

@@ -1,7 +1,8 @@
 "use strict"
 // A real HTTP server on 127.0.0.1 that speaks Segment's tracking API
 // (POST /v1/batch and the single-call paths, gzip bodies, Basic auth), with
-// scripted failures so tests can play an outage, rate limits or resets.
+// scripted failures so tests can play an outage, rate limits or resets, and
+// hostile answers: redirects, any Retry-After text, endless bodies.
 // Run standalone (`node segment-server.js --port 0`) it prints {"url"} and
 // serves until killed, so benchmarks can keep it in its own process.
 
@@ -17,6 +18,7 @@ async function startSegmentServer({ port = 0, host = "127.0.0.1", keepBodies = t
   const faults = [] // queued one-shot faults, consumed by the next requests
   let window = null // { until, fault }
   let waiters = []
+  const redirected = [] // requests that followed a redirect to /__ok
 
   const nextFault = () => {
     if (window && Date.now() < window.until) return window.fault
@@ -33,12 +35,18 @@ async function startSegmentServer({ port = 0, host = "127.0.0.1", keepBodies = t
   }
 
   const server = http.createServer((req, res) => {
+    const at = Date.now() // when the request arrived
     const chunks = []
     req.on("data", (c) => chunks.push(c))
     req.on("end", () => {
+      // Where scripted redirects point: answers 2xx to anything, stores nothing.
+      if ((req.url || "").startsWith("/__ok")) {
+        redirected.push({ method: req.method, headers: req.headers, bytes: Buffer.concat(chunks).length })
+        return reply(res, 200, { success: true })
+      }
       const fault = nextFault()
       if (fault && fault.reset) {
-        batches.push({ headers: req.headers, body: null, status: "reset" })
+        batches.push({ at, headers: req.headers, body: null, status: "reset" })
         req.socket.destroy()
         return
       }
@@ -50,12 +58,14 @@ async function startSegmentServer({ port = 0, host = "127.0.0.1", keepBodies = t
       } catch (err) {
         return reply(res, 400, { error: `invalid body: ${err.message}` })
       }
-      const record = { headers: req.headers, body: keepBodies ? body : null, status: 0 }
+      const record = { at, headers: req.headers, body: keepBodies ? body : null, status: 0 }
       batches.push(record)
-      if (fault) {
+      if (fault && !fault.endless) {
         record.status = fault.status
-        const headers = fault.retryAfter != null ? { "retry-after": String(fault.retryAfter) } : {}
-        return reply(res, fault.status, { error: "scripted failure" }, headers)
+        const headers = { ...fault.headers }
+        if (fault.retryAfter != null) headers["retry-after"] = String(fault.retryAfter)
+        if (fault.redirectTo != null) headers.location = `${url}${fault.redirectTo}`
+        return reply(res, fault.status, fault.body != null ? fault.body : { error: "scripted failure" }, headers)
       }
       const path = (req.url || "").split("?")[0]
       let received
@@ -66,12 +76,13 @@ async function startSegmentServer({ port = 0, host = "127.0.0.1", keepBodies = t
         record.status = 404
         return reply(res, 404, { error: "not found" })
       }
-      record.status = 200
+      record.status = fault ? fault.status : 200
       for (const m of received) {
         messages.push(m)
         if (m && m.messageId) ids.add(m.messageId)
       }
-      reply(res, 200, { success: true })
+      if (fault) endless(res, fault.status)
+      else reply(res, 200, { success: true })
       notify()
     })
   })
@@ -86,8 +97,15 @@ async function startSegmentServer({ port = 0, host = "127.0.0.1", keepBodies = t
     url,
     messages,
     batches,
+    /** Requests that followed a scripted redirect (`redirectTo: "/__ok..."`). */
+    redirected,
     uniqueMessageIds: () => new Set(ids),
-    /** The next `n` requests fail with `fault` ({status, retryAfter} or {reset: true}). */
+    /**
+     * The next `n` requests get `fault` instead of a plain 200:
+     * {status, retryAfter?, headers?, body?, redirectTo?} (retryAfter is sent as
+     * given, any text), {reset: true}, or {status, endless: true}: the
+     * messages are stored, then a body that never ends is streamed.
+     */
     failNext(n, fault) {
       for (let i = 0; i < n; i++) faults.push(fault)
     },
@@ -118,7 +136,19 @@ async function startSegmentServer({ port = 0, host = "127.0.0.1", keepBodies = t
 
 function reply(res, status, body, headers = {}) {
   res.writeHead(status, { "content-type": "application/json", ...headers })
-  res.end(JSON.stringify(body))
+  res.end(typeof body === "string" ? body : JSON.stringify(body))
+}
+
+/** A response body that never ends: 64 KB chunks as fast as the client reads. */
+function endless(res, status) {
+  res.writeHead(status, { "content-type": "application/json" })
+  const chunk = Buffer.alloc(64 * 1024, "x")
+  const pump = () => {
+    while (!res.destroyed && res.write(chunk));
+  }
+  res.on("drain", pump)
+  res.on("error", () => {})
+  pump()
 }
 
 module.exports = { startSegmentServer }
