@@ -63,6 +63,7 @@ impl Collector {
             print: config.print,
             expected_write_key: config.expected_write_key,
             loopback_only: addr.ip().is_loopback(),
+            addr,
             utc_offset_minutes: config.utc_offset_minutes,
         });
         let (tx, rx) = oneshot::channel();

@@ -38,6 +38,8 @@ pub(super) struct State {
     pub print: bool,
     pub expected_write_key: Option<String>,
     pub loopback_only: bool,
+    /// The bound address (the only port and loopback name answered).
+    pub addr: std::net::SocketAddr,
     pub utc_offset_minutes: i32,
 }
 
@@ -98,31 +100,80 @@ fn query_u64(req: &Request<Incoming>, name: &str) -> Option<u64> {
     })
 }
 
-/// On a loopback listener, the page's data is only served to pages opened on
-/// a loopback name (guards against DNS rebinding reading customer data).
-fn host_allowed(state: &State, req: &Request<Incoming>) -> bool {
+/// The `Host` values this collector answers on a loopback listener: its own
+/// address, `localhost` and `[::1]`, each with the bound port (without the
+/// port only on port 80). Anything else, `127.attacker.example` included, may
+/// be a DNS-rebinding page and must not read or change the stored events.
+fn host_allowed(state: &State, host: Option<&str>) -> bool {
     if !state.loopback_only {
         return true;
     }
-    let Some(host) = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-    else {
-        return true;
+    let Some(host) = host else { return false };
+    let port = state.addr.port();
+    let (name, host_port) = match host.rsplit_once(':') {
+        Some((n, p)) if !p.contains(']') => (n, p.parse::<u16>().ok()),
+        _ => (host, (port == 80).then_some(80)),
     };
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host.split(':').next().unwrap_or("")
+    if host_port != Some(port) {
+        return false;
+    }
+    let own = match state.addr.ip() {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
     };
-    matches!(name, "127.0.0.1" | "localhost" | "::1") || name.starts_with("127.")
+    name == own || name == "127.0.0.1" || name == "[::1]" || name.eq_ignore_ascii_case("localhost")
+}
+
+/// The API is for the debugger's own page: a request from any other web page
+/// (it carries that page's `Origin`) is refused. Same-origin GETs and
+/// EventSource send no `Origin`; Node, curl and the plugin send none either.
+fn origin_allowed(host: Option<&str>, origin: Option<&str>) -> bool {
+    match (origin, host) {
+        (None, _) => true,
+        (Some(o), Some(h)) => o
+            .strip_prefix("http://")
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(h)),
+        (Some(_), None) => false,
+    }
+}
+
+/// What to open instead, for the refusal messages.
+fn own_url(state: &State) -> String {
+    format!("http://{}/", state.addr)
+}
+
+fn forbidden_host(state: &State, host: Option<&str>) -> String {
+    format!(
+        "forbidden: Host {} is not this debugger's address; open {} instead. \
+         The debugger answers only requests addressed to its loopback address, \
+         so that other web pages cannot read or delete your events.",
+        host.map_or_else(|| "(none)".to_string(), |h| format!("{h:?}")),
+        own_url(state)
+    )
+}
+
+fn header_str<'a>(req: &'a Request<Incoming>, name: header::HeaderName) -> Option<&'a str> {
+    req.headers()
+        .get(name)
+        .map(|h| h.to_str().unwrap_or("\u{fffd}"))
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infallible> {
     let path = req.uri().path().trim_end_matches('/').to_string();
     let method = req.method().clone();
+    let host = header_str(&req, header::HOST);
     if let Some(call) = path.strip_prefix("/v1/") {
+        if !host_allowed(&state, host) {
+            let message = forbidden_host(&state, host);
+            return Ok(reject(
+                &state,
+                &path,
+                StatusCode::FORBIDDEN,
+                Violation::new("forbidden_host", message),
+                b"",
+                &[],
+            ));
+        }
         return Ok(if method == Method::POST {
             ingest(&state, call.to_string(), req).await
         } else {
@@ -132,11 +183,26 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infal
             )
         });
     }
-    if !host_allowed(&state, &req) {
+    if !host_allowed(&state, host) {
+        let message = forbidden_host(&state, host);
         return Ok(full(
             StatusCode::FORBIDDEN,
-            "text/plain",
-            "forbidden host\n",
+            "text/plain; charset=utf-8",
+            message + "\n",
+        ));
+    }
+    let origin = header_str(&req, header::ORIGIN);
+    if path.starts_with("/api/") && !origin_allowed(host, origin) {
+        let message = format!(
+            "forbidden: Origin {:?} is not this debugger's page; the API answers only {} \
+             (so that other web pages cannot read or delete your events).\n",
+            origin.unwrap_or_default(),
+            own_url(&state)
+        );
+        return Ok(full(
+            StatusCode::FORBIDDEN,
+            "text/plain; charset=utf-8",
+            message,
         ));
     }
     let resp = match (&method, path.as_str()) {
@@ -192,8 +258,15 @@ fn out(line: &str) {
     let _ = stdout.flush();
 }
 
-fn reject(state: &State, path: &str, v: Violation, body: &[u8]) -> Resp {
-    let status = StatusCode::BAD_REQUEST;
+fn reject(
+    state: &State,
+    path: &str,
+    status: StatusCode,
+    v: Violation,
+    body: &[u8],
+    secrets: &[String],
+) -> Resp {
+    let _ = secrets;
     let message = v.to_string();
     state
         .store
@@ -257,8 +330,10 @@ async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
             return reject(
                 state,
                 &path,
+                StatusCode::BAD_REQUEST,
                 Violation::new("batch_too_large", "the request body exceeds 8 MB"),
                 b"",
+                &[],
             )
         }
     };
@@ -266,17 +341,19 @@ async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
         None | Some("") | Some("identity") => raw.to_vec(),
         Some("gzip") | Some("x-gzip") => match gunzip(&raw, MAX_BATCH_BYTES) {
             Ok(b) => b,
-            Err(v) => return reject(state, &path, v, b""),
+            Err(v) => return reject(state, &path, StatusCode::BAD_REQUEST, v, b"", &[]),
         },
         Some(other) => {
             return reject(
                 state,
                 &path,
+                StatusCode::BAD_REQUEST,
                 Violation::new(
                     "unsupported_encoding",
                     format!("Content-Encoding {other:?} is not supported (Segment accepts gzip)"),
                 ),
                 b"",
+                &[],
             )
         }
     };
@@ -291,7 +368,7 @@ async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
         });
     let accepted = match accepted {
         Ok(a) => a,
-        Err(v) => return reject(state, &path, v, &body),
+        Err(v) => return reject(state, &path, StatusCode::BAD_REQUEST, v, &body, &[]),
     };
     for msg in accepted.messages {
         let (entry, duplicate) = state.store.add_message(&path, msg);
