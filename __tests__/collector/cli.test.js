@@ -77,3 +77,40 @@ test("a port in use is reported, exit 1", async () => {
     await d.close();
   }
 });
+
+/** Runs the CLI; resolves { url, out(), stop() }. */
+async function startCli(args = []) {
+  const child = spawn(process.execPath, [CLI, "debugger", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  const [, url] = await waitFor(() => out, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  return {
+    url,
+    out: () => out,
+    async stop() {
+      child.kill("SIGINT");
+      await exited;
+    },
+  };
+}
+
+test("the console never prints the write key", async () => {
+  const { WRITE_KEY } = require("./helpers");
+  const cli = await startCli();
+  try {
+    const b64 = Buffer.from(WRITE_KEY + ":").toString("base64");
+    // shown properties: the first three when none of the usual ones is set
+    await post(cli.url, "/v1/track", track({ event: `Key ${WRITE_KEY}`, userId: WRITE_KEY.toLowerCase(), properties: { a: WRITE_KEY, b: b64 } }));
+    await post(cli.url, "/v1/track", { userId: "u", properties: { a: WRITE_KEY } }); // refused
+    await post(cli.url, "/v1/track", track({ event: "Last" }));
+    await waitFor(cli.out, /"Last"/);
+    const out = cli.out().toLowerCase();
+    assert.ok(!out.includes(WRITE_KEY.toLowerCase()), cli.out());
+    assert.ok(!out.includes(b64.toLowerCase()), cli.out());
+    assert.match(cli.out(), /"Key \[write key\]"\s+userId="?\[write key\]"?\s+a="?\[write key\]"?\s+b="?\[write key\]"?/);
+  } finally {
+    await cli.stop();
+  }
+});

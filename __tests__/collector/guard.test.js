@@ -92,3 +92,70 @@ test("Origin: the API answers only requests with no Origin or its own", async ()
   }
   assert.ok(dbg.messages().length > 0, "a refused DELETE removed nothing");
 });
+
+// --- 13: the write key is never stored -------------------------------------
+
+/** Every spelling of the key a careless sender could put in a body. */
+const SPELLINGS = [
+  WRITE_KEY,
+  WRITE_KEY.toLowerCase(),
+  WRITE_KEY.toUpperCase(),
+  Buffer.from(WRITE_KEY + ":").toString("base64"),
+  Buffer.from(WRITE_KEY).toString("base64"),
+];
+function assertNoKey(text, what) {
+  for (const s of SPELLINGS) assert.ok(!text.toLowerCase().includes(s.toLowerCase()), `${what} contains ${s === WRITE_KEY ? "the key" : "a spelling of the key"}`);
+}
+
+test("the write key is redacted from refused and accepted bodies", async () => {
+  dbg.clear();
+  const echo = {
+    note: `key=${SPELLINGS[0]}`,
+    lower: SPELLINGS[1],
+    upper: `(${SPELLINGS[2]})`,
+    header: `Authorization: Basic ${SPELLINGS[3]}`,
+    b64: SPELLINGS[4],
+    [WRITE_KEY]: "as a property name",
+  };
+  // refused (no event), key in the header
+  let r = await post(dbg.url, "/v1/track", { userId: "u", properties: echo });
+  assert.equal(r.status, 400);
+  // refused, key only in the body
+  r = await post(dbg.url, "/v1/track", { writeKey: WRITE_KEY, userId: "u", context: echo }, { auth: null });
+  assert.equal(r.status, 400);
+  // refused: not JSON at all (stored as text)
+  r = await post(dbg.url, "/v1/batch", `{"batch": [ ${WRITE_KEY} ${SPELLINGS[3]} ${SPELLINGS[1]}`);
+  assert.equal(r.json.code, "invalid_json");
+  // refused by a --write-key debugger: the other key is redacted too
+  // accepted, key in the properties
+  r = await post(dbg.url, "/v1/batch", { batch: [track({ event: "Echo", properties: echo })] });
+  assert.equal(r.status, 200);
+
+  const entries = dbg.entries();
+  assert.equal(entries.length, 4);
+  assertNoKey(JSON.stringify(entries), "entries()");
+  assertNoKey(JSON.stringify(dbg.messages()), "messages()");
+  const api = await (await fetch(dbg.url + "/api/messages")).text();
+  assertNoKey(api, "/api/messages");
+  assert.match(api, /\[write key\]/, "a marker shows where the key was");
+  const m = dbg.messages()[0];
+  assert.equal(m.properties.note, "key=[write key]");
+  assert.equal(m.properties.upper, "([write key])");
+  assert.equal(m.properties.header, "Authorization: Basic [write key]");
+  assert.equal(m.properties["[write key]"], "as a property name");
+  assert.equal(m.event, "Echo", "the rest is kept");
+});
+
+test("a debugger started with --write-key redacts the wrong key it refuses", async () => {
+  const strict = await startDebugger({ print: false, writeKey: WRITE_KEY });
+  try {
+    const other = "OtherKey9876543210abcdef";
+    const r = await post(strict.url, "/v1/track", track({ properties: { k: other, mine: WRITE_KEY } }), { auth: other });
+    assert.equal(r.json.code, "wrong_write_key");
+    const text = JSON.stringify(strict.entries());
+    assert.ok(!text.includes(other));
+    assertNoKey(text, "entries()");
+  } finally {
+    await strict.close();
+  }
+});

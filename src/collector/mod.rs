@@ -5,6 +5,7 @@
 //! Plain Rust: `src/binding/collector.rs` is the napi layer over it.
 
 pub mod print;
+pub mod redact;
 mod server;
 pub mod store;
 pub mod validate;

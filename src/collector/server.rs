@@ -1,6 +1,7 @@
 //! HTTP handling: Segment's ingestion paths, the live page and its data.
 
 use super::print;
+use super::redact::{self, Redactor};
 use super::store::{Entry, Store};
 use super::validate::{self, Violation, MAX_BATCH_BYTES};
 use bytes::Bytes;
@@ -25,6 +26,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 type Resp = Response<BoxBody<Bytes, Infallible>>;
+
+/// Largest refused body kept for display; bigger ones are cut.
+const MAX_KEPT_BODY: usize = 16 * 1024;
 
 /// Largest request body read off the wire (compressed or not).
 const MAX_WIRE_BYTES: usize = 8 * 1024 * 1024;
@@ -170,8 +174,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infal
                 &path,
                 StatusCode::FORBIDDEN,
                 Violation::new("forbidden_host", message),
-                b"",
-                &[],
+                Value::Null,
+                &Redactor::default(),
             ));
         }
         return Ok(if method == Method::POST {
@@ -263,14 +267,13 @@ fn reject(
     path: &str,
     status: StatusCode,
     v: Violation,
-    body: &[u8],
-    secrets: &[String],
+    shown: Value,
+    redactor: &Redactor,
 ) -> Resp {
-    let _ = secrets;
-    let message = v.to_string();
+    let message = redactor.text(&v.to_string());
     state
         .store
-        .add_error(path, status.as_u16(), v.code, &message, body);
+        .add_error(path, status.as_u16(), v.code, &message, shown);
     if state.print {
         let clock = print::clock_now(state.utc_offset_minutes);
         out(&print::error_line(
@@ -286,6 +289,51 @@ fn reject(
         body["index"] = json!(i);
     }
     json_resp(status, &body)
+}
+
+/// The write key(s) a request carries in its header, and the one the debugger
+/// was started with: none of them may be stored.
+fn redactor_for(state: &State, auth: Option<&str>) -> Redactor {
+    let mut r = Redactor::default();
+    if let Some(auth) = auth {
+        let credentials = auth.trim().split_once(' ').map_or(auth, |(_, c)| c);
+        r.add_token(credentials);
+        if let Ok(Some(key)) = validate::write_key_from_basic_auth(Some(auth)) {
+            r.add_key(&key);
+        }
+    }
+    if let Some(k) = &state.expected_write_key {
+        r.add_key(k);
+    }
+    r
+}
+
+/// A refused body as the page shows it: parsed JSON when it is JSON, else
+/// text, cut to 16 KB; its `writeKey` removed and every spelling of a key
+/// replaced (the cut comes after, so no part of a key is left at the edge).
+fn shown_body(body: &[u8], redactor: &mut Redactor) -> Value {
+    // Any "writeKey" the body carries, even when it is not valid JSON.
+    for k in redact::write_keys_in(body) {
+        redactor.add_key(&k);
+    }
+    if body.len() <= MAX_KEPT_BODY {
+        if let Ok(mut v) = serde_json::from_slice::<Value>(body) {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("writeKey");
+            }
+            redactor.value(&mut v);
+            return v;
+        }
+    }
+    let text = redactor.text(&String::from_utf8_lossy(body));
+    if text.len() <= MAX_KEPT_BODY {
+        return Value::String(text);
+    }
+    let mut cut = MAX_KEPT_BODY;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Value::String(format!("{}… ({} bytes in all)", &text[..cut], body.len()))
 }
 
 /// Reads at most `limit + 1` bytes of a gzip stream, so an oversized body is
@@ -316,6 +364,7 @@ async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
         .headers()
         .get(header::AUTHORIZATION)
         .map(|h| h.to_str().unwrap_or("\u{0}").to_string());
+    let mut redactor = redactor_for(state, auth.as_deref());
     let encoding = req
         .headers()
         .get(header::CONTENT_ENCODING)
@@ -332,8 +381,8 @@ async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
                 &path,
                 StatusCode::BAD_REQUEST,
                 Violation::new("batch_too_large", "the request body exceeds 8 MB"),
-                b"",
-                &[],
+                Value::Null,
+                &redactor,
             )
         }
     };
@@ -341,7 +390,16 @@ async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
         None | Some("") | Some("identity") => raw.to_vec(),
         Some("gzip") | Some("x-gzip") => match gunzip(&raw, MAX_BATCH_BYTES) {
             Ok(b) => b,
-            Err(v) => return reject(state, &path, StatusCode::BAD_REQUEST, v, b"", &[]),
+            Err(v) => {
+                return reject(
+                    state,
+                    &path,
+                    StatusCode::BAD_REQUEST,
+                    v,
+                    Value::Null,
+                    &redactor,
+                )
+            }
         },
         Some(other) => {
             return reject(
@@ -352,8 +410,8 @@ async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
                     "unsupported_encoding",
                     format!("Content-Encoding {other:?} is not supported (Segment accepts gzip)"),
                 ),
-                b"",
-                &[],
+                Value::Null,
+                &redactor,
             )
         }
     };
@@ -368,9 +426,14 @@ async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
         });
     let accepted = match accepted {
         Ok(a) => a,
-        Err(v) => return reject(state, &path, StatusCode::BAD_REQUEST, v, &body, &[]),
+        Err(v) => {
+            let shown = shown_body(&body, &mut redactor);
+            return reject(state, &path, StatusCode::BAD_REQUEST, v, shown, &redactor);
+        }
     };
-    for msg in accepted.messages {
+    redactor.add_key(&accepted.write_key);
+    for mut msg in accepted.messages {
+        redactor.value(&mut msg);
         let (entry, duplicate) = state.store.add_message(&path, msg);
         if state.print {
             let clock = print::clock_now(state.utc_offset_minutes);

@@ -11,8 +11,6 @@ use tokio::sync::mpsc;
 pub const MAX_ENTRIES: usize = 10_000;
 /// Accepted messages kept for `messages()`; older ones are dropped first.
 pub const MAX_MESSAGES: usize = 100_000;
-/// Largest refused body kept for display; bigger ones are cut.
-const MAX_KEPT_BODY: usize = 16 * 1024;
 
 /// One row of the debugger: an accepted message or a refused request.
 #[derive(Debug, Clone)]
@@ -123,27 +121,16 @@ impl Store {
         (entry, duplicate)
     }
 
-    /// Records a refused request.
+    /// Records a refused request; `payload` is the body as shown (already
+    /// stripped of the write key).
     pub fn add_error(
         &self,
         path: &str,
         status: u16,
         code: &str,
         message: &str,
-        body: &[u8],
+        payload: Value,
     ) -> Entry {
-        let payload = if body.len() <= MAX_KEPT_BODY {
-            let mut v = serde_json::from_slice::<Value>(body)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
-            // The write key is a secret: never shown or kept.
-            if let Some(o) = v.as_object_mut() {
-                o.remove("writeKey");
-            }
-            v
-        } else {
-            let cut = String::from_utf8_lossy(&body[..MAX_KEPT_BODY]).into_owned();
-            Value::String(format!("{cut}… ({} bytes in all)", body.len()))
-        };
         self.push(json!({
             "kind": "error",
             "received_at": now_iso(),
@@ -228,7 +215,7 @@ mod tests {
             400,
             "missing_event",
             "no event",
-            br#"{"writeKey":"k1","userId":"u"}"#,
+            json!({"userId": "u"}),
         );
         let errors = s.entries_after(2);
         assert_eq!(errors.len(), 1);
