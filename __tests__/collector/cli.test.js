@@ -114,3 +114,24 @@ test("the console never prints the write key", async () => {
     await cli.stop();
   }
 });
+
+test("the console escapes control characters: no terminal escapes, no forged lines", async () => {
+  const cli = await startCli();
+  try {
+    const forged = "\n12:00:00  REJECTED POST /v1/batch → 400 forged: fake line";
+    await post(cli.url, "/v1/track", track({
+      event: "Clear\u001b[2J\u001b]0;pwned\u0007" + forged,
+      userId: "cus_1\r12:00:00  track",
+      properties: { order_id: "o\u202eRTL\u2066", revenue: 1 },
+    }));
+    await post(cli.url, "/v1/track", track({ event: "Last" }));
+    await waitFor(cli.out, /"Last"/);
+    const out = cli.out();
+    assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(out), JSON.stringify(out));
+    assert.ok(!/^12:00:00/m.test(out), "no line starts with the forged text");
+    assert.match(out, /"Clear\\u\{1b\}\[2J\\u\{1b\}\]0;pwned\\u\{7\}\\n12:00:00  REJECTED/);
+    assert.match(out, /order_id="o\\u\{202e\}RTL\\u\{2066\}"/);
+  } finally {
+    await cli.stop();
+  }
+});

@@ -159,3 +159,39 @@ test("a debugger started with --write-key redacts the wrong key it refuses", asy
     await strict.close();
   }
 });
+
+// --- 14: JSON only on /v1/* --------------------------------------------------
+
+test("POST /v1/* accepts only Content-Type: application/json", async () => {
+  dbg.clear();
+  const body = JSON.stringify(track({ event: "Form Post" }));
+  for (const ct of ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", undefined]) {
+    const headers = { host: `127.0.0.1:${port}`, authorization: auth };
+    if (ct) headers["content-type"] = ct;
+    const r = await request("POST", "/v1/track", headers, body);
+    assert.equal(r.status, 415, String(ct));
+    const j = JSON.parse(r.text);
+    assert.equal(j.code, "unsupported_content_type");
+    assert.match(j.message, /application\/json/);
+  }
+  assert.equal(dbg.messages().length, 0, "nothing of a non-JSON POST is recorded as a message");
+  for (const ct of ["application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8"]) {
+    const r = await request("POST", "/v1/track", { host: `127.0.0.1:${port}`, authorization: auth, "content-type": ct }, JSON.stringify(track()));
+    assert.equal(r.status, 200, ct);
+  }
+});
+
+test("Segment's own Node libraries are accepted as they send", async () => {
+  dbg.clear();
+  const Legacy = require("analytics-node");
+  const legacy = new Legacy(WRITE_KEY, { host: dbg.url, flushAt: 1, enable: true });
+  legacy.track({ userId: "cus_1", event: "From analytics-node" });
+  await legacy.flush();
+  const { Analytics } = require("@segment/analytics-node");
+  const modern = new Analytics({ writeKey: WRITE_KEY, host: dbg.url, maxEventsInBatch: 1 });
+  modern.track({ userId: "cus_1", event: "From @segment/analytics-node" });
+  await modern.closeAndFlush({ timeout: 10000 });
+  const got = await dbg.waitForMessages(2);
+  assert.deepEqual(got.map((m) => m.event).sort(), ["From @segment/analytics-node", "From analytics-node"]);
+  assert.deepEqual(dbg.errors(), []);
+});

@@ -156,7 +156,7 @@ fn forbidden_host(state: &State, host: Option<&str>) -> String {
     )
 }
 
-fn header_str<'a>(req: &'a Request<Incoming>, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {
     req.headers()
         .get(name)
         .map(|h| h.to_str().unwrap_or("\u{fffd}"))
@@ -358,6 +358,32 @@ async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
         return json_resp(
             StatusCode::NOT_FOUND,
             &json!({"success": false, "code": "not_found", "message": format!("no such endpoint: {path}")}),
+        );
+    }
+    // JSON only: a web page can POST text/plain (or no type) to any address
+    // without a CORS preflight; application/json needs one, which is refused.
+    // Segment's libraries all send application/json.
+    let content_type = header_str(&req, header::CONTENT_TYPE);
+    let is_json = content_type.is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !is_json {
+        let got = content_type.map_or_else(
+            || "no Content-Type".into(),
+            |ct| format!("Content-Type {ct:?}"),
+        );
+        return reject(
+            state,
+            &path,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Violation::new(
+                "unsupported_content_type",
+                format!("{got} is not accepted: send the JSON body with \"Content-Type: application/json\", as Segment's libraries do"),
+            ),
+            Value::Null,
+            &Redactor::default(),
         );
     }
     let auth = req
