@@ -13,10 +13,11 @@ pub mod validate;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use store::Store;
+pub use store::{json_array, Limits, Stats, Store};
 
 /// How to run a collector.
 #[derive(Debug, Clone)]
@@ -31,6 +32,15 @@ pub struct Config {
     pub expected_write_key: Option<String>,
     /// Offset of printed clock times from UTC, in minutes.
     pub utc_offset_minutes: i32,
+    /// How long a request's head, or its body, may take to arrive; an idle
+    /// keep-alive connection is closed after it too.
+    pub read_timeout: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// Live pages (event streams) at once; more get 503.
+    pub max_streams: usize,
+    /// What the store keeps.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -41,6 +51,10 @@ impl Default for Config {
             print: true,
             expected_write_key: None,
             utc_offset_minutes: 0,
+            read_timeout: Duration::from_secs(10),
+            max_connections: 128,
+            max_streams: 16,
+            limits: Limits::default(),
         }
     }
 }
@@ -58,7 +72,7 @@ impl Collector {
     pub async fn start(config: Config) -> io::Result<Collector> {
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
         let addr = listener.local_addr()?;
-        let store = Arc::new(Store::default());
+        let store = Arc::new(Store::new(config.limits));
         let state = Arc::new(server::State {
             store: store.clone(),
             print: config.print,
@@ -66,9 +80,11 @@ impl Collector {
             loopback_only: addr.ip().is_loopback(),
             addr,
             utc_offset_minutes: config.utc_offset_minutes,
+            read_timeout: config.read_timeout,
+            max_streams: config.max_streams,
         });
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(server::serve(listener, state, rx));
+        let task = tokio::spawn(server::serve(listener, state, config.max_connections, rx));
         Ok(Collector {
             addr,
             store,

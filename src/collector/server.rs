@@ -2,7 +2,7 @@
 
 use super::print;
 use super::redact::{self, Redactor};
-use super::store::{Entry, Store};
+use super::store::{self, Entry, Store};
 use super::validate::{self, Violation, MAX_BATCH_BYTES};
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -12,7 +12,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -22,13 +22,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinSet;
 
 type Resp = Response<BoxBody<Bytes, Infallible>>;
 
 /// Largest refused body kept for display; bigger ones are cut.
 const MAX_KEPT_BODY: usize = 16 * 1024;
+
+/// Most entries in one `/api/messages` answer, and about the most bytes.
+const MAX_PAGE_ENTRIES: usize = 1000;
+const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Entries a newly opened page gets before the live ones (older ones are on
+/// `/api/messages`).
+const STREAM_BACKLOG: usize = 1000;
 
 /// Largest request body read off the wire (compressed or not).
 const MAX_WIRE_BYTES: usize = 8 * 1024 * 1024;
@@ -45,23 +52,37 @@ pub(super) struct State {
     /// The bound address (the only port and loopback name answered).
     pub addr: std::net::SocketAddr,
     pub utc_offset_minutes: i32,
+    pub read_timeout: Duration,
+    pub max_streams: usize,
 }
 
 pub(super) async fn serve(
     listener: TcpListener,
     state: Arc<State>,
+    max_connections: usize,
     mut shutdown: oneshot::Receiver<()>,
 ) {
+    // One permit per open connection: at the cap, new connections wait in
+    // the listen backlog until one closes (timeouts make sure one does).
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let accept = || async {
+        let permit = slots.clone().acquire_owned().await;
+        (listener.accept().await, permit)
+    };
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
+            (accepted, permit) = accept() => match accepted {
                 Ok((stream, _)) => {
                     let state = state.clone();
                     conns.spawn(async move {
+                        let _slot = permit;
+                        let timeout = state.read_timeout;
                         let service = service_fn(move |req| handle(state.clone(), req));
                         let _ = http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(timeout)
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
                     });
@@ -225,17 +246,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infal
         (&Method::GET, "/favicon.ico") => full(StatusCode::NO_CONTENT, "text/plain", ""),
         (&Method::GET, "/api/messages") => {
             let after = query_u64(&req, "after").unwrap_or(0);
-            let entries: Vec<Value> = state
-                .store
-                .entries_after(after)
-                .into_iter()
-                .map(|e| e.json)
-                .collect();
-            let last = entries
-                .last()
-                .and_then(|e| e["seq"].as_u64())
-                .unwrap_or(after);
-            json_resp(StatusCode::OK, &json!({"entries": entries, "last": last}))
+            let limit = query_u64(&req, "limit").map_or(MAX_PAGE_ENTRIES, |l| {
+                (l as usize).clamp(1, MAX_PAGE_ENTRIES)
+            });
+            let (entries, more) = state.store.entries_after(after, limit, MAX_PAGE_BYTES);
+            let last = entries.last().map_or(after, |e| e.seq);
+            let mut body = br#"{"entries":"#.to_vec();
+            body.extend(store::json_array(entries.iter().map(|e| &e.json[..])));
+            let dropped = state.store.stats().dropped;
+            body.extend(format!(r#","last":{last},"more":{more},"dropped":{dropped}}}"#).bytes());
+            full(StatusCode::OK, "application/json", body)
         }
         (&Method::DELETE, "/api/messages") => {
             state.store.clear();
@@ -249,7 +269,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infal
                 .and_then(|v| v.parse().ok())
                 .or_else(|| query_u64(&req, "after"))
                 .unwrap_or(0);
-            sse(&state.store, after)
+            sse(&state, after)
         }
         _ => full(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     };
@@ -396,12 +416,27 @@ async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
         .get(header::CONTENT_ENCODING)
         .and_then(|h| h.to_str().ok())
         .map(|s| s.trim().to_ascii_lowercase());
-    let raw = match Limited::new(req.into_body(), MAX_WIRE_BYTES)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
+    let read = Limited::new(req.into_body(), MAX_WIRE_BYTES).collect();
+    let raw = match tokio::time::timeout(state.read_timeout, read).await {
+        Ok(Ok(b)) => b.to_bytes(),
         Err(_) => {
+            let secs = state.read_timeout.as_secs_f64();
+            let mut r = reject(
+                state,
+                &path,
+                StatusCode::REQUEST_TIMEOUT,
+                Violation::new(
+                    "read_timeout",
+                    format!("the request body did not arrive within {secs} s"),
+                ),
+                Value::Null,
+                &redactor,
+            );
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+        Ok(Err(_)) => {
             return reject(
                 state,
                 &path,
@@ -460,27 +495,28 @@ async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
     redactor.add_key(&accepted.write_key);
     for mut msg in accepted.messages {
         redactor.value(&mut msg);
-        let (entry, duplicate) = state.store.add_message(&path, msg);
+        let (_, duplicate) = state.store.add_message(&path, &msg);
         if state.print {
             let clock = print::clock_now(state.utc_offset_minutes);
-            out(&print::message_line(
-                &clock,
-                &entry.json["payload"],
-                duplicate,
-            ));
+            out(&print::message_line(&clock, &msg, duplicate));
         }
     }
     json_resp(StatusCode::OK, &json!({"success": true}))
 }
 
 fn sse_frame(e: &Entry) -> Bytes {
-    Bytes::from(format!("id: {}\ndata: {}\n\n", e.seq, e.json))
+    let mut f = format!("id: {}\ndata: ", e.seq).into_bytes();
+    f.extend_from_slice(&e.json);
+    f.extend_from_slice(b"\n\n");
+    Bytes::from(f)
 }
 
 /// A text/event-stream body: the backlog, then live entries, with a comment
-/// every 15 s so a closed page is noticed.
+/// every 15 s so a closed page is noticed. Ends when the store drops this
+/// subscriber for falling behind (the page reconnects with Last-Event-ID).
 struct SseBody {
-    backlog: VecDeque<Bytes>,
+    first: Option<Bytes>,
+    backlog: VecDeque<Entry>,
     rx: mpsc::Receiver<Entry>,
     ping: tokio::time::Interval,
 }
@@ -493,8 +529,11 @@ impl Body for SseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if let Some(b) = self.backlog.pop_front() {
+        if let Some(b) = self.first.take() {
             return Poll::Ready(Some(Ok(Frame::data(b))));
+        }
+        if let Some(e) = self.backlog.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(sse_frame(&e)))));
         }
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some(e)) => Poll::Ready(Some(Ok(Frame::data(sse_frame(&e))))),
@@ -509,13 +548,23 @@ impl Body for SseBody {
     }
 }
 
-fn sse(store: &Store, after: u64) -> Resp {
-    let (backlog, rx) = store.subscribe(after);
-    let mut frames: VecDeque<Bytes> = backlog.iter().map(sse_frame).collect();
-    frames.push_front(Bytes::from_static(b"retry: 1000\n\n"));
+fn sse(state: &State, after: u64) -> Resp {
+    let Some((backlog, rx)) = state
+        .store
+        .subscribe(after, STREAM_BACKLOG, state.max_streams)
+    else {
+        return json_resp(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"success": false, "code": "too_many_streams", "message": format!(
+                "{} live pages are open already (the most this debugger serves): close one and reload",
+                state.max_streams
+            )}),
+        );
+    };
     let period = Duration::from_secs(15);
     let body = SseBody {
-        backlog: frames,
+        first: Some(Bytes::from_static(b"retry: 1000\n\n")),
+        backlog: backlog.into(),
         rx,
         ping: tokio::time::interval_at(tokio::time::Instant::now() + period, period),
     };
