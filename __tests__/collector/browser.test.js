@@ -110,6 +110,12 @@ test("events appear on the live page and a click shows the payload", { skip, tim
   const visible = await page.$$eval("#events tr.row", (trs) => trs.filter((tr) => !tr.hidden).length);
   assert.equal(visible, 1);
 
+  // Clear (a same-origin DELETE, which carries the page's Origin) empties the store
+  await page.fill("#filter", "");
+  await page.click("#clear");
+  await page.waitForFunction(() => document.querySelectorAll("#events tr.row").length === 0, null, { timeout: 10000 });
+  assert.equal(dbg.entries().length, 0);
+
   assert.deepEqual(outside, [], "the page requested nothing outside the collector");
   assert.deepEqual(pageErrors, []);
 });

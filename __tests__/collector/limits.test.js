@@ -189,3 +189,9 @@ test("a live stream that stops reading is dropped, not buffered without end", { 
     await dbg.close();
   }
 });
+
+test("a bad limit option is refused, naming it", async () => {
+  for (const [name, value] of [["readTimeoutMs", 0], ["maxConnections", -1], ["maxEntries", 1.5], ["maxStoredBytes", NaN], ["maxStreams", Infinity]]) {
+    await assert.rejects(startDebugger({ print: false, [name]: value }), new RegExp(`${name} must be a whole number`), name);
+  }
+});
