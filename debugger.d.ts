@@ -9,7 +9,7 @@ export interface DebuggerOptions {
   writeKey?: string
   /** How long a request's head or body may take to arrive, in ms (default 10000); idle connections close after it too. */
   readTimeoutMs?: number
-  /** Connections served at once (default 128); more wait until one closes. */
+  /** Connections open at once (default 256); a new one past it closes the oldest (at once when idle, else within 1 s). */
   maxConnections?: number
   /** Entries kept (default 100000); the oldest are dropped first and counted. */
   maxEntries?: number

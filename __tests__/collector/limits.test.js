@@ -69,22 +69,32 @@ test("a body that stops arriving gets 408 and the connection is closed", { timeo
   }
 });
 
-test("connections beyond the cap wait for a free one", { timeout: 60000 }, async () => {
-  const dbg = await startDebugger({ print: false, maxConnections: 4 });
+test("at the connection cap a new connection is served and the oldest one closed", { timeout: 60000 }, async () => {
+  // a long read timeout: nothing here closes because of it
+  const dbg = await startDebugger({ print: false, maxConnections: 4, readTimeoutMs: 600000 });
   try {
-    const order = [];
-    const held = await openSockets(dbg.url, 4, null);
-    const fifth = fetch(dbg.url + "/api/messages").then((res) => {
-      order.push("5th answered");
-      return res.status;
-    });
-    // Free a slot a while later; without a cap the 5th is answered long before.
-    await new Promise((r) => setTimeout(r, 1000));
-    order.push("one closed");
-    held[0].destroy();
-    assert.equal(await fifth, 200);
-    assert.deepEqual(order, ["one closed", "5th answered"]);
+    const { host } = new URL(dbg.url);
+    const held = await openSockets(dbg.url, 4, `GET /api/messages HTTP/1.1\r\nHost: ${host}\r\n`); // half-sent
+    const res = await fetch(dbg.url + "/api/messages");
+    assert.equal(res.status, 200, "the 5th connection is served");
+    await held[0].gone; // the oldest was closed to make room (the test times out otherwise)
+    assert.deepEqual(held.slice(1).map((s) => s.destroyed), [false, false, false], "the others are kept");
     held.forEach((s) => s.destroy());
+  } finally {
+    await dbg.close();
+  }
+});
+
+test("1,000 half-sent requests neither stay open nor lock the plugin out", { timeout: 120000 }, async () => {
+  const dbg = await startDebugger({ print: false, readTimeoutMs: 2000 });
+  try {
+    const { host } = new URL(dbg.url);
+    const sockets = [];
+    for (let i = 0; i < 10; i++) sockets.push(...(await openSockets(dbg.url, 100, `POST /v1/track HTTP/1.1\r\nHost: ${host}\r\nContent-Ty`)));
+    // meanwhile, a real request is served
+    assert.equal((await post(dbg.url, "/v1/track", track({ event: "During The Attack" }))).status, 200);
+    assert.equal(await stillOpenAfter(sockets, 60000), 0, "all 1,000 were closed");
+    assert.deepEqual(dbg.messages().map((m) => m.event), ["During The Attack"]);
   } finally {
     await dbg.close();
   }

@@ -25,7 +25,7 @@ pub struct CollectorOptions {
     pub utc_offset_minutes: Option<i32>,
     /// How long a request's head or body may take to arrive (default 10 s).
     pub read_timeout_ms: Option<f64>,
-    /// Connections served at once (default 128); more wait.
+    /// Connections open at once (default 256); a new one closes the oldest.
     pub max_connections: Option<f64>,
     /// Entries kept (default 100,000); the oldest are dropped first.
     pub max_entries: Option<f64>,

@@ -35,7 +35,8 @@ pub struct Config {
     /// How long a request's head, or its body, may take to arrive; an idle
     /// keep-alive connection is closed after it too.
     pub read_timeout: Duration,
-    /// Connections served at once; more wait to be accepted.
+    /// Connections open at once; a new one past it closes the oldest (at
+    /// once when idle, else within a second).
     pub max_connections: usize,
     /// Live pages (event streams) at once; more get 503.
     pub max_streams: usize,
@@ -52,7 +53,7 @@ impl Default for Config {
             expected_write_key: None,
             utc_offset_minutes: 0,
             read_timeout: Duration::from_secs(10),
-            max_connections: 128,
+            max_connections: 256,
             max_streams: 16,
             limits: Limits::default(),
         }

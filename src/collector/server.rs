@@ -18,17 +18,23 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinSet;
 
 type Resp = Response<BoxBody<Bytes, Infallible>>;
 
 /// Largest refused body kept for display; bigger ones are cut.
 const MAX_KEPT_BODY: usize = 16 * 1024;
+
+/// How long a connection closed to make room may take to finish its request.
+const EVICTION_GRACE: Duration = Duration::from_secs(1);
+
+/// Largest read buffer of a connection (so also the largest request head).
+const MAX_CONN_BUFFER: usize = 64 * 1024;
 
 /// Most entries in one `/api/messages` answer, and about the most bytes.
 const MAX_PAGE_ENTRIES: usize = 1000;
@@ -56,35 +62,45 @@ pub(super) struct State {
     pub max_streams: usize,
 }
 
+/// Open connections, oldest first, each with a way to ask it to close.
+#[derive(Default)]
+struct Open {
+    next_id: u64,
+    conns: VecDeque<(u64, Arc<Notify>)>,
+}
+
 pub(super) async fn serve(
     listener: TcpListener,
     state: Arc<State>,
     max_connections: usize,
     mut shutdown: oneshot::Receiver<()>,
 ) {
-    // One permit per open connection: at the cap, new connections wait in
-    // the listen backlog until one closes (timeouts make sure one does).
-    let slots = Arc::new(Semaphore::new(max_connections));
-    let accept = || async {
-        let permit = slots.clone().acquire_owned().await;
-        (listener.accept().await, permit)
-    };
+    let open = Arc::new(Mutex::new(Open::default()));
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            (accepted, permit) = accept() => match accepted {
+            accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    let state = state.clone();
+                    // Always accept (a full listen queue would lock the
+                    // plugin out); at the cap the oldest connection goes.
+                    let evict = Arc::new(Notify::new());
+                    let id = {
+                        let mut o = open.lock().unwrap();
+                        if o.conns.len() >= max_connections {
+                            if let Some((_, oldest)) = o.conns.pop_front() {
+                                oldest.notify_one();
+                            }
+                        }
+                        o.next_id += 1;
+                        let id = o.next_id;
+                        o.conns.push_back((id, evict.clone()));
+                        id
+                    };
+                    let (state, open) = (state.clone(), open.clone());
                     conns.spawn(async move {
-                        let _slot = permit;
-                        let timeout = state.read_timeout;
-                        let service = service_fn(move |req| handle(state.clone(), req));
-                        let _ = http1::Builder::new()
-                            .timer(TokioTimer::new())
-                            .header_read_timeout(timeout)
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
+                        serve_connection(stream, state, evict).await;
+                        open.lock().unwrap().conns.retain(|(i, _)| *i != id);
                     });
                 }
                 // Out of file descriptors and the like: back off briefly.
@@ -95,6 +111,29 @@ pub(super) async fn serve(
     }
     drop(listener);
     conns.shutdown().await;
+}
+
+async fn serve_connection(stream: TcpStream, state: Arc<State>, evict: Arc<Notify>) {
+    let timeout = state.read_timeout;
+    let service = service_fn(move |req| handle(state.clone(), req));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        // Also closes an idle keep-alive connection after `timeout`.
+        .header_read_timeout(timeout)
+        // Request heads here are small; this bounds each connection's read
+        // buffer (hyper's default is ~400 KB).
+        .max_buf_size(MAX_CONN_BUFFER)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = evict.notified() => {
+            // An idle connection closes at once; one with a request under
+            // way (or half-sent) gets a moment to finish it.
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(timeout.min(EVICTION_GRACE), conn).await;
+        }
+    }
 }
 
 fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
