@@ -195,3 +195,11 @@ test("Segment's own Node libraries are accepted as they send", async () => {
   assert.deepEqual(got.map((m) => m.event).sort(), ["From @segment/analytics-node", "From analytics-node"]);
   assert.deepEqual(dbg.errors(), []);
 });
+
+test("a placeholder key is no secret: the refusal still names it", async () => {
+  const r = await post(dbg.url, "/v1/track", track(), { auth: "YOUR_WRITE_KEY" });
+  assert.equal(r.json.code, "invalid_write_key");
+  assert.match(r.json.message, /placeholder "YOUR_WRITE_KEY"/);
+  const e = dbg.errors().pop();
+  assert.match(e.error, /placeholder "YOUR_WRITE_KEY"/);
+});

@@ -27,7 +27,9 @@ impl Redactor {
     /// (what an echoed `Authorization: Basic` header shows).
     pub fn add_key(&mut self, key: &str) {
         let key = key.trim();
-        if key.is_empty() {
+        // A placeholder such as `undefined` is no secret, and the error
+        // message naming it is the useful part.
+        if key.is_empty() || super::validate::is_placeholder(key) {
             return;
         }
         if key.len() < MIN_SEARCHED_LEN {
@@ -186,6 +188,17 @@ mod tests {
             ["abc123def", "k2"]
         );
         assert!(write_keys_in(br#"{"writeKey": 5}"#).is_empty());
+    }
+
+    #[test]
+    fn placeholders_are_not_secrets() {
+        let mut r = Redactor::default();
+        r.add_key("YOUR_WRITE_KEY");
+        r.add_key("undefined");
+        assert_eq!(
+            r.text("the write key is the placeholder \"YOUR_WRITE_KEY\""),
+            "the write key is the placeholder \"YOUR_WRITE_KEY\""
+        );
     }
 
     #[test]
