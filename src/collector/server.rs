@@ -226,8 +226,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infal
     let path = req.uri().path().trim_end_matches('/').to_string();
     let method = req.method().clone();
     let host = header_str(&req, header::HOST);
-    if let Some(call) = path.strip_prefix("/v1/") {
-        if !host_allowed(&state, host) {
+    let host_ok = host_allowed(&state, host);
+    if let (Some(call), &Method::POST) = (path.strip_prefix("/v1/"), &method) {
+        if !host_ok {
+            // Recorded and printed, so a misaddressed plugin shows up.
             let message = forbidden_host(&state, host);
             return Ok(reject(
                 &state,
@@ -238,21 +240,20 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infal
                 &Redactor::default(),
             ));
         }
-        return Ok(if method == Method::POST {
-            ingest(&state, call.to_string(), req).await
-        } else {
-            json_resp(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &json!({"success": false, "code": "method_not_allowed", "message": "use POST"}),
-            )
-        });
+        return Ok(ingest(&state, call.to_string(), req).await);
     }
-    if !host_allowed(&state, host) {
+    if !host_ok {
         let message = forbidden_host(&state, host);
         return Ok(full(
             StatusCode::FORBIDDEN,
             "text/plain; charset=utf-8",
             message + "\n",
+        ));
+    }
+    if path.starts_with("/v1/") {
+        return Ok(json_resp(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"success": false, "code": "method_not_allowed", "message": "use POST"}),
         ));
     }
     let origin = header_str(&req, header::ORIGIN);
