@@ -7,7 +7,7 @@ export interface DebuggerOptions {
   print?: boolean
   /** When set, requests carrying another write key are refused. */
   writeKey?: string
-  /** How long a request's head or body may take to arrive, in ms (default 10000); idle connections close after it too. */
+  /** How long a request's head or body may take to arrive, in ms (default 10000); idle connections, and clients that stop reading, are closed after it too. */
   readTimeoutMs?: number
   /** Connections open at once (default 256); a new one past it closes the oldest (at once when idle, else within 1 s). */
   maxConnections?: number

@@ -205,3 +205,29 @@ test("a bad limit option is refused, naming it", async () => {
     await assert.rejects(startDebugger({ print: false, [name]: value }), new RegExp(`${name} must be a whole number`), name);
   }
 });
+
+test("a client that stops reading a response is disconnected after the timeout", { timeout: 120000 }, async () => {
+  const dbg = await startDebugger({ print: false, readTimeoutMs: 500 });
+  try {
+    const { host } = new URL(dbg.url);
+    const [s] = await openSockets(dbg.url, 1, `GET /api/stream?after=999999999 HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    let ended = false;
+    s.on("end", () => (ended = true));
+    await new Promise((r) => setTimeout(r, 200)); // let the stream start (not a measurement)
+    s.pause();
+    for (let i = 0; i < 20; i++) {
+      await post(dbg.url, "/v1/batch", { batch: Array.from({ length: 15 }, (_, k) => filler(i * 15 + k, 30000)) });
+    }
+    // the server's writes to it are blocked now; give the 500 ms stall limit time to pass
+    await new Promise((r) => setTimeout(r, 2000));
+    s.resume();
+    // it reads what was already sent, then the connection ends (without the
+    // limit it would stay open: 20 s is a failure deadline, not a measurement)
+    const until = Date.now() + 20000;
+    while (!ended && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(ended, "the debugger closed the connection");
+    s.destroy();
+  } finally {
+    await dbg.close();
+  }
+});

@@ -7,6 +7,7 @@
 pub mod print;
 pub mod redact;
 mod server;
+mod stall;
 pub mod store;
 pub mod validate;
 

@@ -2,6 +2,7 @@
 
 use super::print;
 use super::redact::{self, Redactor};
+use super::stall::WriteStall;
 use super::store::{self, Entry, Store};
 use super::validate::{self, Violation, MAX_BATCH_BYTES};
 use bytes::Bytes;
@@ -123,7 +124,8 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>, evict: Arc<Notif
         // Request heads here are small; this bounds each connection's read
         // buffer (hyper's default is ~400 KB).
         .max_buf_size(MAX_CONN_BUFFER)
-        .serve_connection(TokioIo::new(stream), service);
+        // A client that stops reading a response is dropped after `timeout`.
+        .serve_connection(TokioIo::new(WriteStall::new(stream, timeout)), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
