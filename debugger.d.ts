@@ -7,6 +7,26 @@ export interface DebuggerOptions {
   print?: boolean
   /** When set, requests carrying another write key are refused. */
   writeKey?: string
+  /** How long a request's head or body may take to arrive, in ms (default 10000); idle connections, and clients that stop reading, are closed after it too. */
+  readTimeoutMs?: number
+  /** Connections open at once (default 256); a new one past it closes the oldest (at once when idle, else within 1 s). */
+  maxConnections?: number
+  /** Entries kept (default 100000); the oldest are dropped first and counted. */
+  maxEntries?: number
+  /** Bytes of entry JSON kept (default 64 MB); the oldest are dropped first and counted. */
+  maxStoredBytes?: number
+  /** Live pages (event streams) at once (default 16); more get 503. */
+  maxStreams?: number
+}
+
+export interface DebuggerStats {
+  /** Entries kept now, and the bytes of JSON they take. */
+  entries: number
+  bytes: number
+  /** Entries dropped (oldest first) to stay within maxEntries / maxStoredBytes. */
+  dropped: number
+  /** Live pages connected. */
+  streams: number
 }
 
 export interface DebuggerEntry {
@@ -33,6 +53,7 @@ export interface Debugger {
   entries(after?: number): DebuggerEntry[]
   errors(): DebuggerEntry[]
   clear(): void
+  stats(): DebuggerStats
   waitForMessages(n: number, timeoutMs?: number): Promise<Array<Record<string, any>>>
   unref(): void
   close(): Promise<void>

@@ -9,9 +9,30 @@ const native = require("./native");
  * Resolves to { url, messages(), entries(), errors(), clear(), waitForMessages(), close() }.
  * Like an http.Server it keeps the process alive until close() (or unref()).
  */
-async function startDebugger({ port = 0, host = "127.0.0.1", print = true, writeKey } = {}) {
+async function startDebugger({
+  port = 0,
+  host = "127.0.0.1",
+  print = true,
+  writeKey,
+  readTimeoutMs,
+  maxConnections,
+  maxEntries,
+  maxStoredBytes,
+  maxStreams,
+} = {}) {
   const utcOffsetMinutes = -new Date().getTimezoneOffset(); // printed times are local
-  const { id, url } = await native.startCollector({ port, host, print, writeKey, utcOffsetMinutes });
+  const { id, url } = await native.startCollector({
+    port,
+    host,
+    print,
+    writeKey,
+    utcOffsetMinutes,
+    readTimeoutMs,
+    maxConnections,
+    maxEntries,
+    maxStoredBytes,
+    maxStreams,
+  });
   let closed = false;
   let keepAlive = setInterval(() => {}, 1 << 30);
 
@@ -28,6 +49,8 @@ async function startDebugger({ port = 0, host = "127.0.0.1", print = true, write
     errors: () => entries().filter((e) => e.kind === "error"),
     /** Forgets what was received so far. */
     clear: () => native.collectorClear(id),
+    /** { entries, bytes, dropped, streams }: what is kept, what was dropped to stay within the limits. */
+    stats: () => native.collectorStats(id),
     /** Resolves with the messages once at least `n` were accepted. */
     async waitForMessages(n, timeoutMs = 10000) {
       const until = Date.now() + timeoutMs;

@@ -100,8 +100,10 @@ async function main() {
     stopping = true;
     const entries = dbg.entries();
     const rejected = entries.filter((e) => e.kind === "error").length;
+    const { dropped } = dbg.stats();
     await dbg.close();
-    process.stdout.write(`\nStopped: ${entries.length - rejected} events received, ${rejected} requests rejected.\n`);
+    const older = dropped ? ` (and ${dropped} older entries no longer kept, past the storage limits)` : "";
+    process.stdout.write(`\nStopped: ${entries.length - rejected} events received, ${rejected} requests rejected${older}.\n`);
     process.exit(0);
   };
   process.on("SIGINT", stop);

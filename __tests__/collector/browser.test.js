@@ -13,7 +13,8 @@ const { post, track } = require("./helpers");
 const CHROMIUM = "/usr/bin/chromium";
 const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install -y chromium)`;
 
-let dbg, context, page, profile;
+let dbg, context, page, profile, evil;
+const REBOUND = "127.attacker.example";
 const outside = [];
 const pageErrors = [];
 
@@ -21,6 +22,11 @@ before(async () => {
   if (skip) return;
   const { chromium } = require("playwright-core");
   dbg = await startDebugger({ print: false });
+  // another local web server: a page on another origin
+  const http = require("http");
+  const server = http.createServer((req, res) => res.end("<p>another site</p>"));
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  evil = { server, url: `http://127.0.0.1:${server.address().port}` };
   profile = fs.mkdtempSync(path.join(os.tmpdir(), "collector-chromium-"));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -34,14 +40,16 @@ before(async () => {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
-      // loopback only: every other host name fails to resolve
-      "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+      // loopback only: every other host name fails to resolve, except the
+      // DNS-rebinding name below, which resolves to 127.0.0.1
+      "--host-resolver-rules=MAP 127.attacker.example 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     ],
   });
   // and any request that is not to the collector is refused and recorded
   await context.route("**/*", (route) => {
     const u = new URL(route.request().url());
-    if (u.origin === dbg.url) return route.continue();
+    if (u.origin === dbg.url || (evil && u.origin === evil.url)) return route.continue();
+    if (u.hostname === REBOUND) return route.continue();
     outside.push(u.href);
     return route.abort();
   });
@@ -53,6 +61,7 @@ before(async () => {
 after(async () => {
   if (context) await context.close();
   if (dbg) await dbg.close();
+  if (evil) evil.server.close();
   if (profile) fs.rmSync(profile, { recursive: true, force: true });
 });
 
@@ -101,6 +110,62 @@ test("events appear on the live page and a click shows the payload", { skip, tim
   const visible = await page.$$eval("#events tr.row", (trs) => trs.filter((tr) => !tr.hidden).length);
   assert.equal(visible, 1);
 
+  // Clear (a same-origin DELETE, which carries the page's Origin) empties the store
+  await page.fill("#filter", "");
+  await page.click("#clear");
+  await page.waitForFunction(() => document.querySelectorAll("#events tr.row").length === 0, null, { timeout: 10000 });
+  assert.equal(dbg.entries().length, 0);
+
   assert.deepEqual(outside, [], "the page requested nothing outside the collector");
   assert.deepEqual(pageErrors, []);
+});
+
+test("a page on another name or origin can neither read, delete nor add events", { skip, timeout: 60000 }, async () => {
+  await post(dbg.url, "/v1/track", track({ event: "Secret Order", userId: "cus_secret" }));
+  const count = dbg.messages().length;
+  const { port } = new URL(dbg.url);
+
+  // DNS rebinding: the attacker's name now resolves to 127.0.0.1, so a page
+  // on that name reaches the debugger with same-origin requests
+  const p = await context.newPage();
+  const doc = await p.goto(`http://${REBOUND}:${port}/`);
+  assert.equal(doc.status(), 403);
+  const seen = await p.evaluate(async () => {
+    const read = await fetch("/api/messages");
+    const del = await fetch("/api/messages", { method: "DELETE" });
+    const add = await fetch("/v1/track", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ writeKey: "abcdefgh12345678", userId: "x", event: "Injected" }),
+    });
+    return { read: read.status, body: await read.text(), del: del.status, add: add.status };
+  });
+  assert.equal(seen.read, 403);
+  assert.doesNotMatch(seen.body, /Secret Order|cus_secret/);
+  assert.equal(seen.del, 403);
+  assert.equal(seen.add, 403);
+
+  // another origin: reading is blocked (no CORS headers) and a "simple"
+  // text/plain POST, which needs no preflight, is refused
+  await p.goto(evil.url + "/");
+  const cross = await p.evaluate(async (url) => {
+    let read;
+    try {
+      read = (await fetch(url + "/api/messages")).status;
+    } catch (e) {
+      read = "blocked";
+    }
+    await fetch(url + "/v1/track", {
+      method: "POST",
+      mode: "no-cors",
+      body: JSON.stringify({ writeKey: "abcdefgh12345678", userId: "x", event: "Injected" }),
+    });
+    return { read };
+  }, dbg.url);
+  assert.equal(cross.read, "blocked");
+  await p.close();
+
+  assert.equal(dbg.messages().length, count, "nothing was deleted or added");
+  assert.ok(!dbg.messages().some((m) => m.event === "Injected"));
+  assert.ok(dbg.errors().some((e) => e.code === "unsupported_content_type"), "the text/plain POST was refused");
 });

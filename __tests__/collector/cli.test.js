@@ -77,3 +77,61 @@ test("a port in use is reported, exit 1", async () => {
     await d.close();
   }
 });
+
+/** Runs the CLI; resolves { url, out(), stop() }. */
+async function startCli(args = []) {
+  const child = spawn(process.execPath, [CLI, "debugger", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  const [, url] = await waitFor(() => out, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  return {
+    url,
+    out: () => out,
+    async stop() {
+      child.kill("SIGINT");
+      await exited;
+    },
+  };
+}
+
+test("the console never prints the write key", async () => {
+  const { WRITE_KEY } = require("./helpers");
+  const cli = await startCli();
+  try {
+    const b64 = Buffer.from(WRITE_KEY + ":").toString("base64");
+    // shown properties: the first three when none of the usual ones is set
+    await post(cli.url, "/v1/track", track({ event: `Key ${WRITE_KEY}`, userId: WRITE_KEY.toLowerCase(), properties: { a: WRITE_KEY, b: b64 } }));
+    await post(cli.url, "/v1/track", { userId: "u", properties: { a: WRITE_KEY } }); // refused
+    await post(cli.url, "/v1/track", track({ event: "Last" }));
+    await waitFor(cli.out, /"Last"/);
+    const out = cli.out().toLowerCase();
+    assert.ok(!out.includes(WRITE_KEY.toLowerCase()), cli.out());
+    assert.ok(!out.includes(b64.toLowerCase()), cli.out());
+    assert.match(cli.out(), /"Key \[write key\]"\s+userId="?\[write key\]"?\s+a="?\[write key\]"?\s+b="?\[write key\]"?/);
+  } finally {
+    await cli.stop();
+  }
+});
+
+test("the console escapes control characters: no terminal escapes, no forged lines", async () => {
+  const cli = await startCli();
+  try {
+    const forged = "\n12:00:00  REJECTED POST /v1/batch → 400 forged: fake line";
+    await post(cli.url, "/v1/track", track({
+      event: "Clear\u001b[2J\u001b]0;pwned\u0007" + forged,
+      userId: "cus_1\r12:00:00  track",
+      properties: { order_id: "o\u202eRTL\u2066", revenue: 1 },
+    }));
+    await post(cli.url, "/v1/track", track({ event: "Last" }));
+    await waitFor(cli.out, /"Last"/);
+    const out = cli.out();
+    assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(out), JSON.stringify(out));
+    assert.ok(!/^12:00:00/m.test(out), "no line starts with the forged text");
+    assert.match(out, /"Clear\\u\{1b\}\[2J\\u\{1b\}\]0;pwned\\u\{7\}\\n12:00:00  REJECTED/);
+    assert.match(out, /order_id="o\\u\{202e\}RTL\\u\{2066\}"/);
+  } finally {
+    await cli.stop();
+  }
+});

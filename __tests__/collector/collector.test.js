@@ -131,7 +131,7 @@ test("gzip bodies are decoded, bad gzip is refused", async () => {
   assert.deepEqual(dbg.messages().map((m) => m.event), ["Gzipped Batch", "Gzipped Track"]);
   const res = await fetch(dbg.url + "/v1/batch", {
     method: "POST",
-    headers: { "content-encoding": "gzip", authorization: "Basic " + Buffer.from(WRITE_KEY + ":").toString("base64") },
+    headers: { "content-type": "application/json", "content-encoding": "gzip", authorization: "Basic " + Buffer.from(WRITE_KEY + ":").toString("base64") },
     body: "not gzip at all",
   });
   assert.equal(res.status, 400);

@@ -5,17 +5,20 @@
 //! Plain Rust: `src/binding/collector.rs` is the napi layer over it.
 
 pub mod print;
+pub mod redact;
 mod server;
+mod stall;
 pub mod store;
 pub mod validate;
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use store::Store;
+pub use store::{json_array, Limits, Stats, Store};
 
 /// How to run a collector.
 #[derive(Debug, Clone)]
@@ -30,6 +33,16 @@ pub struct Config {
     pub expected_write_key: Option<String>,
     /// Offset of printed clock times from UTC, in minutes.
     pub utc_offset_minutes: i32,
+    /// How long a request's head, or its body, may take to arrive; an idle
+    /// keep-alive connection is closed after it too.
+    pub read_timeout: Duration,
+    /// Connections open at once; a new one past it closes the oldest (at
+    /// once when idle, else within a second).
+    pub max_connections: usize,
+    /// Live pages (event streams) at once; more get 503.
+    pub max_streams: usize,
+    /// What the store keeps.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -40,6 +53,10 @@ impl Default for Config {
             print: true,
             expected_write_key: None,
             utc_offset_minutes: 0,
+            read_timeout: Duration::from_secs(10),
+            max_connections: 256,
+            max_streams: 16,
+            limits: Limits::default(),
         }
     }
 }
@@ -57,16 +74,19 @@ impl Collector {
     pub async fn start(config: Config) -> io::Result<Collector> {
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
         let addr = listener.local_addr()?;
-        let store = Arc::new(Store::default());
+        let store = Arc::new(Store::new(config.limits));
         let state = Arc::new(server::State {
             store: store.clone(),
             print: config.print,
             expected_write_key: config.expected_write_key,
             loopback_only: addr.ip().is_loopback(),
+            addr,
             utc_offset_minutes: config.utc_offset_minutes,
+            read_timeout: config.read_timeout,
+            max_streams: config.max_streams,
         });
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(server::serve(listener, state, rx));
+        let task = tokio::spawn(server::serve(listener, state, config.max_connections, rx));
         Ok(Collector {
             addr,
             store,

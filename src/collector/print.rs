@@ -17,20 +17,64 @@ const KEY_PROPERTIES: [&str; 10] = [
 ];
 const MAX_SHOWN: usize = 5;
 
+/// Characters that would let a value drive the terminal or forge a line:
+/// controls (C0 with ESC, CR, LF; DEL; C1), bidi overrides and isolates,
+/// line/paragraph separators and invisible joiners.
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// `s` with unsafe characters written as escapes (`\n`, `\u{1b}`); with
+/// `in_quotes`, `"` and `\` too, so the result reads unambiguously quoted.
+pub fn escape(s: &str, in_quotes: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '"' | '\\' if in_quotes => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `s` as printed: as is when it is one plain word, else quoted and escaped.
+fn word(s: &str) -> String {
+    if s.is_empty()
+        || s.chars()
+            .any(|c| c == ' ' || c == '"' || c == '\\' || unsafe_char(c))
+    {
+        quoted(s)
+    } else {
+        s.to_string()
+    }
+}
+
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", escape(s, true))
+}
+
 fn scalar(v: &Value) -> Option<String> {
-    let s = match v {
+    Some(match v {
         Value::String(s) => {
             if s.chars().count() > 40 {
-                format!("{}…", s.chars().take(39).collect::<String>())
+                word(&format!("{}…", s.chars().take(39).collect::<String>()))
             } else {
-                s.clone()
+                word(s)
             }
         }
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         _ => return None,
-    };
-    Some(if s.contains(' ') { format!("{s:?}") } else { s })
+    })
 }
 
 fn key_values(props: &Map<String, Value>) -> Vec<String> {
@@ -44,7 +88,7 @@ fn key_values(props: &Map<String, Value>) -> Vec<String> {
     if out.is_empty() {
         out = props
             .iter()
-            .filter_map(|(k, v)| scalar(v).map(|v| format!("{k}={v}")))
+            .filter_map(|(k, v)| scalar(v).map(|v| format!("{}={v}", word(k))))
             .take(3)
             .collect();
     }
@@ -77,7 +121,7 @@ pub fn message_line(clock: &str, msg: &Value, duplicate: bool) -> String {
         _ => None,
     };
     if let Some(t) = title.and_then(Value::as_str) {
-        parts.push(format!("{t:?}"));
+        parts.push(quoted(t));
     }
     match (
         msg.get("userId").and_then(scalar),
@@ -116,7 +160,11 @@ pub fn message_line(clock: &str, msg: &Value, duplicate: bool) -> String {
 
 /// The line printed for a refused request.
 pub fn error_line(clock: &str, path: &str, status: u16, code: &str, message: &str) -> String {
-    format!("{clock}  REJECTED POST {path} → {status} {code}: {message}")
+    format!(
+        "{clock}  REJECTED POST {} → {status} {code}: {}",
+        escape(path, false),
+        escape(message, false)
+    )
 }
 
 #[cfg(test)]
@@ -150,6 +198,29 @@ mod tests {
         assert_eq!(clock(86_400 + 3_723), "01:02:03");
         assert_eq!(clock(-60), "23:59:00");
         assert_eq!(clock_now(0).len(), 8);
+    }
+
+    #[test]
+    fn values_cannot_drive_the_terminal_or_forge_lines() {
+        let m = json!({"type": "track", "event": "A\u{1b}[2J\nB", "userId": "u\r20:31:02  track",
+            "properties": {"x\u{1b}]0;t\u{7}": "a\u{202e}b", "c1": "\u{9b}31m", "ok": "q\"\\"}});
+        let line = message_line("20:31:02", &m, false);
+        assert!(!line.chars().any(unsafe_char), "{line:?}");
+        assert_eq!(
+            line,
+            r#"20:31:02  track     "A\u{1b}[2J\nB"  userId="u\r20:31:02  track"  c1="\u{9b}31m"  ok="q\"\\"  "x\u{1b}]0;t\u{7}"="a\u{202e}b""#
+        );
+        let e = error_line(
+            "t",
+            "/v1/track",
+            400,
+            "invalid_json",
+            "bad \u{1b}[31m\u{2066}x\n",
+        );
+        assert_eq!(
+            e,
+            r"t  REJECTED POST /v1/track → 400 invalid_json: bad \u{1b}[31m\u{2066}x\n"
+        );
     }
 
     #[test]

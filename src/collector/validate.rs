@@ -96,15 +96,7 @@ pub fn check_write_key(key: Option<&str>) -> Result<(), Violation> {
             ),
         ));
     }
-    let lower = key.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "undefined" | "null" | "none" | "nil" | "false" | "true" | "nan"
-    ) || lower.contains("your_write_key")
-        || lower.contains("your-write-key")
-        || lower == "write_key"
-        || lower == "segment_write_key"
-    {
+    if is_placeholder(key) {
         return Err(Violation::new(
             "invalid_write_key",
             format!(
@@ -113,6 +105,19 @@ pub fn check_write_key(key: Option<&str>) -> Result<(), Violation> {
         ));
     }
     Ok(())
+}
+
+/// A value that stands where a key should be: what a missing environment
+/// variable or an unedited example config produces (not a secret).
+pub fn is_placeholder(key: &str) -> bool {
+    let lower = key.trim().to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "undefined" | "null" | "none" | "nil" | "false" | "true" | "nan"
+    ) || lower.contains("your_write_key")
+        || lower.contains("your-write-key")
+        || lower == "write_key"
+        || lower == "segment_write_key"
 }
 
 fn describe_char(c: char) -> String {
