@@ -16,7 +16,8 @@
 //     (downloaded with a private apt configuration: the host's apt state and
 //     its Node are left alone). Needs root (unshare + chroot) and qemu-user-static.
 // macOS and Windows binaries cannot run here: they get step 2 only.
-// Flags: --no-build (test what is in npm/<platform>/), --keep (keep the temp dir).
+// Flags: --no-build (test what is in npm/<platform>/), --only-linux (the four
+// Linux platforms), --keep (keep the temp dir).
 
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
@@ -175,7 +176,8 @@ function main() {
 
   before(() => {
     if (!args.includes("--no-build")) {
-      const r = spawnSync(process.execPath, [path.join(__dirname, "build-all.js")], { stdio: "inherit" });
+      const only = args.includes("--only-linux") ? ["linux-x64-gnu", "linux-x64-musl", "linux-arm64-gnu", "linux-arm64-musl"] : [];
+      const r = spawnSync(process.execPath, [path.join(__dirname, "build-all.js"), ...only], { stdio: "inherit" });
       assert.equal(r.status, 0, "npm run build:all failed");
     }
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "segment-platforms-"));
@@ -187,7 +189,9 @@ function main() {
     else if (tmp) console.log(`# kept ${tmp}`);
   });
 
-  const PLATFORMS = ["linux-x64-gnu", "linux-x64-musl", "linux-arm64-gnu", "linux-arm64-musl", "darwin-arm64", "darwin-x64", "win32-x64-msvc"];
+  const PLATFORMS = ["linux-x64-gnu", "linux-x64-musl", "linux-arm64-gnu", "linux-arm64-musl", "darwin-arm64", "darwin-x64", "win32-x64-msvc"].filter(
+    (p) => !args.includes("--only-linux") || p.startsWith("linux-")
+  );
 
   for (const platform of PLATFORMS) {
     test(`${platform}: binary structure`, { skip: !haveObjdump() && "llvm-objdump not installed" }, (t) => {
