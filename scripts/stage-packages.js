@@ -20,6 +20,14 @@ function npm(args, cwd, env = process.env) {
   return r.stdout;
 }
 
+/** This machine's napi platform name, e.g. linux-x64-gnu. */
+function hostPlatform() {
+  const base = `${process.platform}-${process.arch}`;
+  if (process.platform === "linux") return `${base}-${process.report.getReport().header.glibcVersionRuntime ? "gnu" : "musl"}`;
+  if (process.platform === "win32") return `${base}-msvc`;
+  return base;
+}
+
 /** The platform packages, from npm/<platform>/package.json. */
 function platformPackages() {
   return fs
@@ -37,6 +45,19 @@ function pack(dir, dest) {
   return { tarball: path.join(dest, info.filename), files: info.files.map((f) => f.path), size: info.size, unpackedSize: info.unpackedSize };
 }
 
+/** Pack npm/<platform>/ into dest, with `binary` (default: its built one) when it exists. */
+function packPlatform(platform, dest, binary) {
+  const p = platformPackages().find((x) => x.platform === platform);
+  if (!p) throw new Error(`no npm/${platform}/package.json`);
+  const dir = path.join(dest, "staging", platform);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(path.join(ROOT, "npm", platform, "package.json"), path.join(dir, "package.json"));
+  const bin = binary || p.binary;
+  const hasBinary = fs.existsSync(bin);
+  if (hasBinary) fs.copyFileSync(bin, path.join(dir, p.manifest.main));
+  return { ...p, hasBinary, binarySource: hasBinary ? bin : null, ...pack(dir, dest) };
+}
+
 /**
  * Stage and pack everything into `dest`.
  * binaries: { [platform]: path } overrides npm/<platform>/<file>, e.g. the
@@ -46,15 +67,7 @@ function stagePackages(dest, { binaries = {} } = {}) {
   const work = path.join(dest, "staging");
   fs.mkdirSync(work, { recursive: true });
   const platforms = {};
-  for (const p of platformPackages()) {
-    const dir = path.join(work, p.platform);
-    fs.mkdirSync(dir, { recursive: true });
-    fs.copyFileSync(path.join(ROOT, "npm", p.platform, "package.json"), path.join(dir, "package.json"));
-    const bin = binaries[p.platform] || p.binary;
-    const hasBinary = fs.existsSync(bin);
-    if (hasBinary) fs.copyFileSync(bin, path.join(dir, p.manifest.main));
-    platforms[p.platform] = { ...p, hasBinary, binarySource: hasBinary ? bin : null, ...pack(dir, dest) };
-  }
+  for (const p of platformPackages()) platforms[p.platform] = packPlatform(p.platform, dest, binaries[p.platform]);
 
   // The main package: the files `npm pack` would take from the checkout, with
   // the release's optionalDependencies added.
@@ -102,4 +115,4 @@ function installOffline(staged, project, { os, cpu, libc }, env = process.env) {
   return { installed, out, ms };
 }
 
-module.exports = { stagePackages, installOffline, platformPackages, ROOT };
+module.exports = { stagePackages, packPlatform, installOffline, platformPackages, hostPlatform, ROOT };
