@@ -16,8 +16,9 @@
 //     (downloaded with a private apt configuration: the host's apt state and
 //     its Node are left alone). Needs root (unshare + chroot) and qemu-user-static.
 // macOS and Windows binaries cannot run here: they get step 2 only.
-// Flags: --no-build (test what is in npm/<platform>/), --only-linux (the four
-// Linux platforms), --keep (keep the temp dir).
+// Arguments: platform names to test only those (default: all seven);
+// --only-linux (the four Linux ones); --no-build (test what is in
+// npm/<platform>/ as it is); --keep (keep the temp dir).
 
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
@@ -173,11 +174,13 @@ if (require.main === module) main();
 function main() {
   let tmp, staged;
   const args = process.argv.slice(2);
-
+  const named = args.filter((a) => !a.startsWith("--"));
+  const PLATFORMS = ["linux-x64-gnu", "linux-x64-musl", "linux-arm64-gnu", "linux-arm64-musl", "darwin-arm64", "darwin-x64", "win32-x64-msvc"].filter(
+    (p) => (!args.includes("--only-linux") || p.startsWith("linux-")) && (!named.length || named.includes(p))
+  );
   before(() => {
     if (!args.includes("--no-build")) {
-      const only = args.includes("--only-linux") ? ["linux-x64-gnu", "linux-x64-musl", "linux-arm64-gnu", "linux-arm64-musl"] : [];
-      const r = spawnSync(process.execPath, [path.join(__dirname, "build-all.js"), ...only], { stdio: "inherit" });
+      const r = spawnSync(process.execPath, [path.join(__dirname, "build-all.js"), ...PLATFORMS], { stdio: "inherit" });
       assert.equal(r.status, 0, "npm run build:all failed");
     }
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "segment-platforms-"));
@@ -189,9 +192,7 @@ function main() {
     else if (tmp) console.log(`# kept ${tmp}`);
   });
 
-  const PLATFORMS = ["linux-x64-gnu", "linux-x64-musl", "linux-arm64-gnu", "linux-arm64-musl", "darwin-arm64", "darwin-x64", "win32-x64-msvc"].filter(
-    (p) => !args.includes("--only-linux") || p.startsWith("linux-")
-  );
+
 
   for (const platform of PLATFORMS) {
     test(`${platform}: binary structure`, { skip: !haveObjdump() && "llvm-objdump not installed" }, (t) => {
