@@ -13,7 +13,7 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 const { startSegmentServer } = require("./support/segment-server");
-const { stagePackages, installOffline } = require("../scripts/stage-packages");
+const { stagePackages, installOffline, hostPlatform } = require("../scripts/stage-packages");
 
 const ROOT = path.join(__dirname, "..");
 const WRITE_KEY = "Rk3ghXLRmY3ln5mYx6KoqCzU9BBgYQvh";
@@ -50,14 +50,13 @@ function run(cmd, args, opts) {
   return r;
 }
 
-/** This machine as npm and the napi loader name it. */
-const GLIBC = process.platform === "linux" && process.report.getReport().header.glibcVersionRuntime;
+/** This machine as npm (--os/--cpu/--libc) and the napi loader name it. */
 const HOST = {
   os: process.platform,
   cpu: process.arch,
-  libc: process.platform === "linux" ? (GLIBC ? "glibc" : "musl") : undefined,
+  libc: process.platform === "linux" ? (process.report.getReport().header.glibcVersionRuntime ? "glibc" : "musl") : undefined,
+  platform: hostPlatform(),
 };
-HOST.platform = `${HOST.os}-${HOST.cpu}${HOST.libc ? (GLIBC ? "-gnu" : "-musl") : process.platform === "win32" ? "-msvc" : ""}`;
 
 let tmp, staged, pack, srv;
 
