@@ -192,8 +192,6 @@ function main() {
     else if (tmp) console.log(`# kept ${tmp}`);
   });
 
-
-
   for (const platform of PLATFORMS) {
     test(`${platform}: binary structure`, { skip: !haveObjdump() && "llvm-objdump not installed" }, (t) => {
       const p = staged.platforms[platform];
@@ -222,7 +220,8 @@ function main() {
         assert.equal(got[0].properties.order_id, `order_${want.cpu}`);
         assert.equal(res.arch, want.cpu, "ran on a Node of that CPU");
         const loaded = res.libs.filter((f) => f.endsWith(".node"));
-        assert.deepEqual(loaded, [`/work/node_modules/${p.name}/${p.manifest.main}`.replace(/^\/work/, RUNTIME[platform].host ? project : "/work")]);
+        const base = RUNTIME[platform].host ? project : "/work"; // where that Node sees the project
+        assert.deepEqual(loaded, [path.posix.join(base, "node_modules", p.name, p.manifest.main)], "the platform package's binary");
         if (want.libc === "musl") {
           assert.equal(res.glibc, null, "Node reports no glibc");
           assert.ok(res.libs.some((f) => /ld-musl-/.test(f)), "musl's loader is mapped");
