@@ -200,3 +200,23 @@ test("npm picks exactly the matching platform package for every other os/cpu/lib
     t.diagnostic(`${p.platform}: ${r.installed[1]} (${r.ms} ms)`);
   }
 });
+
+test("a lock file written for another platform installs this machine's package", { timeout: 300000 }, (t) => {
+  // E.g. package-lock.json committed from a Mac, `npm ci` in a Linux image:
+  // the lock lists every platform package with its os/cpu/libc.
+  const other = Object.values(staged.platforms).find((p) => p.platform !== HOST.platform);
+  const from = path.join(tmp, `project-${other.platform}`);
+  const lock = JSON.parse(fs.readFileSync(path.join(from, "package-lock.json"), "utf8"));
+  const locked = Object.keys(lock.packages).filter((k) => k.startsWith("node_modules/medusa-plugin-segment-rs-"));
+  assert.equal(locked.length, Object.keys(staged.platforms).length, "the lock lists all platform packages");
+
+  const project = path.join(tmp, "project-ci");
+  fs.mkdirSync(project);
+  for (const f of ["package.json", "package-lock.json"]) fs.copyFileSync(path.join(from, f), path.join(project, f));
+  const cache = fs.mkdtempSync(path.join(tmp, "npm-cache-"));
+  const r = run("npm", ["ci", "--offline", "--cache", cache, "--no-audit", "--no-fund"], { cwd: project, env: userEnv() });
+  assert.equal(r.status, 0, r.stderr);
+  const installed = fs.readdirSync(path.join(project, "node_modules")).filter((d) => d.startsWith("medusa-plugin-segment-rs")).sort();
+  assert.deepEqual(installed, ["medusa-plugin-segment-rs", staged.platforms[HOST.platform].name]);
+  t.diagnostic(`lock written for ${other.platform}; npm ci here installed ${installed[1]} (${r.ms} ms)`);
+});
