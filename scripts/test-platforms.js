@@ -202,6 +202,20 @@ function main() {
     });
   }
 
+  if (PLATFORMS.includes("linux-x64-musl")) {
+    test("node_modules installed for glibc, run on musl (copied into an Alpine image): the clear error", async () => {
+      const project = path.join(tmp, "project-wrong-libc");
+      installOffline(staged, project, { os: "linux", cpu: "x64", libc: "glibc" });
+      const err = await runIn("linux-x64-musl", project, "http://127.0.0.1:9").then(
+        () => assert.fail("loading must fail"),
+        (e) => e.stderr
+      );
+      assert.match(err, /no native binary could be loaded for linux-x64-musl \(platform linux, arch x64, libc musl;/);
+      assert.match(err, /npm install --os=linux --cpu=x64 --libc=musl/);
+      assert.doesNotMatch(err, /4828/, "not the napi loader's message");
+    });
+  }
+
   for (const platform of PLATFORMS.filter((p) => RUNTIME[p])) {
     test(`${platform}: installed offline for this platform, loaded by its Node, delivers an event`, { timeout: 900000 }, async (t) => {
       const p = staged.platforms[platform];
