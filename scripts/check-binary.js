@@ -7,6 +7,8 @@
 //   node scripts/check-binary.js <platform> <file>
 
 const { spawnSync } = require("child_process");
+const crypto = require("crypto");
+const fs = require("fs");
 
 /** Shared libraries every machine of that platform has. */
 const SYSTEM_LIBS = {
@@ -76,16 +78,46 @@ function checkMachO(platform, file) {
   facts.minMacos = minos && minos[1];
   if (!facts.minMacos) problems.push("no minimum macOS version load command");
   else if (newer(facts.minMacos, MACOS_FLOOR[arch])) problems.push(`minimum macOS ${facts.minMacos}, expected ${MACOS_FLOOR[arch]}`);
-  facts.dylibs = objdump(["--macho", "--dylibs-used", file])
-    .split("\n")
-    .slice(1)
-    .map((l) => l.trim().split(" (")[0])
-    .filter(Boolean);
+  // Libraries it loads (not LC_ID_DYLIB, its own install name, unused for an addon).
+  facts.dylibs = [...h.matchAll(/cmd LC_(?:LOAD|LOAD_WEAK|REEXPORT|LAZY_LOAD)_DYLIB\n[\s\S]*?name (\S+) \(offset/g)].map((m) => m[1]);
+  facts.frameworks = facts.dylibs.filter((l) => l.includes(".framework/"));
   const foreign = facts.dylibs.filter((l) => !SYSTEM_LIBS.darwin.test(l));
   if (foreign.length) problems.push(`links non-system libraries or frameworks: ${foreign.join(", ")}`);
+  // Apple silicon refuses to load unsigned code: the linker's ad-hoc signature
+  // must be there and its page hashes must match the file.
+  const sig = h.match(/cmd LC_CODE_SIGNATURE\n\s*cmdsize \d+\n\s*dataoff (\d+)\n\s*datasize (\d+)/);
+  facts.signature = sig ? verifyAdhocSignature(fs.readFileSync(file), Number(sig[1])) : "none";
+  if (arch === "arm64" && facts.signature !== "valid") problems.push(`code signature: ${facts.signature}`);
   facts.exportsRegister = /^_napi_register_module_v1$/m.test(objdump(["--macho", "--exports-trie", file]).replace(/^0x\S+\s+/gm, ""));
   if (!facts.exportsRegister) problems.push("does not export _napi_register_module_v1");
   return { facts, problems };
+}
+
+/** Checks the CodeDirectory's SHA-256 page hashes (big-endian blobs, see
+ * Apple's cs_blobs.h) against the file; returns "valid" or what is wrong. */
+function verifyAdhocSignature(buf, offset) {
+  if (buf.readUInt32BE(offset) !== 0xfade0cc0) return "no embedded signature superblob";
+  const count = buf.readUInt32BE(offset + 8);
+  for (let i = 0; i < count; i++) {
+    const blob = offset + buf.readUInt32BE(offset + 12 + i * 8 + 4);
+    if (buf.readUInt32BE(blob) !== 0xfade0c02) continue; // not a CodeDirectory
+    const hashOffset = buf.readUInt32BE(blob + 16);
+    const nCodeSlots = buf.readUInt32BE(blob + 28);
+    const codeLimit = buf.readUInt32BE(blob + 32);
+    const hashSize = buf.readUInt8(blob + 36);
+    const hashType = buf.readUInt8(blob + 37);
+    const pageSize = 1 << buf.readUInt8(blob + 39);
+    if (hashType !== 2 || hashSize !== 32) return `hash type ${hashType} (expected SHA-256)`;
+    if (nCodeSlots !== Math.ceil(codeLimit / pageSize)) return `${nCodeSlots} page hashes for ${codeLimit} bytes`;
+    for (let page = 0; page < nCodeSlots; page++) {
+      const start = page * pageSize;
+      const digest = crypto.createHash("sha256").update(buf.subarray(start, Math.min(start + pageSize, codeLimit))).digest();
+      const at = blob + hashOffset + page * hashSize;
+      if (!digest.equals(buf.subarray(at, at + hashSize))) return `page ${page} hash mismatch`;
+    }
+    return "valid";
+  }
+  return "no CodeDirectory";
 }
 
 function checkPe(platform, file) {
