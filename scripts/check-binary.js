@@ -126,9 +126,14 @@ function checkPe(platform, file) {
   const p = objdump(["-p", file]);
   facts.format = (p.match(/file format (\S+)/) || [])[1];
   if (facts.format !== "coff-x86-64" && facts.format !== "pei-x86-64") problems.push(`format ${facts.format}, expected PE32+ x86-64`);
-  facts.dll = /IMAGE_FILE_DLL/.test(p);
+  const characteristics = parseInt((p.match(/^Characteristics\s+0x([0-9a-f]+)/m) || [])[1], 16);
+  facts.dll = Boolean(characteristics & 0x2000); // IMAGE_FILE_DLL
   if (!facts.dll) problems.push("not a DLL");
-  facts.imports = [...p.matchAll(/DLL Name: (\S+)/g)].map((m) => m[1]);
+  facts.machine64 = (p.match(/^Magic\s+(\S+)/m) || [])[1] === "020b"; // PE32+
+  if (!facts.machine64) problems.push("not PE32+");
+  const sub = p.match(/^MajorSubsystemVersion\s+(\d+)\nMinorSubsystemVersion\s+(\d+)/m);
+  facts.minWindows = sub && `${sub[1]}.${sub[2]}`; // 5.2 = XP x64: no newer OS required by the header
+  facts.imports = [...new Set([...p.matchAll(/DLL Name: (\S+)/g)].map((m) => m[1].toLowerCase()))].sort();
   const foreign = facts.imports.filter((l) => !SYSTEM_LIBS.win32.test(l));
   if (foreign.length) problems.push(`imports non-system DLLs: ${foreign.join(", ")}`);
   const exportTable = p.split("Export Table:")[1] || "";
