@@ -53,6 +53,9 @@ test("an unpublished platform (linux riscv64): names platform, arch and libc, of
   const err = load("index.js", { platform: "linux", arch: "riscv64" });
   assert.match(err, /no native binary could be loaded for linux-riscv64-(gnu|musl) \(platform linux, arch riscv64, libc (glibc [\d.]+|musl)/);
   assert.match(err, /No prebuilt binary is published for linux-riscv64/);
+  const listed = err.match(/prebuilt: ([^.]+)\./)[1].split(", ").sort();
+  const packages = fs.readdirSync(path.join(ROOT, "npm")).sort();
+  assert.deepEqual(listed, packages, "the error lists exactly the published platforms (npm/<platform>/)");
   assert.match(err, /open an issue/);
   assert.match(err, /build from source/);
   assert.match(err, /npm run build/);
