@@ -2,7 +2,7 @@
 // Local Segment debugger: a Segment-compatible collector running inside the
 // native addon. Point the plugin's `host` option at `url` to see what Segment
 // would receive, without a Segment account.
-const native = require("./native");
+const native = require("./lib/load-native.js");
 
 /**
  * Starts a local collector on `host:port` (port 0 picks a free one).

@@ -6,7 +6,7 @@
 // Parsing, enrichment (type, messageId, timestamp, context.library),
 // batching, gzip, HTTP, retries and accounting run on a background runtime.
 
-const native = require("./native.js")
+const native = require("./lib/load-native.js")
 
 const KIND = { track: 0, identify: 1, page: 2, screen: 3, group: 4, alias: 5 }
 const MAX_MESSAGE_BYTES = 32 * 1024

@@ -1,7 +1,10 @@
 "use strict";
-// The packed package as a user gets it: `npm pack`, then install the tarball
-// into an empty project with no Rust toolchain on PATH (installing must not
-// build anything), load it and deliver an event to a local Segment server.
+// The packed packages as a user gets them: the main tarball (with the
+// optionalDependencies a release adds) and one tarball per platform package,
+// installed offline into an empty project with no Rust toolchain on PATH
+// (installing must not build anything); exactly this machine's platform
+// package must be installed, load, and deliver an event to a local Segment
+// server. The other platforms' resolution is checked with npm's --os/--cpu/--libc.
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const { spawnSync, execFile } = require("child_process");
@@ -10,6 +13,7 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 const { startSegmentServer } = require("./support/segment-server");
+const { stagePackages, installOffline, hostPlatform } = require("../scripts/stage-packages");
 
 const ROOT = path.join(__dirname, "..");
 const WRITE_KEY = "Rk3ghXLRmY3ln5mYx6KoqCzU9BBgYQvh";
@@ -19,7 +23,6 @@ const NEEDED = [
   "native.d.ts",
   "debugger.js",
   "debugger.d.ts",
-  "segment.linux-x64-gnu.node",
   "bin/cli.js",
   "LICENSE",
 ];
@@ -47,16 +50,23 @@ function run(cmd, args, opts) {
   return r;
 }
 
-let tmp, pack, srv;
+/** This machine as npm (--os/--cpu/--libc) and the napi loader name it. */
+const HOST = {
+  os: process.platform,
+  cpu: process.arch,
+  libc: process.platform === "linux" ? (process.report.getReport().header.glibcVersionRuntime ? "glibc" : "musl") : undefined,
+  platform: hostPlatform(),
+};
+
+let tmp, staged, pack, srv;
 
 before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "segment-pack-"));
-  // --ignore-scripts: pack the addon already built by `npm install` (pack would
-  // otherwise run `prepare`, a second release build).
-  const r = run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", tmp], { cwd: ROOT });
-  assert.equal(r.status, 0, r.stderr);
-  pack = JSON.parse(r.stdout)[0];
-  pack.tarball = path.join(tmp, pack.filename);
+  // The host's binary is the one `npm install` / `npm run build` just built
+  // (npm run build:all writes the shipped ones into npm/<platform>/).
+  const local = path.join(ROOT, `segment.${HOST.platform}.node`);
+  staged = stagePackages(tmp, { binaries: fs.existsSync(local) ? { [HOST.platform]: local } : {} });
+  pack = { ...staged.main, filename: path.basename(staged.main.tarball) };
   srv = await startSegmentServer({ port: 0 });
 });
 
@@ -66,7 +76,7 @@ after(async () => {
 });
 
 test("the tarball holds what a user needs and no build junk", (t) => {
-  const files = pack.files.map((f) => f.path);
+  const files = pack.files;
   for (const f of NEEDED) assert.ok(files.includes(f), `${f} is packed`);
   for (const dir of ["services/", "subscribers/"]) {
     if (fs.existsSync(path.join(ROOT, dir))) assert.ok(files.some((f) => f.startsWith(dir)), `${dir} is packed`);
@@ -77,6 +87,13 @@ test("the tarball holds what a user needs and no build junk", (t) => {
   const junk = files.filter((f) => JUNK.test(f));
   assert.deepEqual(junk, [], "no build junk");
   assert.ok(!files.some((f) => f.startsWith("dist/")), "no dist/ (Medusa would load it instead of the root)");
+  assert.deepEqual(files.filter((f) => f.endsWith(".node")), [], "no binary in the main package: they ship per platform");
+  const manifest = JSON.parse(fs.readFileSync(path.join(tmp, "staging", "main", "package.json"), "utf8"));
+  assert.deepEqual(
+    Object.keys(manifest.optionalDependencies).sort(),
+    Object.values(staged.platforms).map((p) => p.name).sort(),
+    "one optional dependency per platform package"
+  );
   t.diagnostic(`tarball ${pack.filename}: ${pack.size} bytes packed, ${pack.unpackedSize} unpacked, ${files.length} files`);
 });
 
@@ -88,7 +105,6 @@ test("installs from the tarball without Rust, loads, and delivers an event", { t
   }
   const project = path.join(tmp, "project");
   fs.mkdirSync(project);
-  fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "empty-project", version: "1.0.0", private: true }));
   // npm 11 skips dependencies' install scripts unless approved; allow them all,
   // as npm 10 and older do, so a build script would show here. (A tarball
   // install runs `install` scripts but not `prepare`: checked with a probe.)
@@ -98,19 +114,18 @@ test("installs from the tarball without Rust, loads, and delivers an event", { t
     assert.equal((manifest.scripts || {})[s], undefined, `no ${s} script: it would run for every user`);
   }
 
-  // --foreground-scripts shows any lifecycle script's output: there must be none that builds.
-  const inst = run(
-    "npm",
-    ["install", pack.tarball, "--no-audit", "--no-fund", "--prefer-offline", "--foreground-scripts"],
-    { cwd: project, env }
-  );
-  assert.equal(inst.status, 0, `npm install failed:\n${inst.stdout}\n${inst.stderr}`);
-  const out = inst.stdout + inst.stderr;
-  assert.doesNotMatch(out, /napi build|cargo|Compiling/, "installing must not build");
+  // Offline, this machine's os/cpu/libc spelled out; --foreground-scripts
+  // shows any lifecycle script's output: there must be none that builds.
+  const host = staged.platforms[HOST.platform];
+  assert.ok(host && host.hasBinary, `a ${HOST.platform} binary to pack: run npm run build`);
+  const inst = installOffline(staged, project, HOST, env);
+  assert.doesNotMatch(inst.out, /napi build|cargo|Compiling/, "installing must not build");
+  assert.deepEqual(inst.installed, ["medusa-plugin-segment-rs", host.name], "the main package and exactly this platform's");
   const installed = path.join(project, "node_modules", "medusa-plugin-segment-rs");
-  assert.ok(fs.existsSync(path.join(installed, "segment.linux-x64-gnu.node")));
+  const binary = path.join(project, "node_modules", host.name, host.manifest.main);
+  assert.ok(fs.existsSync(binary), `${host.manifest.main} installed`);
   assert.ok(!fs.existsSync(path.join(installed, "target")), "no target/ after install");
-  t.diagnostic(`npm install of the tarball: ${inst.ms} ms`);
+  t.diagnostic(`offline npm install of main + ${host.name} (${host.size} bytes packed, binary from ${path.relative(ROOT, host.binarySource)}): ${inst.ms} ms`);
 
   // The bin is linked and runs.
   const help = run(path.join(project, "node_modules", ".bin", "medusa-plugin-segment-rs"), ["--help"], { cwd: project, env });
@@ -147,6 +162,7 @@ test("installs from the tarball without Rust, loads, and delivers an event", { t
       }
       out.collector = dbg.messages();
       out.resolved = require.resolve("medusa-plugin-segment-rs/debugger");
+      out.loaded = process.report.getReport().sharedObjects.filter((f) => f.endsWith(".node"));
       await dbg.close();
       console.log(JSON.stringify(out));
       process.exit(0);
@@ -156,10 +172,11 @@ test("installs from the tarball without Rust, loads, and delivers an event", { t
   const load = await promisify(execFile)(process.execPath, ["-e", script, srv.url], { cwd: project, env, timeout: 60000 });
   const res = JSON.parse(load.stdout.trim().split("\n").pop());
   assert.ok(res.resolved.startsWith(installed), `loaded from the installed copy: ${res.resolved}`);
+  assert.deepEqual(res.loaded.map((f) => fs.realpathSync(f)), [fs.realpathSync(binary)], "the native code came from the platform package");
   assert.equal(res.collector.length, 1, "the installed collector received the event");
   assert.equal(res.collector[0].event, "Order Completed");
   assert.equal(res.collector[0].properties.order_id, "order_pack");
-  if (pack.files.some((f) => f.path === "index.js")) {
+  if (pack.files.includes("index.js")) {
     assert.equal(res.via, "SegmentService", res.mainError);
     const got = await srv.waitForMessages(1, 10000);
     assert.equal(got[0].event, "Order Completed");
@@ -169,4 +186,37 @@ test("installs from the tarball without Rust, loads, and delivers an event", { t
     t.diagnostic(`index.js is not in this package yet (${res.mainError}): delivery checked through the installed collector only`);
     assert.equal(res.status, 200);
   }
+});
+
+test("npm picks exactly the matching platform package for every other os/cpu/libc", { timeout: 300000 }, (t) => {
+  // What a Docker build for another platform, or a lock file written on a Mac
+  // and installed on Alpine, would get. Binaries not built here are packed as
+  // manifests only: this checks npm's choice, not the binary (npm run test:platforms does).
+  for (const p of Object.values(staged.platforms)) {
+    if (p.platform === HOST.platform) continue;
+    const want = { os: p.manifest.os[0], cpu: p.manifest.cpu[0], libc: p.manifest.libc && p.manifest.libc[0] };
+    const r = installOffline(staged, path.join(tmp, `project-${p.platform}`), want, userEnv());
+    assert.deepEqual(r.installed, ["medusa-plugin-segment-rs", p.name], `--os=${want.os} --cpu=${want.cpu} --libc=${want.libc}`);
+    t.diagnostic(`${p.platform}: ${r.installed[1]} (${r.ms} ms)`);
+  }
+});
+
+test("a lock file written for another platform installs this machine's package", { timeout: 300000 }, (t) => {
+  // E.g. package-lock.json committed from a Mac, `npm ci` in a Linux image:
+  // the lock lists every platform package with its os/cpu/libc.
+  const other = Object.values(staged.platforms).find((p) => p.platform !== HOST.platform);
+  const from = path.join(tmp, `project-${other.platform}`);
+  const lock = JSON.parse(fs.readFileSync(path.join(from, "package-lock.json"), "utf8"));
+  const locked = Object.keys(lock.packages).filter((k) => k.startsWith("node_modules/medusa-plugin-segment-rs-"));
+  assert.equal(locked.length, Object.keys(staged.platforms).length, "the lock lists all platform packages");
+
+  const project = path.join(tmp, "project-ci");
+  fs.mkdirSync(project);
+  for (const f of ["package.json", "package-lock.json"]) fs.copyFileSync(path.join(from, f), path.join(project, f));
+  const cache = fs.mkdtempSync(path.join(tmp, "npm-cache-"));
+  const r = run("npm", ["ci", "--offline", "--cache", cache, "--no-audit", "--no-fund"], { cwd: project, env: userEnv() });
+  assert.equal(r.status, 0, r.stderr);
+  const installed = fs.readdirSync(path.join(project, "node_modules")).filter((d) => d.startsWith("medusa-plugin-segment-rs")).sort();
+  assert.deepEqual(installed, ["medusa-plugin-segment-rs", staged.platforms[HOST.platform].name]);
+  t.diagnostic(`lock written for ${other.platform}; npm ci here installed ${installed[1]} (${r.ms} ms)`);
 });

@@ -3,7 +3,7 @@
 // (__tests__/e2e/) and by `npm run demo`. Written once, used by both.
 //
 //   const be = require("./e2e/backend")
-//   const tarball = await be.packPlugin()          // npm pack (runs `prepare`)
+//   const tarball = await be.packPlugin()          // npm pack (runs `prepare`): [main, platform]
 //   await be.prepareBackend({ tarball })           // cached install + plugin from the tarball
 //   const backend = await be.startBackend({ eventBus: "local", segmentOptions })
 //   ... backend.url (http://127.0.0.1:PORT), backend.events() ...
@@ -116,7 +116,11 @@ async function ensureRedis() {
   if (!ping()) throw new Error("Redis did not become ready on 127.0.0.1:6379")
 }
 
-/** `npm pack` of the plugin as users get it (runs `prepare`, which builds the release addon). */
+/**
+ * `npm pack` of the plugin as users get it (runs `prepare`, which builds the
+ * release addon), plus this machine's platform package holding that addon
+ * (the main package ships no binary). Returns both tarballs, to install together.
+ */
 async function packPlugin() {
   fs.mkdirSync(PACK_DIR, { recursive: true })
   for (const f of fs.readdirSync(PACK_DIR)) if (f.endsWith(".tgz")) fs.rmSync(path.join(PACK_DIR, f))
@@ -124,7 +128,12 @@ async function packPlugin() {
   const info = JSON.parse(stdout.slice(stdout.indexOf("[")))
   const tarball = path.join(PACK_DIR, info[0].filename)
   say(`packed ${path.relative(ROOT, tarball)} (${info[0].entryCount} files, ${info[0].size} bytes) in ${ms} ms`)
-  return tarball
+  const { packPlatform, hostPlatform } = require("../scripts/stage-packages")
+  const host = hostPlatform()
+  const platform = packPlatform(host, PACK_DIR, path.join(ROOT, `segment.${host}.node`))
+  if (!platform.hasBinary) throw new Error(`packPlugin: no segment.${host}.node after npm pack (prepare runs npm run build)`)
+  fs.rmSync(path.join(PACK_DIR, "staging"), { recursive: true, force: true })
+  return [tarball, platform.tarball]
 }
 
 function writeSubscriberLoggers(dir) {
@@ -214,7 +223,7 @@ async function prepareBackend({ tarball, withPlugin = true } = {}) {
   if (withPlugin) {
     if (!tarball) throw new Error("prepareBackend: tarball is required (see packPlugin())")
     // A plain install of the tarball, as a user would run it (no --legacy-peer-deps).
-    const { ms } = await run("npm", ["install", "--no-save", "--prefer-offline", "--no-audit", "--no-fund", tarball], { cwd: BACKEND_DIR })
+    const { ms } = await run("npm", ["install", "--no-save", "--prefer-offline", "--no-audit", "--no-fund", ...[].concat(tarball)], { cwd: BACKEND_DIR })
     say(`plugin installed from its tarball in ${(ms / 1000).toFixed(1)} s`)
   }
   return BACKEND_DIR

@@ -10,7 +10,7 @@ const warned = new Set()
 
 let nativeModule
 function native() {
-  if (!nativeModule) nativeModule = require("../native.js")
+  if (!nativeModule) nativeModule = require("./load-native.js")
   return nativeModule
 }
 
