@@ -18,6 +18,7 @@ use crate::inbox::{Cmd, Inbox};
 use crate::log::Level;
 use crate::message::{self, Kind};
 use crate::shared::{Event, Shared};
+use crate::spool::Spool;
 
 /// Worker polling period while messages flow, and idle polls before parking.
 const POLL: Duration = Duration::from_millis(1);
@@ -44,8 +45,10 @@ pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>) {
     } else {
         None
     };
+    let spool = sender.as_ref().and_then(|_| open_spool(&shared));
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let worker = Worker {
+        spool,
         shared,
         batcher: Batcher::new(config.flush_at),
         deadline: None,
@@ -58,6 +61,28 @@ pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>) {
         closing: false,
     };
     crate::runtime().spawn(worker.run(inbox, done_rx));
+}
+
+/// The spool of this client, if `spool_dir` is set and usable (else logged).
+fn open_spool(shared: &Arc<Shared>) -> Option<Spool> {
+    let dir = shared.config.spool_dir.as_ref()?;
+    match Spool::open(shared.clone(), dir) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            shared.stats.spool_errors.fetch_add(1, Relaxed);
+            shared.log(
+                Level::Error,
+                "spool_io",
+                format!(
+                    "spool: cannot use spool_dir {} ({e}); accepted messages are kept in memory only \
+                     (a crash loses them). Fix: make the directory writable by this process, \
+                     or set spool_dir to another path, or false",
+                    dir.display()
+                ),
+            );
+            None
+        }
+    }
 }
 
 struct Outstanding {
@@ -82,6 +107,8 @@ struct Done {
 
 struct Worker {
     shared: Arc<Shared>,
+    /// On-disk copy of what is accepted and not yet settled (src/spool).
+    spool: Option<Spool>,
     batcher: Batcher,
     /// Interval deadline of the open batch: (its first seq, when it closes).
     deadline: Option<(u64, TokioInstant)>,
@@ -106,6 +133,7 @@ impl Worker {
     async fn run(mut self, inbox: Arc<Inbox>, mut done_rx: mpsc::UnboundedReceiver<Done>) {
         let mut buf = Vec::new();
         let mut idle_polls = 0u32;
+        self.replay_spool();
         loop {
             inbox.drain(&mut buf);
             if buf.is_empty() {
@@ -117,6 +145,10 @@ impl Worker {
                 }
             }
             self.update_busy(idle_polls);
+            // spool: one group commit per tick
+            if let Some(spool) = &mut self.spool {
+                spool.commit();
+            }
             if self.closing && self.outstanding.is_empty() && self.batcher.is_empty() {
                 break;
             }
@@ -131,6 +163,9 @@ impl Worker {
                 _ = sleep_until(batch_at) => self.close_open_batch(),
                 _ = sleep_until(flush_at) => self.expire_waiters(),
             }
+        }
+        if let Some(spool) = self.spool.take() {
+            spool.close();
         }
         // Refuse further pushes; answer anyone still waiting.
         inbox.close(&mut buf);
@@ -183,6 +218,39 @@ impl Worker {
         }
     }
 
+    /// Replay what dead processes left in the spool directory: their
+    /// messages are accepted again here, with their original messageId, and
+    /// their files deleted once our own spool holds the messages.
+    fn replay_spool(&mut self) {
+        let Some(spool) = &mut self.spool else {
+            return;
+        };
+        let adopted = spool.adopt();
+        let n = adopted.messages.len() as u64;
+        let shared = self.shared.clone();
+        for json in &adopted.messages {
+            let charged = json.len();
+            shared.stats.accepted.fetch_add(1, Relaxed);
+            shared.stats.queued.fetch_add(1, Relaxed);
+            shared.stats.queued_bytes.fetch_add(charged as u64, Relaxed);
+            let seq = shared.next_seq.fetch_add(1, Relaxed);
+            self.last_seq = Some(seq);
+            self.enqueue_prepared(seq, json.clone(), charged, false);
+        }
+        let spool = self.spool.as_mut().expect("checked");
+        spool.commit();
+        spool.sync_now();
+        adopted.remove();
+        if n > 0 {
+            shared.stats.replayed.fetch_add(n, Relaxed);
+            shared.log(
+                Level::Info,
+                "spool_replay",
+                format!("spool: replaying {n} messages left by a process that ended before delivering them"),
+            );
+        }
+    }
+
     fn accept(&mut self, seq: u64, kind: Kind, json: String, charged: usize, has_callback: bool) {
         let shared = self.shared.clone();
         let stats = &shared.stats;
@@ -201,6 +269,13 @@ impl Worker {
                 return;
             }
         };
+        self.enqueue_prepared(seq, json, charged, has_callback);
+    }
+
+    /// Spool a prepared message and add it to the open batch.
+    fn enqueue_prepared(&mut self, seq: u64, json: String, charged: usize, has_callback: bool) {
+        let shared = self.shared.clone();
+        let stats = &shared.stats;
         if self.sender.is_none() {
             stats.drop_messages("disabled", 1);
             stats.settle(1, charged as u64);
@@ -212,6 +287,22 @@ impl Worker {
                 });
             }
             return;
+        }
+        if let Some(spool) = &mut self.spool {
+            if spool.append(seq, &json).is_err() {
+                stats.drop_messages("spool_full", 1);
+                stats.settle(1, charged as u64);
+                let error = format!(
+                    "spool full (max_spool_bytes {}): dropped a message; raise max_spool_bytes \
+                     or check why Segment is not accepting messages",
+                    shared.config.max_spool_bytes
+                );
+                shared.log(Level::Error, "spool_full", error.clone());
+                if has_callback {
+                    shared.emit(Event::Rejected { seq, error });
+                }
+                return;
+            }
         }
         let mut closed = Vec::new();
         self.batcher.push(
@@ -300,6 +391,9 @@ impl Worker {
             }
         };
         stats.settle(rec.count, rec.charged);
+        if let Some(spool) = &mut self.spool {
+            spool.settle(done.first, rec.last);
+        }
         if rec.has_callbacks {
             shared.emit(Event::Settled {
                 first: done.first,
@@ -404,10 +498,17 @@ impl Worker {
             }
         }
         if total > 0 {
+            // spool: abandoned messages are not settled there; the next
+            // start replays them.
+            let kept = if self.spool.as_ref().is_some_and(|s| s.is_active()) {
+                "; they stay in the spool and the next start delivers them"
+            } else {
+                ""
+            };
             shared.log(
                 Level::Error,
                 "flush_timeout",
-                format!("flush timed out: dropped {total} undelivered messages"),
+                format!("flush timed out: dropped {total} undelivered messages{kept}"),
             );
         }
     }
