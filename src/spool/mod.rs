@@ -432,3 +432,143 @@ impl Spool {
         Some((file, messages))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::shared::Event;
+    use std::sync::Mutex;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "segment-spool-test-{name}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn shared(dir: &Path, key: &str, max_bytes: u64) -> (Arc<Shared>, Arc<Mutex<Vec<String>>>) {
+        let config = Config {
+            write_key: Some(key.to_string()),
+            spool_dir: Some(dir.to_path_buf()),
+            max_spool_bytes: max_bytes,
+            ..Config::default()
+        };
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink_lines = lines.clone();
+        let sink = Arc::new(move |ev: Event| {
+            if let Event::Log { message, .. } = ev {
+                sink_lines.lock().unwrap().push(message);
+            }
+        });
+        (Arc::new(Shared::new(Arc::new(config), sink)), lines)
+    }
+
+    fn open(dir: &Path) -> Spool {
+        Spool::open(shared(dir, "k", 1 << 30).0, dir).unwrap()
+    }
+
+    fn files(dir: &Path) -> usize {
+        fs::read_dir(dir).unwrap().count()
+    }
+
+    #[test]
+    fn a_live_owner_keeps_its_files_and_a_dead_ones_are_adopted_once() {
+        let dir = temp_dir("adopt");
+        let mut a = open(&dir);
+        for seq in 0..3 {
+            a.append(seq, &format!(r#"{{"messageId":"m{seq}"}}"#))
+                .unwrap();
+        }
+        a.settle(0, 0);
+        a.commit();
+        let mut b = open(&dir);
+        assert!(b.adopt().messages.is_empty(), "a's files are locked");
+        drop(a); // the process died: its lock is gone, its files stay
+        let adopted = b.adopt();
+        assert_eq!(
+            adopted.messages,
+            vec![r#"{"messageId":"m1"}"#, r#"{"messageId":"m2"}"#]
+        );
+        // While b holds them, a third client does not get them too.
+        let mut c = open(&dir);
+        assert!(c.adopt().messages.is_empty());
+        adopted.remove();
+        assert!(c.adopt().messages.is_empty());
+        assert_eq!(files(&dir), 2, "b's and c's active segments");
+        b.close();
+        c.close();
+        assert_eq!(files(&dir), 0);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn settled_segments_are_deleted_and_the_bound_holds() {
+        let dir = temp_dir("bound");
+        let (sh, _) = shared(&dir, "k", 1 << 16);
+        let mut s = Spool::open(sh.clone(), &dir).unwrap();
+        let json = format!(r#"{{"messageId":"{}"}}"#, "x".repeat(200));
+        let mut accepted = 0u64;
+        while s.append(accepted, &json).is_ok() {
+            accepted += 1;
+            s.commit();
+        }
+        assert!(s.bytes() <= 1 << 16);
+        assert!(accepted > 200, "{accepted}");
+        s.settle(0, accepted - 1);
+        s.commit();
+        assert_eq!(files(&dir), 1, "settled segments are gone");
+        // room again
+        s.append(accepted, &json).unwrap();
+        s.commit();
+        assert_eq!(sh.stats.spool_bytes.load(Relaxed), s.bytes());
+        s.close();
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn other_destinations_newer_formats_and_damage() {
+        let dir = temp_dir("damage");
+        // Another write key's file: left for its own client.
+        let mut other = Spool::open(shared(&dir, "other", 1 << 30).0, &dir).unwrap();
+        other.append(1, r#"{"messageId":"o"}"#).unwrap();
+        other.commit();
+        drop(other);
+        // A newer format: left alone, logged.
+        let mut newer =
+            format::header(format::fingerprint(crate::config::DEFAULT_HOST, "k")).to_vec();
+        newer[8..12].copy_from_slice(&(format::VERSION + 1).to_le_bytes());
+        fs::write(dir.join("newer.seg"), &newer).unwrap();
+        // Ours with a torn tail.
+        let mut dead = open(&dir);
+        dead.append(1, r#"{"messageId":"a"}"#).unwrap();
+        dead.append(2, r#"{"messageId":"b"}"#).unwrap();
+        dead.commit();
+        let path = dead.segments[0].path.clone();
+        drop(dead);
+        let len = fs::metadata(&path).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
+
+        let (sh, lines) = shared(&dir, "k", 1 << 30);
+        let mut s = Spool::open(sh.clone(), &dir).unwrap();
+        let adopted = s.adopt();
+        assert_eq!(adopted.messages, vec![r#"{"messageId":"a"}"#]);
+        assert_eq!(sh.stats.spool_damaged.load(Relaxed), 1);
+        let lines = lines.lock().unwrap().join("\n");
+        assert!(lines.contains("damaged bytes"), "{lines}");
+        assert!(lines.contains("newer version"), "{lines}");
+        assert!(!lines.contains("\"k\""));
+        adopted.remove();
+        assert!(dir.join("newer.seg").exists());
+        s.close();
+        assert_eq!(files(&dir), 2, "the other key's file and the newer one");
+        fs::remove_dir_all(dir).unwrap();
+    }
+}
