@@ -27,6 +27,8 @@ const CORE_OPTIONS = [
   "gzip",
   "enabled",
   "shutdown_timeout",
+  "spool_dir", // spool: src/spool, lib/spool.js
+  "max_spool_bytes",
 ]
 
 // Native event codes (src/binding/client.rs).
@@ -430,3 +432,4 @@ module.exports.SegmentService = SegmentService
 module.exports.default = SegmentService
 module.exports.CORE_OPTIONS = CORE_OPTIONS
 module.exports.libraryVersion = native.libraryVersion
+module.exports.medusaSpoolDir = require("./lib/spool").medusaSpoolDir

@@ -18,7 +18,7 @@ use crate::inbox::{Cmd, Inbox};
 use crate::log::Level;
 use crate::message::{self, Kind};
 use crate::shared::{Event, Shared};
-use crate::spool::Spool;
+use crate::spool::{Spool, Stamp};
 
 /// Worker polling period while messages flow, and idle polls before parking.
 const POLL: Duration = Duration::from_millis(1);
@@ -85,6 +85,30 @@ fn open_spool(shared: &Arc<Shared>) -> Option<Spool> {
     }
 }
 
+/// What the spool did with a drained message.
+enum Spooled {
+    /// No spool.
+    Off,
+    /// Refused: `max_spool_bytes` reached.
+    Full,
+    /// On disk with this messageId and time, which `prepare` must use.
+    Stamped(Stamp),
+}
+
+impl Spooled {
+    /// `prepare` with the stamp the spool stored, if any.
+    fn prepare(&self, kind: Kind, json: &str) -> Result<String, message::MessageError> {
+        match self {
+            Spooled::Stamped(st) => {
+                let at = OffsetDateTime::from_unix_timestamp_nanos(st.at_ms as i128 * 1_000_000)
+                    .unwrap_or_else(|_| OffsetDateTime::now_utc());
+                message::prepare_stamped(kind, json, at, uuid::Uuid::from_bytes(st.message_id))
+            }
+            _ => message::prepare(kind, json, OffsetDateTime::now_utc()),
+        }
+    }
+}
+
 struct Outstanding {
     last: u64,
     count: u64,
@@ -140,8 +164,10 @@ impl Worker {
                 idle_polls = idle_polls.saturating_add(1);
             } else {
                 idle_polls = 0;
-                for cmd in buf.drain(..) {
-                    self.handle(cmd);
+                // spool: the drained messages reach the disk before any work on them
+                let spooled = self.spool_drained(&buf);
+                for (cmd, spooled) in buf.drain(..).zip(spooled) {
+                    self.handle(cmd, spooled);
                 }
             }
             self.update_busy(idle_polls);
@@ -185,7 +211,37 @@ impl Worker {
         }
     }
 
-    fn handle(&mut self, cmd: Cmd) {
+    /// Append the drained messages to the spool and write them (one write
+    /// per tick), stamped with the messageId and time `prepare` will use.
+    fn spool_drained(&mut self, cmds: &[Cmd]) -> Vec<Spooled> {
+        let Some(spool) = self.spool.as_mut().filter(|s| s.is_active()) else {
+            return cmds.iter().map(|_| Spooled::Off).collect();
+        };
+        let at_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        let spooled = cmds
+            .iter()
+            .map(|cmd| match cmd {
+                Cmd::Msg {
+                    seq, kind, json, ..
+                } => {
+                    let stamp = Stamp {
+                        kind: kind.code() as u8,
+                        at_ms,
+                        message_id: *uuid::Uuid::new_v4().as_bytes(),
+                    };
+                    match spool.append(*seq, &stamp, json) {
+                        Ok(()) => Spooled::Stamped(stamp),
+                        Err(_) => Spooled::Full,
+                    }
+                }
+                _ => Spooled::Off,
+            })
+            .collect();
+        spool.commit();
+        spooled
+    }
+
+    fn handle(&mut self, cmd: Cmd, spooled: Spooled) {
         match cmd {
             Cmd::Msg {
                 seq,
@@ -195,7 +251,7 @@ impl Worker {
                 has_callback,
             } => {
                 self.last_seq = Some(seq);
-                self.accept(seq, kind, json, charged, has_callback);
+                self.accept(seq, kind, json, charged, has_callback, spooled);
             }
             Cmd::Flush {
                 id,
@@ -225,17 +281,26 @@ impl Worker {
         let Some(spool) = &mut self.spool else {
             return;
         };
-        let adopted = spool.adopt();
+        let mut adopted = spool.adopt();
         let n = adopted.messages.len() as u64;
         let shared = self.shared.clone();
-        for json in &adopted.messages {
-            let charged = json.len();
+        for m in adopted.messages.drain(..) {
+            // Kinds are fixed in format version 1; anything else is damage.
+            let Some(kind) = Kind::from_code(m.stamp.kind as u32) else {
+                continue;
+            };
+            let charged = m.json.len();
             shared.stats.accepted.fetch_add(1, Relaxed);
             shared.stats.queued.fetch_add(1, Relaxed);
             shared.stats.queued_bytes.fetch_add(charged as u64, Relaxed);
             let seq = shared.next_seq.fetch_add(1, Relaxed);
             self.last_seq = Some(seq);
-            self.enqueue_prepared(seq, json.clone(), charged, false);
+            let spool = self.spool.as_mut().expect("checked");
+            let spooled = match spool.append(seq, &m.stamp, &m.json) {
+                Ok(()) => Spooled::Stamped(m.stamp),
+                Err(_) => Spooled::Full,
+            };
+            self.accept(seq, kind, m.json, charged, false, spooled);
         }
         let spool = self.spool.as_mut().expect("checked");
         spool.commit();
@@ -251,12 +316,37 @@ impl Worker {
         }
     }
 
-    fn accept(&mut self, seq: u64, kind: Kind, json: String, charged: usize, has_callback: bool) {
+    fn accept(
+        &mut self,
+        seq: u64,
+        kind: Kind,
+        json: String,
+        charged: usize,
+        has_callback: bool,
+        spooled: Spooled,
+    ) {
         let shared = self.shared.clone();
         let stats = &shared.stats;
-        let json = match message::prepare(kind, &json, OffsetDateTime::now_utc()) {
+        if let Spooled::Full = spooled {
+            stats.drop_messages("spool_full", 1);
+            stats.settle(1, charged as u64);
+            let error = format!(
+                "spool full (max_spool_bytes {}): dropped a message; raise max_spool_bytes \
+                 or check why Segment is not accepting messages",
+                shared.config.max_spool_bytes
+            );
+            shared.log(Level::Error, "spool_full", error.clone());
+            if has_callback {
+                shared.emit(Event::Rejected { seq, error });
+            }
+            return;
+        }
+        let json = match spooled.prepare(kind, &json) {
             Ok(j) => j,
             Err(e) => {
+                if let (Some(spool), Spooled::Stamped(_)) = (&mut self.spool, &spooled) {
+                    spool.settle(seq, seq);
+                }
                 stats.drop_messages(e.reason, 1);
                 stats.settle(1, charged as u64);
                 shared.log(Level::Error, e.reason, format!("dropped a message: {e}"));
@@ -272,7 +362,7 @@ impl Worker {
         self.enqueue_prepared(seq, json, charged, has_callback);
     }
 
-    /// Spool a prepared message and add it to the open batch.
+    /// Add a prepared message to the open batch.
     fn enqueue_prepared(&mut self, seq: u64, json: String, charged: usize, has_callback: bool) {
         let shared = self.shared.clone();
         let stats = &shared.stats;
@@ -287,22 +377,6 @@ impl Worker {
                 });
             }
             return;
-        }
-        if let Some(spool) = &mut self.spool {
-            if spool.append(seq, &json).is_err() {
-                stats.drop_messages("spool_full", 1);
-                stats.settle(1, charged as u64);
-                let error = format!(
-                    "spool full (max_spool_bytes {}): dropped a message; raise max_spool_bytes \
-                     or check why Segment is not accepting messages",
-                    shared.config.max_spool_bytes
-                );
-                shared.log(Level::Error, "spool_full", error.clone());
-                if has_callback {
-                    shared.emit(Event::Rejected { seq, error });
-                }
-                return;
-            }
         }
         let mut closed = Vec::new();
         self.batcher.push(

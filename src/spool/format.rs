@@ -3,8 +3,9 @@
 //! A segment file is a 16-byte header — magic `SEGSPOOL`, format version
 //! (u32 LE), fingerprint of the destination (u32 LE) — followed by records:
 //! body length (u32 LE), CRC32 of the body (u32 LE), body. A body is a tag
-//! byte and then either a message (seq u64 LE + its prepared JSON, with its
-//! messageId) or an ack (first seq, last seq: the messages in that range are
+//! byte and then either a message — seq (u64 LE), call kind (u8), time
+//! accepted (unix ms, i64 LE), the messageId it is given (16 bytes), its JSON
+//! as the caller gave it — or an ack (first seq, last seq: the messages in that range are
 //! settled). Files are only appended to, so a crash can leave at most a torn
 //! last record; reading stops at the first record that does not check out.
 
@@ -39,9 +40,21 @@ pub fn header(fingerprint: u32) -> [u8; HEADER_BYTES] {
     h
 }
 
+/// What a message record holds besides its JSON: enough to prepare it again
+/// exactly as the first time (same messageId, same default timestamp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub kind: u8,
+    /// When it was accepted, unix milliseconds.
+    pub at_ms: i64,
+    pub message_id: [u8; 16],
+}
+
+const MESSAGE_HEAD: usize = 1 + 8 + 1 + 8 + 16;
+
 /// Bytes a message record of `json_len` bytes of JSON takes on disk.
 pub fn message_record_len(json_len: usize) -> usize {
-    FRAME_BYTES + 1 + 8 + json_len
+    FRAME_BYTES + MESSAGE_HEAD + json_len
 }
 
 fn push_record(out: &mut Vec<u8>, body: &[&[u8]]) {
@@ -57,8 +70,18 @@ fn push_record(out: &mut Vec<u8>, body: &[&[u8]]) {
     }
 }
 
-pub fn push_message(out: &mut Vec<u8>, seq: u64, json: &str) {
-    push_record(out, &[&[TAG_MESSAGE], &seq.to_le_bytes(), json.as_bytes()]);
+pub fn push_message(out: &mut Vec<u8>, seq: u64, stamp: &Stamp, json: &str) {
+    push_record(
+        out,
+        &[
+            &[TAG_MESSAGE],
+            &seq.to_le_bytes(),
+            &[stamp.kind],
+            &stamp.at_ms.to_le_bytes(),
+            &stamp.message_id,
+            json.as_bytes(),
+        ],
+    );
 }
 
 pub fn push_ack(out: &mut Vec<u8>, first: u64, last: u64) {
@@ -102,11 +125,19 @@ pub fn parse_header(data: &[u8]) -> Header {
     }
 }
 
+/// A message read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub seq: u64,
+    pub stamp: Stamp,
+    pub json: String,
+}
+
 /// The records of a file after its header.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Contents {
-    /// Messages not acked, by seq, in the order written.
-    pub messages: Vec<(u64, String)>,
+    /// Messages not acked, in the order written.
+    pub messages: Vec<Stored>,
     /// Bytes after the last good record (a torn or corrupt tail), if any.
     pub damaged_bytes: usize,
 }
@@ -114,17 +145,25 @@ pub struct Contents {
 /// Read the records of `data` (a whole file, header included): the messages
 /// written and not acked. Stops at the first record that does not check out.
 pub fn read_records(data: &[u8]) -> Contents {
-    let mut messages: Vec<(u64, String)> = Vec::new();
+    let mut messages: Vec<Stored> = Vec::new();
     let mut acks: Vec<(u64, u64)> = Vec::new();
     let mut pos = HEADER_BYTES.min(data.len());
     while pos < data.len() {
         match next_record(&data[pos..]) {
             Some((body, used)) => {
                 match body.first() {
-                    Some(&TAG_MESSAGE) if body.len() >= 9 => {
-                        let seq = u64::from_le_bytes(body[1..9].try_into().unwrap());
-                        match std::str::from_utf8(&body[9..]) {
-                            Ok(json) => messages.push((seq, json.to_string())),
+                    Some(&TAG_MESSAGE) if body.len() >= MESSAGE_HEAD => {
+                        let stamp = Stamp {
+                            kind: body[9],
+                            at_ms: i64::from_le_bytes(body[10..18].try_into().unwrap()),
+                            message_id: body[18..34].try_into().unwrap(),
+                        };
+                        match std::str::from_utf8(&body[MESSAGE_HEAD..]) {
+                            Ok(json) => messages.push(Stored {
+                                seq: u64::from_le_bytes(body[1..9].try_into().unwrap()),
+                                stamp,
+                                json: json.to_string(),
+                            }),
                             Err(_) => break,
                         }
                     }
@@ -149,9 +188,9 @@ pub fn read_records(data: &[u8]) -> Contents {
             _ => merged.push((first, last)),
         }
     }
-    messages.retain(|(seq, _)| {
-        let i = merged.partition_point(|(first, _)| first <= seq);
-        i == 0 || merged[i - 1].1 < *seq
+    messages.retain(|m| {
+        let i = merged.partition_point(|(first, _)| *first <= m.seq);
+        i == 0 || merged[i - 1].1 < m.seq
     });
     Contents {
         messages,
@@ -178,6 +217,19 @@ fn next_record(data: &[u8]) -> Option<(&[u8], usize)> {
 mod tests {
     use super::*;
 
+    const ST: Stamp = Stamp {
+        kind: 0,
+        at_ms: 1_700_000_000_000,
+        message_id: [7; 16],
+    };
+
+    fn jsons(c: &Contents) -> Vec<(u64, &str)> {
+        c.messages
+            .iter()
+            .map(|m| (m.seq, m.json.as_str()))
+            .collect()
+    }
+
     fn file(records: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
         let mut data = header(7).to_vec();
         records(&mut data);
@@ -187,36 +239,33 @@ mod tests {
     #[test]
     fn messages_not_acked_are_read_back() {
         let data = file(|d| {
-            push_message(d, 1, r#"{"messageId":"a"}"#);
-            push_message(d, 2, r#"{"messageId":"b"}"#);
-            push_message(d, 3, r#"{"messageId":"c"}"#);
+            push_message(d, 1, &ST, r#"{"messageId":"a"}"#);
+            push_message(d, 2, &ST, r#"{"messageId":"b"}"#);
+            push_message(d, 3, &ST, r#"{"messageId":"c"}"#);
             push_ack(d, 1, 2);
-            push_message(d, 4, r#"{"messageId":"d"}"#);
+            push_message(d, 4, &ST, r#"{"messageId":"d"}"#);
         });
         assert_eq!(parse_header(&data), Header::Ok { fingerprint: 7 });
         let c = read_records(&data);
         assert_eq!(
-            c.messages,
-            vec![
-                (3, r#"{"messageId":"c"}"#.to_string()),
-                (4, r#"{"messageId":"d"}"#.to_string())
-            ]
+            jsons(&c),
+            vec![(3, r#"{"messageId":"c"}"#), (4, r#"{"messageId":"d"}"#)]
         );
+        assert_eq!(c.messages[0].stamp, ST);
         assert_eq!(c.damaged_bytes, 0);
-        assert_eq!(
-            message_record_len(r#"{"messageId":"a"}"#.len()),
-            FRAME_BYTES + 9 + 17
-        );
+        let mut one = Vec::new();
+        push_message(&mut one, 1, &ST, "{}");
+        assert_eq!(one.len(), message_record_len(2));
     }
 
     #[test]
     fn a_torn_tail_is_cut_at_the_last_good_record() {
-        let good = file(|d| push_message(d, 1, "{}"));
+        let good = file(|d| push_message(d, 1, &ST, "{}"));
         let mut data = good.clone();
-        push_message(&mut data, 2, r#"{"a":1}"#);
+        push_message(&mut data, 2, &ST, r#"{"a":1}"#);
         for cut in good.len() + 1..data.len() {
             let c = read_records(&data[..cut]);
-            assert_eq!(c.messages, vec![(1, "{}".to_string())], "cut at {cut}");
+            assert_eq!(jsons(&c), vec![(1, "{}")], "cut at {cut}");
             assert_eq!(c.damaged_bytes, cut - good.len());
         }
     }
@@ -224,9 +273,9 @@ mod tests {
     #[test]
     fn a_flipped_bit_stops_reading_there() {
         let mut data = file(|d| {
-            push_message(d, 1, "{}");
-            push_message(d, 2, r#"{"a":1}"#);
-            push_message(d, 3, r#"{"a":2}"#);
+            push_message(d, 1, &ST, "{}");
+            push_message(d, 2, &ST, r#"{"a":1}"#);
+            push_message(d, 3, &ST, r#"{"a":2}"#);
         });
         let second = HEADER_BYTES + message_record_len(2);
         data[second + FRAME_BYTES + 12] ^= 0x40;

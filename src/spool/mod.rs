@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use crate::log::Level;
 use crate::shared::Shared;
 use format::Header;
+pub use format::{Stamp, Stored};
 
 /// How often the written segments are synced to the device (against power
 /// loss; a killed process loses nothing once `commit` has written).
@@ -85,7 +86,7 @@ impl Segment {
 
 /// Files of dead processes, locked, whose messages are being replayed.
 pub struct Adopted {
-    pub messages: Vec<String>,
+    pub messages: Vec<Stored>,
     files: Vec<(PathBuf, File)>,
 }
 
@@ -178,8 +179,8 @@ impl Spool {
         self.shared.stats.spool_bytes.store(self.bytes(), Relaxed);
     }
 
-    /// Add a prepared message (written at the next `commit`).
-    pub fn append(&mut self, seq: u64, json: &str) -> Result<(), Full> {
+    /// Add an accepted message (written at the next `commit`).
+    pub fn append(&mut self, seq: u64, stamp: &Stamp, json: &str) -> Result<(), Full> {
         if self.broken {
             return Ok(());
         }
@@ -195,7 +196,7 @@ impl Spool {
             }
         }
         let active = self.segments.back_mut().expect("an active segment");
-        format::push_message(&mut active.pending, seq, json);
+        format::push_message(&mut active.pending, seq, stamp, json);
         active.seqs.push(seq);
         Ok(())
     }
@@ -359,7 +360,7 @@ impl Spool {
         adopted
     }
 
-    fn adopt_one(&mut self, path: &Path) -> Option<(File, Vec<String>)> {
+    fn adopt_one(&mut self, path: &Path) -> Option<(File, Vec<Stored>)> {
         let name = path.display();
         let file = OpenOptions::new().read(true).write(true).open(path).ok()?;
         match file.try_lock() {
@@ -428,8 +429,7 @@ impl Spool {
                 ),
             );
         }
-        let messages = contents.messages.into_iter().map(|(_, m)| m).collect();
-        Some((file, messages))
+        Some((file, contents.messages))
     }
 }
 
@@ -466,6 +466,16 @@ mod tests {
         (Arc::new(Shared::new(Arc::new(config), sink)), lines)
     }
 
+    const ST: Stamp = Stamp {
+        kind: 0,
+        at_ms: 0,
+        message_id: [1; 16],
+    };
+
+    fn jsons(a: &Adopted) -> Vec<&str> {
+        a.messages.iter().map(|m| m.json.as_str()).collect()
+    }
+
     fn open(dir: &Path) -> Spool {
         Spool::open(shared(dir, "k", 1 << 30).0, dir).unwrap()
     }
@@ -479,7 +489,7 @@ mod tests {
         let dir = temp_dir("adopt");
         let mut a = open(&dir);
         for seq in 0..3 {
-            a.append(seq, &format!(r#"{{"messageId":"m{seq}"}}"#))
+            a.append(seq, &ST, &format!(r#"{{"messageId":"m{seq}"}}"#))
                 .unwrap();
         }
         a.settle(0, 0);
@@ -489,7 +499,7 @@ mod tests {
         drop(a); // the process died: its lock is gone, its files stay
         let adopted = b.adopt();
         assert_eq!(
-            adopted.messages,
+            jsons(&adopted),
             vec![r#"{"messageId":"m1"}"#, r#"{"messageId":"m2"}"#]
         );
         // While b holds them, a third client does not get them too.
@@ -511,7 +521,7 @@ mod tests {
         let mut s = Spool::open(sh.clone(), &dir).unwrap();
         let json = format!(r#"{{"messageId":"{}"}}"#, "x".repeat(200));
         let mut accepted = 0u64;
-        while s.append(accepted, &json).is_ok() {
+        while s.append(accepted, &ST, &json).is_ok() {
             accepted += 1;
             s.commit();
         }
@@ -521,7 +531,7 @@ mod tests {
         s.commit();
         assert_eq!(files(&dir), 1, "settled segments are gone");
         // room again
-        s.append(accepted, &json).unwrap();
+        s.append(accepted, &ST, &json).unwrap();
         s.commit();
         assert_eq!(sh.stats.spool_bytes.load(Relaxed), s.bytes());
         s.close();
@@ -533,7 +543,7 @@ mod tests {
         let dir = temp_dir("damage");
         // Another write key's file: left for its own client.
         let mut other = Spool::open(shared(&dir, "other", 1 << 30).0, &dir).unwrap();
-        other.append(1, r#"{"messageId":"o"}"#).unwrap();
+        other.append(1, &ST, r#"{"messageId":"o"}"#).unwrap();
         other.commit();
         drop(other);
         // A newer format: left alone, logged.
@@ -543,8 +553,8 @@ mod tests {
         fs::write(dir.join("newer.seg"), &newer).unwrap();
         // Ours with a torn tail.
         let mut dead = open(&dir);
-        dead.append(1, r#"{"messageId":"a"}"#).unwrap();
-        dead.append(2, r#"{"messageId":"b"}"#).unwrap();
+        dead.append(1, &ST, r#"{"messageId":"a"}"#).unwrap();
+        dead.append(2, &ST, r#"{"messageId":"b"}"#).unwrap();
         dead.commit();
         let path = dead.segments[0].path.clone();
         drop(dead);
@@ -559,7 +569,7 @@ mod tests {
         let (sh, lines) = shared(&dir, "k", 1 << 30);
         let mut s = Spool::open(sh.clone(), &dir).unwrap();
         let adopted = s.adopt();
-        assert_eq!(adopted.messages, vec![r#"{"messageId":"a"}"#]);
+        assert_eq!(jsons(&adopted), vec![r#"{"messageId":"a"}"#]);
         assert_eq!(sh.stats.spool_damaged.load(Relaxed), 1);
         let lines = lines.lock().unwrap().join("\n");
         assert!(lines.contains("damaged bytes"), "{lines}");
