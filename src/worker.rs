@@ -2,7 +2,7 @@
 //! prepares each message (validation, enrichment), packs batches, hands
 //! them to delivery tasks, and settles them — counts, callbacks, flushes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +25,8 @@ const POLL: Duration = Duration::from_millis(1);
 const IDLE_POLLS: u32 = 5;
 /// Polls without a message after which a burst counts as paused.
 const QUIET_POLLS: u32 = 3;
+/// Drained commands handled per tick; the rest wait in the backlog.
+const HANDLE_PER_TICK: usize = 1024;
 
 /// Start the worker of one client on the shared runtime. It ends once the
 /// client is closed and what is pending has settled.
@@ -49,6 +51,7 @@ pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>) {
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let worker = Worker {
         spool,
+        backlog: VecDeque::new(),
         shared,
         batcher: Batcher::new(config.flush_at),
         deadline: None,
@@ -131,6 +134,8 @@ struct Done {
 
 struct Worker {
     shared: Arc<Shared>,
+    /// Drained (and spooled) commands not handled yet.
+    backlog: VecDeque<(Cmd, Spooled)>,
     /// On-disk copy of what is accepted and not yet settled (src/spool).
     spool: Option<Spool>,
     batcher: Batcher,
@@ -160,13 +165,19 @@ impl Worker {
         self.replay_spool();
         loop {
             inbox.drain(&mut buf);
-            if buf.is_empty() {
+            if buf.is_empty() && self.backlog.is_empty() {
                 idle_polls = idle_polls.saturating_add(1);
             } else {
                 idle_polls = 0;
                 // spool: the drained messages reach the disk before any work on them
                 let spooled = self.spool_drained(&buf);
-                for (cmd, spooled) in buf.drain(..).zip(spooled) {
+                self.backlog.extend(buf.drain(..).zip(spooled));
+                // A slice of the work per tick, so that in a burst new
+                // messages still reach the spool within a tick or two.
+                for _ in 0..HANDLE_PER_TICK {
+                    let Some((cmd, spooled)) = self.backlog.pop_front() else {
+                        break;
+                    };
                     self.handle(cmd, spooled);
                 }
             }
@@ -175,11 +186,19 @@ impl Worker {
             if let Some(spool) = &mut self.spool {
                 spool.commit();
             }
-            if self.closing && self.outstanding.is_empty() && self.batcher.is_empty() {
+            if self.closing
+                && self.outstanding.is_empty()
+                && self.batcher.is_empty()
+                && self.backlog.is_empty()
+            {
                 break;
             }
             let park = idle_polls >= IDLE_POLLS && inbox.park();
-            let poll_at = (!park).then(|| TokioInstant::now() + POLL);
+            let poll_at = match (park, self.backlog.is_empty()) {
+                (true, _) => None,
+                (false, true) => Some(TokioInstant::now() + POLL),
+                (false, false) => Some(TokioInstant::now()),
+            };
             let batch_at = self.deadline.map(|(_, at)| at);
             let flush_at = self.waiters.iter().filter_map(|w| w.deadline).min();
             tokio::select! {
