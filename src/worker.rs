@@ -2,7 +2,7 @@
 //! prepares each message (validation, enrichment), packs batches, hands
 //! them to delivery tasks, and settles them — counts, callbacks, flushes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,19 +18,17 @@ use crate::inbox::{Cmd, Inbox};
 use crate::log::Level;
 use crate::message::{self, Kind};
 use crate::shared::{Event, Shared};
-use crate::spool::{Spool, Stamp};
+use crate::spool::{Spool, Spooled};
 
 /// Worker polling period while messages flow, and idle polls before parking.
 const POLL: Duration = Duration::from_millis(1);
 const IDLE_POLLS: u32 = 5;
 /// Polls without a message after which a burst counts as paused.
 const QUIET_POLLS: u32 = 3;
-/// Drained commands handled per tick; the rest wait in the backlog.
-const HANDLE_PER_TICK: usize = 1024;
 
 /// Start the worker of one client on the shared runtime. It ends once the
 /// client is closed and what is pending has settled.
-pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>) {
+pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>, spool: Option<Arc<Spool>>) {
     let config = shared.config.clone();
     let sender = if config.delivers() {
         match Sender::new(config.clone()) {
@@ -47,11 +45,9 @@ pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>) {
     } else {
         None
     };
-    let spool = sender.as_ref().and_then(|_| open_spool(&shared));
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let worker = Worker {
-        spool,
-        backlog: VecDeque::new(),
+        spool: sender.as_ref().and(spool),
         shared,
         batcher: Batcher::new(config.flush_at),
         deadline: None,
@@ -66,49 +62,15 @@ pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>) {
     crate::runtime().spawn(worker.run(inbox, done_rx));
 }
 
-/// The spool of this client, if `spool_dir` is set and usable (else logged).
-fn open_spool(shared: &Arc<Shared>) -> Option<Spool> {
-    let dir = shared.config.spool_dir.as_ref()?;
-    match Spool::open(shared.clone(), dir) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            shared.stats.spool_errors.fetch_add(1, Relaxed);
-            shared.log(
-                Level::Error,
-                "spool_io",
-                format!(
-                    "spool: cannot use spool_dir {} ({e}); accepted messages are kept in memory only \
-                     (a crash loses them). Fix: make the directory writable by this process, \
-                     or set spool_dir to another path, or false",
-                    dir.display()
-                ),
-            );
-            None
+/// `prepare`, with the messageId and time the spool stored, if any.
+fn prepare(kind: Kind, json: &str, spooled: &Spooled) -> Result<String, message::MessageError> {
+    match spooled {
+        Spooled::Stamped(st) => {
+            let at = OffsetDateTime::from_unix_timestamp_nanos(st.at_ms as i128 * 1_000_000)
+                .unwrap_or_else(|_| OffsetDateTime::now_utc());
+            message::prepare_stamped(kind, json, at, uuid::Uuid::from_bytes(st.message_id))
         }
-    }
-}
-
-/// What the spool did with a drained message.
-enum Spooled {
-    /// No spool.
-    Off,
-    /// Refused: `max_spool_bytes` reached.
-    Full,
-    /// On disk with this messageId and time, which `prepare` must use.
-    Stamped(Stamp),
-}
-
-impl Spooled {
-    /// `prepare` with the stamp the spool stored, if any.
-    fn prepare(&self, kind: Kind, json: &str) -> Result<String, message::MessageError> {
-        match self {
-            Spooled::Stamped(st) => {
-                let at = OffsetDateTime::from_unix_timestamp_nanos(st.at_ms as i128 * 1_000_000)
-                    .unwrap_or_else(|_| OffsetDateTime::now_utc());
-                message::prepare_stamped(kind, json, at, uuid::Uuid::from_bytes(st.message_id))
-            }
-            _ => message::prepare(kind, json, OffsetDateTime::now_utc()),
-        }
+        _ => message::prepare(kind, json, OffsetDateTime::now_utc()),
     }
 }
 
@@ -134,10 +96,8 @@ struct Done {
 
 struct Worker {
     shared: Arc<Shared>,
-    /// Drained (and spooled) commands not handled yet.
-    backlog: VecDeque<(Cmd, Spooled)>,
     /// On-disk copy of what is accepted and not yet settled (src/spool).
-    spool: Option<Spool>,
+    spool: Option<Arc<Spool>>,
     batcher: Batcher,
     /// Interval deadline of the open batch: (its first seq, when it closes).
     deadline: Option<(u64, TokioInstant)>,
@@ -165,40 +125,20 @@ impl Worker {
         self.replay_spool();
         loop {
             inbox.drain(&mut buf);
-            if buf.is_empty() && self.backlog.is_empty() {
+            if buf.is_empty() {
                 idle_polls = idle_polls.saturating_add(1);
             } else {
                 idle_polls = 0;
-                // spool: the drained messages reach the disk before any work on them
-                let spooled = self.spool_drained(&buf);
-                self.backlog.extend(buf.drain(..).zip(spooled));
-                // A slice of the work per tick, so that in a burst new
-                // messages still reach the spool within a tick or two.
-                for _ in 0..HANDLE_PER_TICK {
-                    let Some((cmd, spooled)) = self.backlog.pop_front() else {
-                        break;
-                    };
-                    self.handle(cmd, spooled);
+                for cmd in buf.drain(..) {
+                    self.handle(cmd);
                 }
             }
             self.update_busy(idle_polls);
-            // spool: one group commit per tick
-            if let Some(spool) = &mut self.spool {
-                spool.commit();
-            }
-            if self.closing
-                && self.outstanding.is_empty()
-                && self.batcher.is_empty()
-                && self.backlog.is_empty()
-            {
+            if self.closing && self.outstanding.is_empty() && self.batcher.is_empty() {
                 break;
             }
             let park = idle_polls >= IDLE_POLLS && inbox.park();
-            let poll_at = match (park, self.backlog.is_empty()) {
-                (true, _) => None,
-                (false, true) => Some(TokioInstant::now() + POLL),
-                (false, false) => Some(TokioInstant::now()),
-            };
+            let poll_at = (!park).then(|| TokioInstant::now() + POLL);
             let batch_at = self.deadline.map(|(_, at)| at);
             let flush_at = self.waiters.iter().filter_map(|w| w.deadline).min();
             tokio::select! {
@@ -230,37 +170,7 @@ impl Worker {
         }
     }
 
-    /// Append the drained messages to the spool and write them (one write
-    /// per tick), stamped with the messageId and time `prepare` will use.
-    fn spool_drained(&mut self, cmds: &[Cmd]) -> Vec<Spooled> {
-        let Some(spool) = self.spool.as_mut().filter(|s| s.is_active()) else {
-            return cmds.iter().map(|_| Spooled::Off).collect();
-        };
-        let at_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-        let spooled = cmds
-            .iter()
-            .map(|cmd| match cmd {
-                Cmd::Msg {
-                    seq, kind, json, ..
-                } => {
-                    let stamp = Stamp {
-                        kind: kind.code() as u8,
-                        at_ms,
-                        message_id: *uuid::Uuid::new_v4().as_bytes(),
-                    };
-                    match spool.append(*seq, &stamp, json) {
-                        Ok(()) => Spooled::Stamped(stamp),
-                        Err(_) => Spooled::Full,
-                    }
-                }
-                _ => Spooled::Off,
-            })
-            .collect();
-        spool.commit();
-        spooled
-    }
-
-    fn handle(&mut self, cmd: Cmd, spooled: Spooled) {
+    fn handle(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Msg {
                 seq,
@@ -268,6 +178,7 @@ impl Worker {
                 json,
                 charged,
                 has_callback,
+                spooled,
             } => {
                 self.last_seq = Some(seq);
                 self.accept(seq, kind, json, charged, has_callback, spooled);
@@ -297,7 +208,7 @@ impl Worker {
     /// messages are accepted again here, with their original messageId, and
     /// their files deleted once our own spool holds the messages.
     fn replay_spool(&mut self) {
-        let Some(spool) = &mut self.spool else {
+        let Some(spool) = self.spool.clone() else {
             return;
         };
         let mut adopted = spool.adopt();
@@ -314,15 +225,9 @@ impl Worker {
             shared.stats.queued_bytes.fetch_add(charged as u64, Relaxed);
             let seq = shared.next_seq.fetch_add(1, Relaxed);
             self.last_seq = Some(seq);
-            let spool = self.spool.as_mut().expect("checked");
-            let spooled = match spool.append(seq, &m.stamp, &m.json) {
-                Ok(()) => Spooled::Stamped(m.stamp),
-                Err(_) => Spooled::Full,
-            };
+            let spooled = spool.append(seq, &m.stamp, &m.json);
             self.accept(seq, kind, m.json, charged, false, spooled);
         }
-        let spool = self.spool.as_mut().expect("checked");
-        spool.commit();
         spool.sync_now();
         adopted.remove();
         if n > 0 {
@@ -360,10 +265,10 @@ impl Worker {
             }
             return;
         }
-        let json = match spooled.prepare(kind, &json) {
+        let json = match prepare(kind, &json, &spooled) {
             Ok(j) => j,
             Err(e) => {
-                if let (Some(spool), Spooled::Stamped(_)) = (&mut self.spool, &spooled) {
+                if let (Some(spool), Spooled::Stamped(_)) = (&self.spool, &spooled) {
                     spool.settle(seq, seq);
                 }
                 stats.drop_messages(e.reason, 1);
@@ -484,7 +389,7 @@ impl Worker {
             }
         };
         stats.settle(rec.count, rec.charged);
-        if let Some(spool) = &mut self.spool {
+        if let Some(spool) = &self.spool {
             spool.settle(done.first, rec.last);
         }
         if rec.has_callbacks {

@@ -1,18 +1,21 @@
 //! The on-disk spool: accepted messages survive the death of the process.
 //!
-//! Each client with a `spool_dir` appends every prepared message (with its
-//! messageId) to its own segment files there, and an ack record once the
-//! message's batch is settled; a segment whose messages are all settled is
-//! deleted. Writes are group-committed: the worker gathers a tick's records
-//! and writes them with one syscall per segment (`commit`), so once a message
-//! is in the page cache a `kill -9` cannot lose it; `fdatasync` runs at most
-//! every `SYNC_INTERVAL`, off the worker thread, against power loss.
+//! Each client with a `spool_dir` appends every accepted message — with the
+//! messageId and time it will be sent with — to its own segment files there,
+//! and an ack record once the message's batch is settled; a segment whose
+//! messages are all settled is deleted. `append` runs on the caller's thread
+//! and only copies the record into a buffer; the spool's own thread writes
+//! the buffers out every millisecond while messages flow (one write per
+//! segment: a group commit) and syncs them at most every `SYNC_INTERVAL`.
+//! Once written, a message is in the page cache and a `kill -9` cannot lose
+//! it; a busy delivery thread does not delay it.
 //!
 //! Every segment is held under an exclusive advisory lock (`flock`) while its
 //! process lives. A starting client locks the files nobody holds — their
 //! owner died — and replays their unsettled messages with their original
 //! messageId (Segment de-duplicates what may have been sent already): it
-//! writes them into its own segment first, then deletes the adopted files.
+//! appends them to its own segment, writes that, then deletes the adopted
+//! files.
 //!
 //! The disk is never allowed to take the store down: a directory that cannot
 //! be used, a failed write or a damaged file is logged once with the fix and
@@ -26,24 +29,39 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::log::Level;
+use crate::message::Kind;
 use crate::shared::Shared;
 use format::Header;
 pub use format::{Stamp, Stored};
 
 /// How often the written segments are synced to the device (against power
-/// loss; a killed process loses nothing once `commit` has written).
+/// loss; a killed process loses nothing once its records are written).
 const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// The writer's period while records arrive; idle rounds before it sleeps.
+const WRITE_EVERY: Duration = Duration::from_millis(1);
+const IDLE_ROUNDS: u32 = 50;
 const EXTENSION: &str = "seg";
+
+/// What the spool did with an accepted message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spooled {
+    /// No spool (or it failed): the message lives in memory only.
+    Off,
+    /// Refused: `max_spool_bytes` reached; the message is to be dropped.
+    Full,
+    /// In the spool with this messageId and time, which `prepare` must use.
+    Stamped(Stamp),
+}
 
 /// One segment file of this client.
 struct Segment {
     path: PathBuf,
     file: Arc<File>,
-    /// Bytes in the file.
+    /// Bytes written to the file, or being written.
     written: u64,
     /// Records not yet written (the group commit).
     pending: Vec<u8>,
@@ -91,7 +109,7 @@ pub struct Adopted {
 }
 
 impl Adopted {
-    /// Delete the adopted files: call once their messages are committed to
+    /// Delete the adopted files: call once their messages are written to
     /// our own segments.
     pub fn remove(self) {
         for (path, _file) in self.files {
@@ -100,10 +118,19 @@ impl Adopted {
     }
 }
 
-/// `append` refused a message: the spool holds `max_spool_bytes` already.
-#[derive(Debug)]
-pub struct Full;
+/// The segments and buffers, behind the spool's lock.
+struct State {
+    /// Live segments, oldest first; the last one is appended to.
+    segments: VecDeque<Segment>,
+    /// Sum of the segments' sizes.
+    bytes: u64,
+    /// After a failed write: messages stay in memory only.
+    broken: bool,
+    closed: bool,
+}
 
+/// The spool of one client, shared by its front (append), its worker
+/// (settle, replay) and its writer thread (commit).
 pub struct Spool {
     shared: Arc<Shared>,
     dir: PathBuf,
@@ -112,20 +139,24 @@ pub struct Spool {
     segment_bytes: u64,
     /// File names are `{stem}-{n}.seg`; the stem is unique to this client.
     stem: String,
+    state: Mutex<State>,
+    /// Held while writing: one commit at a time, in order.
+    writing: Mutex<WriteState>,
+    /// The writer sleeps on this when idle; `append` wakes it.
+    wake: Condvar,
+    writer_idle: AtomicBool,
+}
+
+struct WriteState {
     next_segment: u64,
-    /// Live segments, oldest first; the last one is written to.
-    segments: VecDeque<Segment>,
-    /// After a failed write: messages stay in memory only.
-    broken: bool,
     last_sync: Instant,
-    /// Written since the last sync.
-    unsynced: bool,
-    syncing: Arc<AtomicBool>,
+    unsynced: Vec<Arc<File>>,
 }
 
 impl Spool {
-    /// Create the directory if needed and this client's first segment.
-    pub fn open(shared: Arc<Shared>, dir: &Path) -> io::Result<Spool> {
+    /// Create the directory if needed, this client's first segment, and its
+    /// writer thread.
+    pub fn open(shared: Arc<Shared>, dir: &Path) -> io::Result<Arc<Spool>> {
         fs::create_dir_all(dir)?;
         let config = &shared.config;
         let fingerprint = format::fingerprint(
@@ -133,80 +164,128 @@ impl Spool {
             config.write_key.as_deref().unwrap_or_default(),
         );
         let max_bytes = config.max_spool_bytes;
-        let mut spool = Spool {
+        let stem = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let first = Segment::create(dir, format!("{stem}-{:06}.{EXTENSION}", 0), fingerprint)?;
+        let spool = Arc::new(Spool {
             dir: dir.to_path_buf(),
             fingerprint,
             max_bytes,
             // Small enough that settled segments free the disk steadily.
             segment_bytes: (max_bytes / 8).clamp(64 * 1024, 16 * 1024 * 1024),
-            stem: format!(
-                "{}-{}",
-                std::process::id(),
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            ),
-            next_segment: 0,
-            segments: VecDeque::new(),
-            broken: false,
-            last_sync: Instant::now(),
-            unsynced: false,
-            syncing: Arc::new(AtomicBool::new(false)),
+            stem,
+            state: Mutex::new(State {
+                bytes: first.size(),
+                segments: VecDeque::from([first]),
+                broken: false,
+                closed: false,
+            }),
+            writing: Mutex::new(WriteState {
+                next_segment: 1,
+                last_sync: Instant::now(),
+                unsynced: Vec::new(),
+            }),
+            wake: Condvar::new(),
+            writer_idle: AtomicBool::new(false),
             shared,
-        };
-        spool.rotate()?;
-        spool.publish_bytes();
+        });
+        spool.publish_bytes(spool.bytes());
+        let writer = spool.clone();
+        std::thread::Builder::new()
+            .name("segment-spool".into())
+            .spawn(move || writer.run_writer())?;
         Ok(spool)
     }
 
-    fn rotate(&mut self) -> io::Result<()> {
-        let name = format!("{}-{:06}.{EXTENSION}", self.stem, self.next_segment);
-        self.next_segment += 1;
-        let seg = Segment::create(&self.dir, name, self.fingerprint)?;
-        self.segments.push_back(seg);
-        Ok(())
+    /// The spool of a client whose `spool_dir` is set and that delivers;
+    /// `None` (logged, with the fix) if the directory cannot be used.
+    pub fn open_logged(shared: &Arc<Shared>) -> Option<Arc<Spool>> {
+        let dir = shared.config.spool_dir.as_ref()?;
+        if !shared.config.delivers() {
+            return None;
+        }
+        match Spool::open(shared.clone(), dir) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                shared.stats.spool_errors.fetch_add(1, Relaxed);
+                shared.log(
+                    Level::Error,
+                    "spool_io",
+                    format!(
+                        "spool: cannot use spool_dir {} ({e}); accepted messages are kept in memory only \
+                         (a crash loses them). Fix: make the directory writable by this process, \
+                         or set spool_dir to another path, or false",
+                        dir.display()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// False after a failed write.
     pub fn is_active(&self) -> bool {
-        !self.broken
+        !self.state().broken
     }
 
-    /// Bytes the spool takes on disk (and in its commit buffer).
+    /// Bytes the spool takes on disk (and in its buffers).
     pub fn bytes(&self) -> u64 {
-        self.segments.iter().map(Segment::size).sum()
+        self.state().bytes
     }
 
-    fn publish_bytes(&self) {
-        self.shared.stats.spool_bytes.store(self.bytes(), Relaxed);
+    fn publish_bytes(&self, bytes: u64) {
+        self.shared.stats.spool_bytes.store(bytes, Relaxed);
     }
 
-    /// Add an accepted message (written at the next `commit`).
-    pub fn append(&mut self, seq: u64, stamp: &Stamp, json: &str) -> Result<(), Full> {
-        if self.broken {
-            return Ok(());
-        }
+    /// Spool a newly accepted message: stamp it with the messageId and time
+    /// it will be prepared with. Cheap: a copy into the commit buffer.
+    pub fn accept(&self, seq: u64, kind: Kind, json: &str) -> Spooled {
+        let stamp = Stamp {
+            kind: kind.code() as u8,
+            at_ms: (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+            message_id: *uuid::Uuid::new_v4().as_bytes(),
+        };
+        self.append(seq, &stamp, json)
+    }
+
+    /// Add a message with its stamp (written by the next commit).
+    pub fn append(&self, seq: u64, stamp: &Stamp, json: &str) -> Spooled {
         let len = format::message_record_len(json.len()) as u64;
-        if self.bytes() + len > self.max_bytes {
-            return Err(Full);
+        let mut st = self.state();
+        if st.broken || st.closed {
+            return Spooled::Off;
         }
-        let active = self.segments.back().expect("an active segment");
-        if active.size() + len > self.segment_bytes && !active.seqs.is_empty() {
-            if let Err(e) = self.write_pending().and_then(|_| self.rotate()) {
-                self.fail("write", e);
-                return Ok(());
-            }
+        if st.bytes + len > self.max_bytes {
+            return Spooled::Full;
         }
-        let active = self.segments.back_mut().expect("an active segment");
+        st.bytes += len;
+        let active = st.segments.back_mut().expect("an active segment");
         format::push_message(&mut active.pending, seq, stamp, json);
-        active.seqs.push(seq);
-        Ok(())
+        // In order, unless two threads enqueue at once.
+        let at = active.seqs.partition_point(|&s| s < seq);
+        active.seqs.insert(at, seq);
+        drop(st);
+        if self.writer_idle.swap(false, Relaxed) {
+            self.wake.notify_one();
+        }
+        Spooled::Stamped(*stamp)
     }
 
     /// Messages `first..=last` are settled (delivered or given up on).
-    pub fn settle(&mut self, first: u64, last: u64) {
-        if self.broken {
+    pub fn settle(&self, first: u64, last: u64) {
+        let mut st = self.state();
+        if st.broken {
             return;
         }
-        for seg in self.segments.iter_mut() {
+        let mut added = 0;
+        for seg in st.segments.iter_mut() {
             let (Some(&lo), Some(&hi)) = (seg.seqs.first(), seg.seqs.last()) else {
                 continue;
             };
@@ -217,94 +296,125 @@ impl Spool {
                 seg.seqs.partition_point(|&s| s <= last) - seg.seqs.partition_point(|&s| s < first);
             if n > 0 {
                 seg.settled += n;
+                let before = seg.pending.len();
                 format::push_ack(&mut seg.pending, first, last);
+                added += (seg.pending.len() - before) as u64;
             }
         }
+        st.bytes += added;
     }
 
-    /// The group commit: write what the tick gathered, delete settled
-    /// segments, start a sync if one is due.
-    pub fn commit(&mut self) {
-        if self.broken {
-            return;
-        }
-        // Settled segments other than the active one go (unwritten acks and all).
-        let mut i = 0;
-        while i + 1 < self.segments.len() {
-            if self.segments[i].done() {
-                let seg = self.segments.remove(i).expect("in range");
-                let _ = fs::remove_file(&seg.path);
+    /// The writer thread: commit every `WRITE_EVERY` while records arrive,
+    /// sleep when idle; ends once the spool is closed.
+    fn run_writer(&self) {
+        let mut idle = 0u32;
+        loop {
+            let wrote = self.commit();
+            let st = self.state();
+            if st.closed {
+                return;
+            }
+            idle = if wrote { 0 } else { idle.saturating_add(1) };
+            if idle >= IDLE_ROUNDS {
+                self.writer_idle.store(true, Relaxed);
+                // Woken by append (or a 1 s tick for syncs and deletions).
+                let _ = self.wake.wait_timeout(st, SYNC_INTERVAL);
+                self.writer_idle.store(false, Relaxed);
             } else {
-                i += 1;
+                drop(st);
+                std::thread::sleep(WRITE_EVERY);
             }
         }
-        // The active segment, once settled and grown, starts over.
-        let back = self.segments.back().expect("an active segment");
-        if back.done() && back.size() > self.segment_bytes / 2 {
-            let old = back.path.clone();
-            match self.rotate() {
-                Ok(()) => {
-                    let at = self.segments.len() - 2;
-                    self.segments.remove(at);
-                    let _ = fs::remove_file(old);
+    }
+
+    /// The group commit: delete settled segments, write what was gathered,
+    /// rotate the active segment when it is full, sync if due. Returns
+    /// whether anything was written.
+    pub fn commit(&self) -> bool {
+        let mut w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut doomed = Vec::new();
+        let mut writes = Vec::new();
+        let rotate;
+        {
+            let mut st = self.state();
+            if st.broken {
+                return false;
+            }
+            let mut i = 0;
+            while i + 1 < st.segments.len() {
+                if st.segments[i].done() {
+                    let seg = st.segments.remove(i).expect("in range");
+                    st.bytes -= seg.size();
+                    doomed.push(seg);
+                } else {
+                    i += 1;
                 }
-                Err(e) => return self.fail("create a segment in", e),
+            }
+            for seg in st.segments.iter_mut() {
+                if !seg.pending.is_empty() {
+                    seg.written += seg.pending.len() as u64;
+                    writes.push((seg.file.clone(), std::mem::take(&mut seg.pending)));
+                }
+            }
+            let active = st.segments.back().expect("an active segment");
+            rotate = (active.size() > self.segment_bytes && !active.seqs.is_empty())
+                || (active.done() && active.size() > self.segment_bytes / 2);
+        }
+        for seg in doomed {
+            let _ = fs::remove_file(&seg.path);
+        }
+        let wrote = !writes.is_empty();
+        for (file, data) in writes {
+            if let Err(e) = (&*file).write_all(&data) {
+                self.fail("write", e);
+                return wrote;
+            }
+            if !w.unsynced.iter().any(|f| Arc::ptr_eq(f, &file)) {
+                w.unsynced.push(file);
             }
         }
-        if let Err(e) = self.write_pending() {
-            return self.fail("write", e);
+        if rotate {
+            let name = format!("{}-{:06}.{EXTENSION}", self.stem, w.next_segment);
+            w.next_segment += 1;
+            match Segment::create(&self.dir, name, self.fingerprint) {
+                Ok(seg) => {
+                    let mut st = self.state();
+                    st.bytes += seg.size();
+                    st.segments.push_back(seg);
+                    // The old active segment goes at the next commit once settled.
+                }
+                Err(e) => {
+                    self.fail("create a segment in", e);
+                    return wrote;
+                }
+            }
         }
-        self.publish_bytes();
-        if self.unsynced
-            && self.last_sync.elapsed() >= SYNC_INTERVAL
-            && !self.syncing.swap(true, Relaxed)
-        {
-            self.last_sync = Instant::now();
-            self.unsynced = false;
-            let file = self.segments.back().expect("active").file.clone();
-            let syncing = self.syncing.clone();
-            let sync = move || {
+        self.publish_bytes(self.bytes());
+        if !w.unsynced.is_empty() && w.last_sync.elapsed() >= SYNC_INTERVAL {
+            w.last_sync = Instant::now();
+            for file in std::mem::take(&mut w.unsynced) {
                 let _ = file.sync_data();
-                syncing.store(false, Relaxed);
-            };
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => drop(rt.spawn_blocking(sync)),
-                Err(_) => sync(),
             }
         }
+        wrote
     }
 
-    fn write_pending(&mut self) -> io::Result<()> {
-        for seg in self.segments.iter_mut() {
-            if !seg.pending.is_empty() {
-                self.unsynced = true;
-                let res = (&*seg.file).write_all(&seg.pending);
-                // Count what may have reached the file even on an error.
-                seg.written += seg.pending.len() as u64;
-                seg.pending.clear();
-                res?;
+    /// Sync what is written now (before deleting adopted files).
+    pub fn sync_now(&self) {
+        self.commit();
+        let mut w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        for file in std::mem::take(&mut w.unsynced) {
+            if let Err(e) = file.sync_data() {
+                drop(w);
+                return self.fail("sync", e);
             }
-        }
-        Ok(())
-    }
-
-    /// Sync the segments now (before deleting adopted files, and at close).
-    pub fn sync_now(&mut self) {
-        if self.broken {
-            return;
-        }
-        if let Err(e) = self
-            .write_pending()
-            .and_then(|_| self.segments.iter().try_for_each(|s| s.file.sync_data()))
-        {
-            self.fail("sync", e);
         }
     }
 
     /// After a failed write: log once, keep going in memory. The files stay
     /// locked so nobody replays them while this process still delivers.
-    fn fail(&mut self, what: &str, e: io::Error) {
-        self.broken = true;
+    fn fail(&self, what: &str, e: io::Error) {
+        self.state().broken = true;
         self.shared.stats.spool_errors.fetch_add(1, Relaxed);
         self.shared.log(
             Level::Error,
@@ -318,21 +428,27 @@ impl Spool {
         );
     }
 
-    /// The client is closing and everything has settled: remove its files.
-    pub fn close(mut self) {
+    /// The client is closing and everything has settled: write the last
+    /// records, stop the writer, and remove the files if nothing is left.
+    pub fn close(&self) {
         self.commit();
-        if !self.broken && self.segments.iter().all(Segment::done) {
-            for seg in self.segments.drain(..) {
+        let mut st = self.state();
+        st.closed = true;
+        if !st.broken && st.segments.iter().all(Segment::done) {
+            for seg in st.segments.drain(..) {
                 let _ = fs::remove_file(&seg.path);
             }
+            st.bytes = 0;
         }
-        self.shared.stats.spool_bytes.store(0, Relaxed);
+        drop(st);
+        self.wake.notify_one();
+        self.publish_bytes(0);
     }
 
     /// Lock the segment files of dead processes (same destination) and read
     /// their unsettled messages. Damaged tails and files left alone are
     /// counted and logged.
-    pub fn adopt(&mut self) -> Adopted {
+    pub fn adopt(&self) -> Adopted {
         let mut adopted = Adopted {
             messages: Vec::new(),
             files: Vec::new(),
@@ -347,7 +463,7 @@ impl Spool {
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == EXTENSION))
-            .filter(|p| !self.segments.iter().any(|s| &s.path == p))
+            .filter(|p| !self.state().segments.iter().any(|s| &s.path == p))
             .collect();
         // Oldest first (names start with the writer's pid, then the segment number).
         paths.sort_by_key(|p| fs::metadata(p).and_then(|m| m.modified()).ok());
@@ -360,7 +476,7 @@ impl Spool {
         adopted
     }
 
-    fn adopt_one(&mut self, path: &Path) -> Option<(File, Vec<Stored>)> {
+    fn adopt_one(&self, path: &Path) -> Option<(File, Vec<Stored>)> {
         let name = path.display();
         let file = OpenOptions::new().read(true).write(true).open(path).ok()?;
         match file.try_lock() {
@@ -476,8 +592,18 @@ mod tests {
         a.messages.iter().map(|m| m.json.as_str()).collect()
     }
 
-    fn open(dir: &Path) -> Spool {
+    fn open(dir: &Path) -> Arc<Spool> {
         Spool::open(shared(dir, "k", 1 << 30).0, dir).unwrap()
+    }
+
+    /// The process dies: its writer stops and its files close (their locks go).
+    fn die(s: Arc<Spool>) {
+        s.commit();
+        s.state().closed = true;
+        s.wake.notify_one();
+        while Arc::strong_count(&s) > 1 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     fn files(dir: &Path) -> usize {
@@ -487,23 +613,22 @@ mod tests {
     #[test]
     fn a_live_owner_keeps_its_files_and_a_dead_ones_are_adopted_once() {
         let dir = temp_dir("adopt");
-        let mut a = open(&dir);
+        let a = open(&dir);
         for seq in 0..3 {
-            a.append(seq, &ST, &format!(r#"{{"messageId":"m{seq}"}}"#))
-                .unwrap();
+            a.append(seq, &ST, &format!(r#"{{"messageId":"m{seq}"}}"#));
         }
         a.settle(0, 0);
         a.commit();
-        let mut b = open(&dir);
+        let b = open(&dir);
         assert!(b.adopt().messages.is_empty(), "a's files are locked");
-        drop(a); // the process died: its lock is gone, its files stay
+        die(a); // its lock is gone, its files stay
         let adopted = b.adopt();
         assert_eq!(
             jsons(&adopted),
             vec![r#"{"messageId":"m1"}"#, r#"{"messageId":"m2"}"#]
         );
         // While b holds them, a third client does not get them too.
-        let mut c = open(&dir);
+        let c = open(&dir);
         assert!(c.adopt().messages.is_empty());
         adopted.remove();
         assert!(c.adopt().messages.is_empty());
@@ -518,20 +643,21 @@ mod tests {
     fn settled_segments_are_deleted_and_the_bound_holds() {
         let dir = temp_dir("bound");
         let (sh, _) = shared(&dir, "k", 1 << 16);
-        let mut s = Spool::open(sh.clone(), &dir).unwrap();
+        let s = Spool::open(sh.clone(), &dir).unwrap();
         let json = format!(r#"{{"messageId":"{}"}}"#, "x".repeat(200));
         let mut accepted = 0u64;
-        while s.append(accepted, &ST, &json).is_ok() {
+        while s.append(accepted, &ST, &json) != Spooled::Full {
             accepted += 1;
             s.commit();
         }
         assert!(s.bytes() <= 1 << 16);
         assert!(accepted > 200, "{accepted}");
         s.settle(0, accepted - 1);
-        s.commit();
+        s.commit(); // rotates the settled active segment
+        s.commit(); // deletes it
         assert_eq!(files(&dir), 1, "settled segments are gone");
         // room again
-        s.append(accepted, &ST, &json).unwrap();
+        s.append(accepted, &ST, &json);
         s.commit();
         assert_eq!(sh.stats.spool_bytes.load(Relaxed), s.bytes());
         s.close();
@@ -542,22 +668,22 @@ mod tests {
     fn other_destinations_newer_formats_and_damage() {
         let dir = temp_dir("damage");
         // Another write key's file: left for its own client.
-        let mut other = Spool::open(shared(&dir, "other", 1 << 30).0, &dir).unwrap();
-        other.append(1, &ST, r#"{"messageId":"o"}"#).unwrap();
+        let other = Spool::open(shared(&dir, "other", 1 << 30).0, &dir).unwrap();
+        other.append(1, &ST, r#"{"messageId":"o"}"#);
         other.commit();
-        drop(other);
+        die(other);
         // A newer format: left alone, logged.
         let mut newer =
             format::header(format::fingerprint(crate::config::DEFAULT_HOST, "k")).to_vec();
         newer[8..12].copy_from_slice(&(format::VERSION + 1).to_le_bytes());
         fs::write(dir.join("newer.seg"), &newer).unwrap();
         // Ours with a torn tail.
-        let mut dead = open(&dir);
-        dead.append(1, &ST, r#"{"messageId":"a"}"#).unwrap();
-        dead.append(2, &ST, r#"{"messageId":"b"}"#).unwrap();
+        let dead = open(&dir);
+        dead.append(1, &ST, r#"{"messageId":"a"}"#);
+        dead.append(2, &ST, r#"{"messageId":"b"}"#);
         dead.commit();
-        let path = dead.segments[0].path.clone();
-        drop(dead);
+        let path = dead.state().segments[0].path.clone();
+        die(dead);
         let len = fs::metadata(&path).unwrap().len();
         OpenOptions::new()
             .write(true)
@@ -567,7 +693,7 @@ mod tests {
             .unwrap();
 
         let (sh, lines) = shared(&dir, "k", 1 << 30);
-        let mut s = Spool::open(sh.clone(), &dir).unwrap();
+        let s = Spool::open(sh.clone(), &dir).unwrap();
         let adopted = s.adopt();
         assert_eq!(jsons(&adopted), vec![r#"{"messageId":"a"}"#]);
         assert_eq!(sh.stats.spool_damaged.load(Relaxed), 1);
