@@ -11,6 +11,7 @@ const os = require("node:os")
 const path = require("node:path")
 const { spawn } = require("node:child_process")
 const { startSegmentServer } = require("../support/segment-server")
+const { makeService, track } = require("./helpers")
 
 const KEY = "wk_test_SECRET_do_not_print"
 const FIXTURE = path.join(__dirname, "fixtures", "spool-child.js")
@@ -148,4 +149,128 @@ test("kill -9 during an outage (503): nothing accepted is lost, the restart deli
     assert.ok(got >= safe && got <= total + CHUNK, `${got} delivered, ${safe}..${total + CHUNK} expected`)
     assert.equal(stats.spool.replayed >= safe, true)
   }
+})
+
+test("two processes share a directory: a live one's files are never taken, a dead one's are adopted", async (t) => {
+  const srv = await startSegmentServer()
+  const dir = tempDir()
+  t.after(() => {
+    fs.rmSync(dir, { recursive: true, force: true })
+    return srv.close()
+  })
+  const a = start(srv, dir, "burst", "shareA")
+  const b = start(srv, dir, "burst", "shareB")
+  const { safe, ageAtKill } = await killAfter(a, 200)
+  // b lives on, its files locked; a third process adopts a's files only.
+  const { stats } = await drain(srv, dir)
+  checkDelivered(srv, "shareA", safe, ageAtKill)
+  assert.ok(stats.spool.replayed <= a.out.accepted.at(-1).count + CHUNK, "replayed only a's messages")
+  const sentB = srv.messages.filter((m) => m.properties && m.properties.tag === "shareB")
+  assert.ok(sentB.length > 0)
+  assert.equal(new Set(sentB.map((m) => m.messageId)).size, sentB.length, "a message of the live process was sent twice")
+  const killedB = await killAfter(b, 0)
+  await drain(srv, dir)
+  checkDelivered(srv, "shareB", killedB.safe, killedB.ageAtKill)
+})
+
+test("a torn tail is detected, counted and logged; the messages before it are delivered", async (t) => {
+  const srv = await startSegmentServer()
+  const dir = tempDir()
+  t.after(() => {
+    fs.rmSync(dir, { recursive: true, force: true })
+    return srv.close()
+  })
+  srv.failFor(60_000, { status: 503 })
+  const { safe, ageAtKill } = await killAfter(start(srv, dir, "burst", "torn"), 150)
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith(".seg"))
+  assert.ok(files.length > 0)
+  // What a write cut short leaves: the start of a record.
+  fs.appendFileSync(path.join(dir, files.at(-1)), Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 1, 7, 7]))
+  srv.failFor(0, { status: 503 })
+  const { stats, stderr } = await drain(srv, dir)
+  assert.equal(stats.spool.damaged_files, 1)
+  assert.match(stderr, /damaged bytes/)
+  checkDelivered(srv, "torn", safe, ageAtKill)
+})
+
+test("max_spool_bytes: beyond it new messages are dropped, counted and logged; the rest is delivered", async (t) => {
+  const srv = await startSegmentServer()
+  const dir = tempDir()
+  t.after(() => {
+    fs.rmSync(dir, { recursive: true, force: true })
+    return srv.close()
+  })
+  srv.failFor(60_000, { status: 503 })
+  const { service, logger } = makeService(srv, { spool_dir: dir, max_spool_bytes: 65536 })
+  for (let i = 0; i < 1000; i++) track(service, i, { properties: { pad: "x".repeat(200), i } })
+  assert.ok(service.stats().spool.bytes <= 65536)
+  srv.failFor(0, { status: 503 })
+  const done = await service.flush()
+  assert.ok(done.dropped.spool_full > 0, JSON.stringify(done.dropped))
+  assert.equal(done.delivered, 1000 - done.dropped.spool_full)
+  assert.ok(logger.lines.some((l) => /spool full \(max_spool_bytes 65536\)/.test(l.msg)))
+  assert.equal(done.accepted, done.delivered + done.failed + Object.values(done.dropped).reduce((x, y) => x + y, 0) + done.queued)
+  await service.shutdown()
+  // The worker closes the spool just after shutdown() resolves.
+  for (let i = 0; i < 200 && fs.readdirSync(dir).length > 0; i++) await new Promise((r) => setTimeout(r, 10))
+  assert.deepEqual(fs.readdirSync(dir), [], "a closed client with nothing pending leaves no files")
+})
+
+/** A directory on a small tmpfs (root only); null when it cannot be mounted here. */
+function mountTmpfs(t, options) {
+  const dir = tempDir()
+  const res = require("node:child_process").spawnSync("mount", ["-t", "tmpfs", "-o", options, "tmpfs", dir])
+  if (res.status !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true })
+    return null
+  }
+  t.after(() => {
+    // lazily: the client may still hold its (broken) spool files open
+    require("node:child_process").spawnSync("umount", ["-l", dir])
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  return dir
+}
+
+test("a read-only spool directory: logged once with the fix, delivery goes on in memory", async (t) => {
+  let dir
+  if (process.getuid && process.getuid() !== 0) {
+    dir = tempDir()
+    fs.chmodSync(dir, 0o555)
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  } else {
+    dir = mountTmpfs(t, "ro,size=1m")
+    if (dir === null) return t.skip("running as root and cannot mount a read-only tmpfs")
+  }
+  const srv = await startSegmentServer()
+  t.after(() => srv.close())
+  const { service, logger } = makeService(srv, { spool_dir: path.join(dir, "spool") })
+  for (let i = 0; i < 100; i++) track(service, i)
+  const done = await service.flush()
+  assert.equal(done.delivered, 100)
+  assert.equal(done.spool.errors, 1)
+  const lines = logger.lines.filter((l) => /spool/.test(l.msg))
+  assert.equal(lines.length, 1)
+  assert.match(lines[0].msg, /spool_dir/)
+  assert.match(lines[0].msg, /Fix:/)
+  assertNoKey(lines[0].msg)
+  await service.shutdown()
+})
+
+test("a full disk: the failed write is logged once with the fix, delivery goes on in memory", async (t) => {
+  const dir = mountTmpfs(t, "size=64k")
+  if (dir === null) return t.skip("cannot mount a small tmpfs here (needs root)")
+  const srv = await startSegmentServer()
+  t.after(() => srv.close())
+  srv.failFor(60_000, { status: 503 })
+  const { service, logger } = makeService(srv, { spool_dir: dir })
+  for (let i = 0; i < 2000; i++) track(service, i, { properties: { pad: "x".repeat(200), i } })
+  srv.failFor(0, { status: 503 })
+  const done = await service.flush()
+  assert.equal(done.delivered, 2000)
+  assert.equal(done.spool.errors, 1)
+  const lines = logger.lines.filter((l) => /spool:/.test(l.msg))
+  assert.equal(lines.length, 1, lines.map((l) => l.msg).join("\n"))
+  assert.match(lines[0].msg, /free disk space/)
+  await service.shutdown()
 })

@@ -332,12 +332,16 @@ impl Spool {
     /// whether anything was written.
     pub fn commit(&self) -> bool {
         let mut w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        self.commit_locked(&mut w)
+    }
+
+    fn commit_locked(&self, w: &mut WriteState) -> bool {
         let mut doomed = Vec::new();
         let mut writes = Vec::new();
         let rotate;
         {
             let mut st = self.state();
-            if st.broken {
+            if st.broken || st.closed {
                 return false;
             }
             let mut i = 0;
@@ -431,7 +435,8 @@ impl Spool {
     /// The client is closing and everything has settled: write the last
     /// records, stop the writer, and remove the files if nothing is left.
     pub fn close(&self) {
-        self.commit();
+        let mut w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        self.commit_locked(&mut w);
         let mut st = self.state();
         st.closed = true;
         if !st.broken && st.segments.iter().all(Segment::done) {
