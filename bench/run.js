@@ -30,7 +30,7 @@ const SCENARIOS = SMOKE
       outage: { title: "1 s outage, 1k burst (smoke)", mode: "burst", n: 1000, reps: 1, sink: { outage_ms: 1000 }, idle_ms: 2500 },
       flaky: { title: "flaky sink, 1k burst (smoke)", mode: "burst", n: 1000, reps: 1, sink: { flaky: FLAKY }, idle_ms: 2500 },
       shutdown: { title: "shutdown right after a 1k burst (smoke)", mode: "shutdown", n: 1000, reps: 1 },
-      crash: { title: "kill -9 100 ms after a 3k burst, then a restart (smoke)", mode: "crash", n: 3000, reps: 1 },
+      crash: { title: "kill -9 100 ms after a 3k burst during an outage (503), then a restart (smoke)", mode: "crash", n: 3000, reps: 1, sink: { down: true } },
     }
   : {
       burst: { title: "100k burst (chunks of 1,000, setImmediate between)", mode: "burst", n: 100000, reps: 5, floor: true },
@@ -38,7 +38,7 @@ const SCENARIOS = SMOKE
       outage: { title: "3 s outage (503) from the first request, 20k burst", mode: "burst", n: 20000, reps: 3, sink: { outage_ms: 3000 }, idle_ms: 3000 },
       flaky: { title: "flaky sink (10% 503, 5% 429 Retry-After: 1, 5% reset), 10k burst", mode: "burst", n: 10000, reps: 3, sink: { flaky: FLAKY }, idle_ms: 3000 },
       shutdown: { title: "shutdown right after a 20k burst", mode: "shutdown", n: 20000, reps: 3 },
-      crash: { title: "kill -9 100 ms after a 20k burst, then a restart", mode: "crash", n: 20000, reps: 3 },
+      crash: { title: "kill -9 100 ms after a 20k burst during an outage (503), then a restart", mode: "crash", n: 20000, reps: 3, sink: { down: true } },
     }
 
 const reps = opt("reps")
@@ -138,7 +138,8 @@ async function runOne(sink, libName, scenarioName, sc, rep) {
   job.env = { ...(job.env || {}), BENCH_SPOOL_DIR: spoolDir }
   const run = await runChild("driver.js", job, 300000)
   if (sc.mode === "crash") {
-    // The restart: a library that kept anything delivers it now.
+    // Segment is back; the restart: a library that kept anything delivers it now.
+    await sink.request({ type: "up" })
     const restart = await runChild("driver.js", { ...job, mode: "restart" }, 120000)
     const stats = await settle(sink, 1500, 60000)
     fs.rmSync(spoolDir, { recursive: true, force: true })
