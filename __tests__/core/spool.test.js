@@ -151,6 +151,23 @@ test("kill -9 during an outage (503): nothing accepted is lost, the restart deli
   }
 })
 
+test("kill -9 of an idle process during an outage: single messages tracked 100 ms before are delivered after a restart", async (t) => {
+  const srv = await startSegmentServer()
+  const dir = tempDir()
+  t.after(() => {
+    fs.rmSync(dir, { recursive: true, force: true })
+    return srv.close()
+  })
+  srv.failFor(60_000, { status: 503 })
+  // One message every 150 ms: the spool's writer falls asleep between them.
+  const run = start(srv, dir, "burst", "trickle", {}, { SPOOL_CHUNK: "1", SPOOL_PAUSE_MS: "150" })
+  const { safe, ageAtKill } = await killAfter(run, 1000 + Math.random() * 150)
+  assert.ok(safe >= 5)
+  srv.failFor(0, { status: 503 })
+  await drain(srv, dir)
+  checkDelivered(srv, "trickle", safe, ageAtKill)
+})
+
 test("two processes share a directory: a live one's files are never taken, a dead one's are adopted", async (t) => {
   const srv = await startSegmentServer()
   const dir = tempDir()

@@ -73,16 +73,19 @@ struct Segment {
 
 impl Segment {
     fn create(dir: &Path, name: String, fingerprint: u32) -> io::Result<Segment> {
-        let path = dir.join(name);
+        // Made under another name, locked, then renamed: a starting process
+        // only looks at `*.seg` files, and must never find one unlocked
+        // whose owner lives.
+        let path = dir.join(&name);
+        let making = dir.join(format!("{name}.new"));
         let file = OpenOptions::new()
             .read(true)
             .append(true)
             .create_new(true)
-            .open(&path)?;
-        // Nobody else has it yet (create_new); the lock tells starting
-        // processes that its owner lives.
+            .open(&making)?;
         file.lock()?;
         (&file).write_all(&format::header(fingerprint))?;
+        fs::rename(&making, &path)?;
         Ok(Segment {
             path,
             file: Arc::new(file),
@@ -315,7 +318,9 @@ impl Spool {
                 return;
             }
             idle = if wrote { 0 } else { idle.saturating_add(1) };
-            if idle >= IDLE_ROUNDS {
+            // (an append between the commit and the lock must not wait a second)
+            let pending = st.segments.iter().any(|s| !s.pending.is_empty());
+            if idle >= IDLE_ROUNDS && !pending {
                 self.writer_idle.store(true, Relaxed);
                 // Woken by append (or a 1 s tick for syncs and deletions).
                 let _ = self.wake.wait_timeout(st, SYNC_INTERVAL);
@@ -465,8 +470,20 @@ impl Spool {
                 return adopted;
             }
         };
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
+        let all: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        // A segment its process died making (`Segment::create`): nothing in it.
+        for p in all
+            .iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "new"))
+        {
+            if let Ok(f) = File::open(p) {
+                if f.try_lock().is_ok() {
+                    let _ = fs::remove_file(p);
+                }
+            }
+        }
+        let mut paths: Vec<PathBuf> = all
+            .into_iter()
             .filter(|p| p.extension().is_some_and(|x| x == EXTENSION))
             .filter(|p| !self.state().segments.iter().any(|s| &s.path == p))
             .collect();
