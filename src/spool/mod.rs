@@ -471,10 +471,16 @@ impl Spool {
             }
         };
         let all: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        // A segment its process died making (`Segment::create`): nothing in it.
+        // A segment its process died making (`Segment::create`): nothing in
+        // it. (Old ones only: a live maker locks it a moment after creating it.)
+        let stale = |p: &PathBuf| {
+            fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(60))
+        };
         for p in all
             .iter()
-            .filter(|p| p.extension().is_some_and(|x| x == "new"))
+            .filter(|p| p.extension().is_some_and(|x| x == "new") && stale(p))
         {
             if let Ok(f) = File::open(p) {
                 if f.try_lock().is_ok() {
