@@ -154,6 +154,13 @@ impl Client {
         self.shared.closed.load(Relaxed)
     }
 
+    /// spool: write what is buffered now (the process is about to exit).
+    pub fn commit_spool(&self) {
+        if let Some(spool) = &self.spool {
+            spool.commit();
+        }
+    }
+
     pub fn stats(&self) -> Snapshot {
         self.shared.stats.snapshot()
     }

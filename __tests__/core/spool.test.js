@@ -168,6 +168,24 @@ test("kill -9 of an idle process during an outage: single messages tracked 100 m
   checkDelivered(srv, "trickle", safe, ageAtKill)
 })
 
+test("process.exit() or an uncaught exception right after track(): the next start delivers everything", async (t) => {
+  const srv = await startSegmentServer()
+  const dir = tempDir()
+  t.after(() => {
+    fs.rmSync(dir, { recursive: true, force: true })
+    return srv.close()
+  })
+  for (const [tag, env] of [["exit", {}], ["throw", { SPOOL_THROW: "1" }]]) {
+    srv.failFor(60_000, { status: 503 })
+    const res = await start(srv, dir, "exit-now", tag, {}, { SPOOL_CHUNK: "5000", ...env }).exited
+    assert.equal(res.code, tag === "throw" ? 1 : 0, res.stderr)
+    srv.failFor(0, { status: 503 })
+    const { stats } = await drain(srv, dir)
+    assert.equal(checkDelivered(srv, tag, 5000, () => "at exit"), 5000)
+    assert.equal(stats.spool.replayed, 5000)
+  }
+})
+
 test("two processes share a directory: a live one's files are never taken, a dead one's are adopted", async (t) => {
   const srv = await startSegmentServer()
   const dir = tempDir()

@@ -107,6 +107,12 @@ impl NativeClient {
         self.inner.close();
     }
 
+    /// spool: write the spool's buffer now, synchronously (on process exit).
+    #[napi]
+    pub fn commit_spool(&self) {
+        self.inner.commit_spool();
+    }
+
     /// Messages accepted and not yet settled.
     #[napi]
     pub fn pending(&self) -> f64 {
