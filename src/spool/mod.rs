@@ -535,7 +535,17 @@ impl Spool {
         match format::parse_header(&data) {
             Header::Ok { fingerprint } if fingerprint == self.fingerprint => {}
             // Another client's (other write key or host): theirs to replay.
-            Header::Ok { .. } => return None,
+            Header::Ok { .. } => {
+                self.shared.log(
+                    Level::Info,
+                    "spool_other",
+                    format!(
+                        "spool: {name} holds messages for another write key or host; left alone \
+                         (a client with those settings delivers it; delete it if that source is gone)"
+                    ),
+                );
+                return None;
+            }
             Header::Torn => return Some((file, Vec::new())),
             Header::Newer(v) => {
                 self.shared.log(
@@ -728,6 +738,7 @@ mod tests {
         let lines = lines.lock().unwrap().join("\n");
         assert!(lines.contains("damaged bytes"), "{lines}");
         assert!(lines.contains("newer version"), "{lines}");
+        assert!(lines.contains("another write key"), "{lines}");
         assert!(!lines.contains("\"k\""));
         adopted.remove();
         assert!(dir.join("newer.seg").exists());
