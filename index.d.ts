@@ -29,6 +29,14 @@ export interface SegmentOptions {
   enabled?: boolean
   /** ms bound of the flush on beforeExit/SIGTERM/SIGINT and of shutdown(). Default 5000. */
   shutdown_timeout?: number
+  /**
+   * Directory of the on-disk spool (accepted messages survive a crash and are
+   * replayed on the next start), or false for none. Default: off standalone;
+   * in Medusa `.segment-spool` under the backend's working directory.
+   */
+  spool_dir?: string | false
+  /** Bytes the spool may take on disk; beyond it new messages are dropped (`dropped.spool_full`). Default 256 MiB. */
+  max_spool_bytes?: number
   /** Options of the Medusa layer (and any other) are kept in `options_`. */
   [other: string]: unknown
 }
@@ -83,6 +91,16 @@ export interface SegmentStats {
   batches: number
   requests: number
   bytes_sent: number
+  spool: {
+    dir: string | null
+    bytes: number
+    /** Messages replayed from the files of processes that died. */
+    replayed: number
+    /** Spool files found with a torn or corrupt tail. */
+    damaged_files: number
+    /** Failures to use the spool directory (then messages stay in memory). */
+    errors: number
+  }
   enabled: boolean
   disabled_reason: string | null
   closed: boolean
@@ -118,3 +136,5 @@ export declare class SegmentService {
 export default SegmentService
 export declare const CORE_OPTIONS: string[]
 export declare function libraryVersion(): string
+/** Medusa's default spool_dir: `.segment-spool` under `cwd` (default process.cwd()). */
+export declare function medusaSpoolDir(cwd?: string): string

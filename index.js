@@ -27,6 +27,8 @@ const CORE_OPTIONS = [
   "gzip",
   "enabled",
   "shutdown_timeout",
+  "spool_dir", // spool: src/spool, lib/spool.js
+  "max_spool_bytes",
 ]
 
 // Native event codes (src/binding/client.rs).
@@ -204,6 +206,13 @@ function liveWithPending() {
   return out
 }
 
+/** spool: on exit (process.exit(), an uncaught exception), write what the spool's thread has not yet. */
+function onExit() {
+  for (const source of registry().sources) {
+    for (const h of source.values()) if (!h.closed) h.native.commitSpool()
+  }
+}
+
 function onBeforeExit() {
   // Re-fires after our flush settles; only act when something is pending.
   for (const h of liveWithPending()) h.flush(h.native.shutdownTimeout, true)
@@ -270,8 +279,9 @@ function installHooks(source) {
   if (r.listeners !== null) return
   const sigterm = () => onSignal("SIGTERM")
   const sigint = () => onSignal("SIGINT")
-  r.listeners = new Set([onBeforeExit, sigterm, sigint])
-  r.bound = { beforeExit: onBeforeExit, sigterm, sigint }
+  r.listeners = new Set([onBeforeExit, sigterm, sigint, onExit])
+  r.bound = { beforeExit: onBeforeExit, sigterm, sigint, exit: onExit }
+  process.on("exit", onExit)
   process.on("beforeExit", onBeforeExit)
   process.on("SIGTERM", sigterm)
   process.on("SIGINT", sigint)
@@ -280,6 +290,7 @@ function installHooks(source) {
 function uninstallHooks() {
   const r = registry()
   if (r.listeners === null) return
+  process.removeListener("exit", r.bound.exit)
   process.removeListener("beforeExit", r.bound.beforeExit)
   process.removeListener("SIGTERM", r.bound.sigterm)
   process.removeListener("SIGINT", r.bound.sigint)
@@ -565,3 +576,4 @@ module.exports.SegmentService = SegmentService
 module.exports.default = SegmentService
 module.exports.CORE_OPTIONS = CORE_OPTIONS
 module.exports.libraryVersion = native.libraryVersion
+module.exports.medusaSpoolDir = require("./lib/spool").medusaSpoolDir

@@ -75,6 +75,13 @@ function getJSON(url) {
 async function main() {
   const lib = LIBS[job.lib]
   const client = lib.make(job.url, job.options || {})
+  if (job.mode === "restart") {
+    // The start after a crash: whatever the library recovers, delivered.
+    await client.finish()
+    const stats = client.stats ? safe(() => client.stats()) : null
+    process.send({ type: "result", result: { restarted: true, lib_stats: stats } }, () => process.exit(0))
+    return
+  }
   let seq = 0
   let trackNs = 0
   let buildNs = 0
@@ -138,6 +145,11 @@ async function main() {
   const tEmitted = now()
   const wait1 = threadWaitNs()
   const total = seq
+  if (job.mode === "crash") {
+    // Everything is accepted: bench/run.js kills this process (SIGKILL) now.
+    process.send({ type: "accepted", sent: total })
+    return new Promise(() => {})
+  }
 
   let shutdownMs = null
   if (job.mode === "shutdown") {

@@ -72,7 +72,9 @@ const LIBS = {
     },
     make(url, extra = {}) {
       const { SegmentService } = require(ROOT)
-      const s = new SegmentService({ logger: quietLogger }, { write_key: WRITE_KEY, host: url, flush_at: 20, ...extra })
+      // The spool is on, as in Medusa, in the directory bench/run.js gives each driver.
+      const spool_dir = process.env.BENCH_SPOOL_DIR || false
+      const s = new SegmentService({ logger: quietLogger }, { write_key: WRITE_KEY, host: url, flush_at: 20, spool_dir, ...extra })
       return {
         track: (m) => s.track(m),
         finish: () => s.flush(),
@@ -89,6 +91,12 @@ const LIBS = {
     noSink: true,
     available: () => LIBS.ours.available(),
     make: (url) => LIBS.ours.make(url, { enabled: false }),
+  },
+  // Ours without the spool: what the spool costs, beside "ours".
+  "ours-nospool": {
+    label: "ours, spool off",
+    available: () => LIBS.ours.available(),
+    make: (url) => LIBS.ours.make(url, { spool_dir: false }),
   },
   "analytics-node": {
     label: "analytics-node@3.5.0",

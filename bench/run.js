@@ -30,6 +30,7 @@ const SCENARIOS = SMOKE
       outage: { title: "1 s outage, 1k burst (smoke)", mode: "burst", n: 1000, reps: 1, sink: { outage_ms: 1000 }, idle_ms: 2500 },
       flaky: { title: "flaky sink, 1k burst (smoke)", mode: "burst", n: 1000, reps: 1, sink: { flaky: FLAKY }, idle_ms: 2500 },
       shutdown: { title: "shutdown right after a 1k burst (smoke)", mode: "shutdown", n: 1000, reps: 1 },
+      crash: { title: "kill -9 100 ms after a 3k burst during an outage (503), then a restart (smoke)", mode: "crash", n: 3000, reps: 1, sink: { down: true } },
     }
   : {
       burst: { title: "100k burst (chunks of 1,000, setImmediate between)", mode: "burst", n: 100000, reps: 5, floor: true },
@@ -37,12 +38,13 @@ const SCENARIOS = SMOKE
       outage: { title: "3 s outage (503) from the first request, 20k burst", mode: "burst", n: 20000, reps: 3, sink: { outage_ms: 3000 }, idle_ms: 3000 },
       flaky: { title: "flaky sink (10% 503, 5% 429 Retry-After: 1, 5% reset), 10k burst", mode: "burst", n: 10000, reps: 3, sink: { flaky: FLAKY }, idle_ms: 3000 },
       shutdown: { title: "shutdown right after a 20k burst", mode: "shutdown", n: 20000, reps: 3 },
+      crash: { title: "kill -9 100 ms after a 20k burst during an outage (503), then a restart", mode: "crash", n: 20000, reps: 3, sink: { down: true } },
     }
 
 const reps = opt("reps")
 const onlyScenarios = opt("scenarios") ? opt("scenarios").split(",") : Object.keys(SCENARIOS)
 // The floors are not libraries: they run beside the libraries, never as anchors.
-const FLOORS = ["floor", "stringify", "handoff"]
+const FLOORS = ["floor", "stringify", "handoff", "ours-nospool"]
 const wantedLibs = opt("libs") ? opt("libs").split(",") : Object.keys(LIBS).filter((l) => !FLOORS.includes(l))
 const jsonOut = opt("json")
 
@@ -81,6 +83,9 @@ async function settle(sink, idleMs, maxMs) {
 }
 
 // ---------------------------------------------------------------- one run
+/** How long after the burst the crash scenario kills the driver: the spool's guarantee (README). */
+const CRASH_AFTER_MS = 100
+
 function runChild(script, job, timeoutMs) {
   return new Promise((resolve) => {
     const child = fork(path.join(__dirname, script), [JSON.stringify(job)], {
@@ -100,6 +105,11 @@ function runChild(script, job, timeoutMs) {
     child.on("message", (m) => {
       if (m.type === "result") result = m.result
       else if (m.type === "error") error = m.error
+      else if (m.type === "accepted") {
+        // The crash scenario: kill -9 shortly after the burst was accepted.
+        result = { sent: m.sent, crashed: true }
+        setTimeout(() => child.kill("SIGKILL"), CRASH_AFTER_MS)
+      }
     })
     const started = Date.now()
     let resultAt = null
@@ -123,8 +133,24 @@ async function runOne(sink, libName, scenarioName, sc, rep) {
     const dir = path.join(__dirname, "..", ".tmp", "prof")
     job.execArgv = ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${libName.replace(/\W/g, "_")}-${scenarioName}-${rep}.cpuprofile`]
   }
+  // ours: a fresh spool directory per driver (and its restart)
+  const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), "segment-bench-spool-"))
+  job.env = { ...(job.env || {}), BENCH_SPOOL_DIR: spoolDir }
   const run = await runChild("driver.js", job, 300000)
+  if (sc.mode === "crash") {
+    // Segment is back; the restart: a library that kept anything delivers it now.
+    await sink.request({ type: "up" })
+    const restart = await runChild("driver.js", { ...job, mode: "restart" }, 120000)
+    const stats = await settle(sink, 1500, 60000)
+    fs.rmSync(spoolDir, { recursive: true, force: true })
+    const sent = run.result ? run.result.sent : 0
+    const replayed = restart.result && restart.result.lib_stats && restart.result.lib_stats.spool ? restart.result.lib_stats.spool.replayed : 0
+    const fig = { lost: sent - stats.unique, duplicates: stats.duplicates, replayed }
+    log(`  ${libName.padEnd(24)} ${scenarioName}#${rep}: ${sent} accepted, killed ${CRASH_AFTER_MS} ms later; ${stats.unique} delivered after the restart, ${fig.lost} lost`)
+    return { lib: libName, scenario: scenarioName, rep, fig, raw: { sent }, sink: stats }
+  }
   const stats = await settle(sink, sc.mode === "shutdown" ? 1500 : 300, 60000)
+  fs.rmSync(spoolDir, { recursive: true, force: true })
   if (run.error) {
     log(`  ${libName} ${scenarioName}#${rep}: ERROR ${run.error}\n${run.output.split("\n").slice(-15).join("\n")}`)
     return { lib: libName, scenario: scenarioName, rep, error: run.error, sink: stats }

@@ -9,6 +9,7 @@
 // by the driver when it built the event). Scripted faults, configured with
 // the IPC message {type: "reset", config}:
 //   outage_ms:  every request fails (503) for this long after the first one;
+//   down:       every request fails (503) until the IPC message {type: "up"};
 //   flaky:      {p503, p429, preset, retry_after, seed}: each request fails
 //               at random (seeded) with a 503, a 429 + Retry-After, or a
 //               destroyed socket;
@@ -113,6 +114,7 @@ function reply(res, status, headers) {
 }
 
 function pickFault(t) {
+  if (config.down) return { status: 503 }
   if (config.outage_ms && t - state.first_request_at < config.outage_ms) return { status: 503 }
   const f = config.flaky
   if (f) {
@@ -260,6 +262,9 @@ server.listen(Number(process.env.SINK_PORT || 0), "127.0.0.1", () => {
       if (msg.type === "reset") {
         reset(msg.config)
         process.send({ type: "reset-ok" })
+      } else if (msg.type === "up") {
+        config.down = false
+        process.send({ type: "up-ok" })
       } else if (msg.type === "stats") {
         process.send({ type: "stats", stats: snapshot() })
       } else if (msg.type === "exit") {

@@ -18,6 +18,7 @@ const { lookup, loggerOf } = require("../lib/container")
 const { currencyCode, roundAmount, roundTo } = require("../lib/currency")
 const { ratesFor, reportingSettings, warnAboutReporting } = require("../lib/rates")
 const { buildOrderProperties, reporting } = require("../lib/order")
+const { withMedusaSpoolDefault } = require("../lib/spool")
 
 class SegmentService extends CoreSegmentService {
   /**
@@ -25,9 +26,10 @@ class SegmentService extends CoreSegmentService {
    * @param {object} options   plugin options (see medusa-config.example.js)
    */
   constructor(container, options) {
-    super(container || {}, options || {})
+    // In Medusa the spool is on by default (lib/spool.js); options_ stays as given.
+    super(container || {}, withMedusaSpoolDefault(options || {}))
     const opts = options || {}
-    if (this.options_ === undefined) this.options_ = opts
+    this.options_ = opts
     Object.defineProperty(this, "container_", { value: container || {}, enumerable: false })
     this.reportingCurrency_ = reportingSettings(opts).reportingCurrency
     this.rates_ = ratesFor(opts)

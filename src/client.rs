@@ -16,6 +16,7 @@ use crate::log::Level;
 use crate::message::Kind;
 use crate::shared::Shared;
 pub use crate::shared::{Event, Sink};
+use crate::spool::{Spool, Spooled};
 use crate::stats::Snapshot;
 use crate::worker;
 
@@ -32,6 +33,8 @@ pub enum EnqueueError {
 pub struct Client {
     shared: Arc<Shared>,
     inbox: Arc<Inbox>,
+    /// spool: on-disk copy of accepted messages (src/spool), if configured.
+    spool: Option<Arc<Spool>>,
 }
 
 impl Drop for Client {
@@ -52,8 +55,13 @@ impl Client {
     pub fn new(config: Config, sink: Sink) -> Client {
         let shared = Arc::new(Shared::new(Arc::new(config), sink));
         let inbox = Arc::new(Inbox::new());
-        worker::spawn(shared.clone(), inbox.clone());
-        Client { shared, inbox }
+        let spool = Spool::open_logged(&shared);
+        worker::spawn(shared.clone(), inbox.clone(), spool.clone());
+        Client {
+            shared,
+            inbox,
+            spool,
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -91,14 +99,22 @@ impl Client {
         }
         s.stats.queued.fetch_add(1, Relaxed);
         let seq = s.next_seq.fetch_add(1, Relaxed);
+        let spooled = match &self.spool {
+            Some(spool) => spool.accept(seq, kind, &json),
+            None => Spooled::Off,
+        };
         let cmd = Cmd::Msg {
             seq,
             kind,
             json,
             charged,
             has_callback,
+            spooled,
         };
         if !self.inbox.push(cmd, false) {
+            if let (Some(spool), Spooled::Stamped(_)) = (&self.spool, spooled) {
+                spool.settle(seq, seq);
+            }
             s.stats.settle(1, charged as u64);
             s.stats.drop_messages("closed", 1);
             return Err(EnqueueError::Closed);
@@ -136,6 +152,13 @@ impl Client {
 
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Relaxed)
+    }
+
+    /// spool: write what is buffered now (the process is about to exit).
+    pub fn commit_spool(&self) {
+        if let Some(spool) = &self.spool {
+            spool.commit();
+        }
     }
 
     pub fn stats(&self) -> Snapshot {

@@ -5,6 +5,7 @@
 //! and a wrong type or value is an error naming the option.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -47,6 +48,10 @@ pub struct Config {
     pub enabled: bool,
     /// Bounded flush on `beforeExit`, SIGTERM/SIGINT and default of `shutdown()`.
     pub shutdown_timeout: Duration,
+    /// Spool directory (src/spool); `None`: no spool.
+    pub spool_dir: Option<PathBuf>,
+    /// Bytes the spool may take on disk; beyond it new messages are dropped.
+    pub max_spool_bytes: u64,
 }
 
 impl Default for Config {
@@ -66,6 +71,8 @@ impl Default for Config {
             gzip: false,
             enabled: true,
             shutdown_timeout: Duration::from_millis(5_000),
+            spool_dir: None,
+            max_spool_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -88,6 +95,8 @@ impl fmt::Debug for Config {
             .field("gzip", &self.gzip)
             .field("enabled", &self.enabled)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("spool_dir", &self.spool_dir)
+            .field("max_spool_bytes", &self.max_spool_bytes)
             .finish()
     }
 }
@@ -277,6 +286,23 @@ impl Config {
         if let Some(d) = o.millis("shutdown_timeout", 0, DAY_MS)? {
             c.shutdown_timeout = d;
         }
+        // spool: see src/spool
+        match map.get("spool_dir") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => {}
+            Some(Value::String(s)) if !s.trim().is_empty() => c.spool_dir = Some(PathBuf::from(s)),
+            Some(v) => {
+                return Err(err(
+                    "spool_dir",
+                    format!(
+                        "must be a directory path (string), or false for no spool (got {})",
+                        o.describe(v)
+                    ),
+                ))
+            }
+        }
+        if let Some(n) = o.integer("max_spool_bytes", 1 << 16, 1 << 50)? {
+            c.max_spool_bytes = n;
+        }
         Ok(c)
     }
 
@@ -306,7 +332,7 @@ impl Config {
     /// keep it in memory only.
     pub fn canonical_key(&self) -> String {
         format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{}",
             self.write_key.as_deref().unwrap_or(""),
             self.host,
             self.flush_at,
@@ -321,6 +347,8 @@ impl Config {
             self.gzip,
             self.enabled,
             self.shutdown_timeout.as_millis(),
+            self.spool_dir,
+            self.max_spool_bytes,
         )
     }
 }
@@ -411,6 +439,9 @@ mod tests {
             (r#"{"timeout":0}"#, "timeout"),
             (r#"{"max_queue_bytes":10}"#, "max_queue_bytes"),
             (r#"{"max_retries":true}"#, "max_retries"),
+            (r#"{"spool_dir":true}"#, "spool_dir"),
+            (r#"{"spool_dir":""}"#, "spool_dir"),
+            (r#"{"max_spool_bytes":100}"#, "max_spool_bytes"),
             (
                 r#"{"min_retry_delay":100,"max_retry_delay":10}"#,
                 "max_retry_delay",

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::message::Kind;
+use crate::spool::Spooled;
 
 pub enum Cmd {
     Msg {
@@ -15,6 +16,8 @@ pub enum Cmd {
         json: String,
         charged: usize,
         has_callback: bool,
+        /// spool: what the front's `Spool::accept` did with it.
+        spooled: Spooled,
     },
     Flush {
         id: u64,

@@ -19,6 +19,7 @@ pub mod message;
 pub mod rates;
 pub mod retry;
 mod shared;
+pub mod spool;
 pub mod stats;
 mod worker;
 

@@ -40,6 +40,11 @@ impl Kind {
         })
     }
 
+    /// The wire code (`from_code`'s inverse); the spool stores it.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
     /// The `type` field and the name of the call.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -259,6 +264,17 @@ fn replace_lone_surrogates(json: &str) -> Cow<'_, str> {
 
 /// Validate and enrich one message given as JSON text; returns the JSON to send.
 pub fn prepare(kind: Kind, json: &str, now: OffsetDateTime) -> Result<String, MessageError> {
+    prepare_stamped(kind, json, now, uuid::Uuid::new_v4())
+}
+
+/// `prepare` with the messageId to give the message if it has none: the
+/// spool stores it with the raw message, so a replay sends the same id.
+pub fn prepare_stamped(
+    kind: Kind,
+    json: &str,
+    now: OffsetDateTime,
+    message_id: uuid::Uuid,
+) -> Result<String, MessageError> {
     let json = &*replace_lone_surrogates(json);
     let map: RawMap = serde_json::from_str(json).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => invalid(kind, "message must be an object"),
@@ -321,7 +337,12 @@ pub fn prepare(kind: Kind, json: &str, now: OffsetDateTime) -> Result<String, Me
     match Field::of(&map, "messageId") {
         Field::Str(text) if text != "\"\"" => w.field("messageId", text),
         Field::Other(text) => w.string_field("messageId", text),
-        _ => w.string_field("messageId", &uuid::Uuid::new_v4().to_string()),
+        _ => w.string_field(
+            "messageId",
+            message_id
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()),
+        ),
     }
 
     match Field::of(&map, "timestamp") {

@@ -22,6 +22,12 @@ pub struct Stats {
     /// Bytes charged for queued messages (bounded by `max_queue_bytes`).
     pub queued_bytes: AtomicU64,
     pub in_flight: AtomicU64,
+    /// Spool (src/spool): messages replayed from dead processes' files,
+    /// files found with a damaged tail, write failures, bytes on disk.
+    pub replayed: AtomicU64,
+    pub spool_damaged: AtomicU64,
+    pub spool_errors: AtomicU64,
+    pub spool_bytes: AtomicU64,
     dropped: Mutex<BTreeMap<String, u64>>,
     failed_by_reason: Mutex<BTreeMap<String, u64>>,
 }
@@ -41,6 +47,10 @@ pub struct Snapshot {
     pub batches: u64,
     pub requests: u64,
     pub bytes_sent: u64,
+    pub replayed: u64,
+    pub spool_damaged: u64,
+    pub spool_errors: u64,
+    pub spool_bytes: u64,
 }
 
 impl Stats {
@@ -93,6 +103,10 @@ impl Stats {
             batches: self.batches.load(Relaxed),
             requests: self.requests.load(Relaxed),
             bytes_sent: self.bytes_sent.load(Relaxed),
+            replayed: self.replayed.load(Relaxed),
+            spool_damaged: self.spool_damaged.load(Relaxed),
+            spool_errors: self.spool_errors.load(Relaxed),
+            spool_bytes: self.spool_bytes.load(Relaxed),
         }
     }
 }

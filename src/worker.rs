@@ -18,6 +18,7 @@ use crate::inbox::{Cmd, Inbox};
 use crate::log::Level;
 use crate::message::{self, Kind};
 use crate::shared::{Event, Shared};
+use crate::spool::{Spool, Spooled};
 
 /// Worker polling period while messages flow, and idle polls before parking.
 const POLL: Duration = Duration::from_millis(1);
@@ -27,7 +28,7 @@ const QUIET_POLLS: u32 = 3;
 
 /// Start the worker of one client on the shared runtime. It ends once the
 /// client is closed and what is pending has settled.
-pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>) {
+pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>, spool: Option<Arc<Spool>>) {
     let config = shared.config.clone();
     let sender = if config.delivers() {
         match Sender::new(config.clone()) {
@@ -46,6 +47,7 @@ pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>) {
     };
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let worker = Worker {
+        spool: sender.as_ref().and(spool),
         shared,
         batcher: Batcher::new(config.flush_at),
         deadline: None,
@@ -58,6 +60,18 @@ pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>) {
         closing: false,
     };
     crate::runtime().spawn(worker.run(inbox, done_rx));
+}
+
+/// `prepare`, with the messageId and time the spool stored, if any.
+fn prepare(kind: Kind, json: &str, spooled: &Spooled) -> Result<String, message::MessageError> {
+    match spooled {
+        Spooled::Stamped(st) => {
+            let at = OffsetDateTime::from_unix_timestamp_nanos(st.at_ms as i128 * 1_000_000)
+                .unwrap_or_else(|_| OffsetDateTime::now_utc());
+            message::prepare_stamped(kind, json, at, uuid::Uuid::from_bytes(st.message_id))
+        }
+        _ => message::prepare(kind, json, OffsetDateTime::now_utc()),
+    }
 }
 
 struct Outstanding {
@@ -82,6 +96,8 @@ struct Done {
 
 struct Worker {
     shared: Arc<Shared>,
+    /// On-disk copy of what is accepted and not yet settled (src/spool).
+    spool: Option<Arc<Spool>>,
     batcher: Batcher,
     /// Interval deadline of the open batch: (its first seq, when it closes).
     deadline: Option<(u64, TokioInstant)>,
@@ -106,6 +122,7 @@ impl Worker {
     async fn run(mut self, inbox: Arc<Inbox>, mut done_rx: mpsc::UnboundedReceiver<Done>) {
         let mut buf = Vec::new();
         let mut idle_polls = 0u32;
+        self.replay_spool();
         loop {
             inbox.drain(&mut buf);
             if buf.is_empty() {
@@ -131,6 +148,9 @@ impl Worker {
                 _ = sleep_until(batch_at) => self.close_open_batch(),
                 _ = sleep_until(flush_at) => self.expire_waiters(),
             }
+        }
+        if let Some(spool) = self.spool.take() {
+            spool.close();
         }
         // Refuse further pushes; answer anyone still waiting.
         inbox.close(&mut buf);
@@ -158,9 +178,10 @@ impl Worker {
                 json,
                 charged,
                 has_callback,
+                spooled,
             } => {
                 self.last_seq = Some(seq);
-                self.accept(seq, kind, json, charged, has_callback);
+                self.accept(seq, kind, json, charged, has_callback, spooled);
             }
             Cmd::Flush {
                 id,
@@ -183,12 +204,73 @@ impl Worker {
         }
     }
 
-    fn accept(&mut self, seq: u64, kind: Kind, json: String, charged: usize, has_callback: bool) {
+    /// Replay what dead processes left in the spool directory: their
+    /// messages are accepted again here, with their original messageId, and
+    /// their files deleted once our own spool holds the messages.
+    fn replay_spool(&mut self) {
+        let Some(spool) = self.spool.clone() else {
+            return;
+        };
+        let mut adopted = spool.adopt();
+        let n = adopted.messages.len() as u64;
+        let shared = self.shared.clone();
+        for m in adopted.messages.drain(..) {
+            // Kinds are fixed in format version 1; anything else is damage.
+            let Some(kind) = Kind::from_code(m.stamp.kind as u32) else {
+                continue;
+            };
+            let charged = m.json.len();
+            shared.stats.accepted.fetch_add(1, Relaxed);
+            shared.stats.queued.fetch_add(1, Relaxed);
+            shared.stats.queued_bytes.fetch_add(charged as u64, Relaxed);
+            let seq = shared.next_seq.fetch_add(1, Relaxed);
+            self.last_seq = Some(seq);
+            let spooled = spool.append(seq, &m.stamp, &m.json);
+            self.accept(seq, kind, m.json, charged, false, spooled);
+        }
+        spool.sync_now();
+        adopted.remove();
+        if n > 0 {
+            shared.stats.replayed.fetch_add(n, Relaxed);
+            shared.log(
+                Level::Info,
+                "spool_replay",
+                format!("spool: replaying {n} messages left by a process that ended before delivering them"),
+            );
+        }
+    }
+
+    fn accept(
+        &mut self,
+        seq: u64,
+        kind: Kind,
+        json: String,
+        charged: usize,
+        has_callback: bool,
+        spooled: Spooled,
+    ) {
         let shared = self.shared.clone();
         let stats = &shared.stats;
-        let json = match message::prepare(kind, &json, OffsetDateTime::now_utc()) {
+        if let Spooled::Full = spooled {
+            stats.drop_messages("spool_full", 1);
+            stats.settle(1, charged as u64);
+            let error = format!(
+                "spool full (max_spool_bytes {}): dropped a message; raise max_spool_bytes \
+                 or check why Segment is not accepting messages",
+                shared.config.max_spool_bytes
+            );
+            shared.log(Level::Error, "spool_full", error.clone());
+            if has_callback {
+                shared.emit(Event::Rejected { seq, error });
+            }
+            return;
+        }
+        let json = match prepare(kind, &json, &spooled) {
             Ok(j) => j,
             Err(e) => {
+                if let (Some(spool), Spooled::Stamped(_)) = (&self.spool, &spooled) {
+                    spool.settle(seq, seq);
+                }
                 stats.drop_messages(e.reason, 1);
                 stats.settle(1, charged as u64);
                 shared.log(Level::Error, e.reason, format!("dropped a message: {e}"));
@@ -201,6 +283,13 @@ impl Worker {
                 return;
             }
         };
+        self.enqueue_prepared(seq, json, charged, has_callback);
+    }
+
+    /// Add a prepared message to the open batch.
+    fn enqueue_prepared(&mut self, seq: u64, json: String, charged: usize, has_callback: bool) {
+        let shared = self.shared.clone();
+        let stats = &shared.stats;
         if self.sender.is_none() {
             stats.drop_messages("disabled", 1);
             stats.settle(1, charged as u64);
@@ -300,6 +389,9 @@ impl Worker {
             }
         };
         stats.settle(rec.count, rec.charged);
+        if let Some(spool) = &self.spool {
+            spool.settle(done.first, rec.last);
+        }
         if rec.has_callbacks {
             shared.emit(Event::Settled {
                 first: done.first,
@@ -404,10 +496,17 @@ impl Worker {
             }
         }
         if total > 0 {
+            // spool: abandoned messages are not settled there; the next
+            // start replays them.
+            let kept = if self.spool.as_ref().is_some_and(|s| s.is_active()) {
+                "; they stay in the spool and the next start delivers them"
+            } else {
+                ""
+            };
             shared.log(
                 Level::Error,
                 "flush_timeout",
-                format!("flush timed out: dropped {total} undelivered messages"),
+                format!("flush timed out: dropped {total} undelivered messages{kept}"),
             );
         }
     }

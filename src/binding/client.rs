@@ -107,6 +107,12 @@ impl NativeClient {
         self.inner.close();
     }
 
+    /// spool: write the spool's buffer now, synchronously (on process exit).
+    #[napi]
+    pub fn commit_spool(&self) {
+        self.inner.commit_spool();
+    }
+
     /// Messages accepted and not yet settled.
     #[napi]
     pub fn pending(&self) -> f64 {
@@ -144,6 +150,13 @@ impl NativeClient {
             "batches": s.batches,
             "requests": s.requests,
             "bytes_sent": s.bytes_sent,
+            "spool": {
+                "dir": cfg.spool_dir.as_ref().map(|d| d.display().to_string()),
+                "bytes": s.spool_bytes,
+                "replayed": s.replayed,
+                "damaged_files": s.spool_damaged,
+                "errors": s.spool_errors,
+            },
             "enabled": cfg.delivers(),
             "disabled_reason": cfg.disabled_reason(),
             "closed": self.inner.is_closed(),
