@@ -406,7 +406,7 @@ mod tests {
         // Sent at once, nearly all would have arrived by now (the server
         // answers in well under 200 µs); held, none has. Half leaves room
         // for this thread being descheduled, which looks like a pause.
-        // (Held batches go merged into fewer requests: count messages.)
+        // (Count messages: batches may go merged if the server pushed back.)
         let messages = |body: String| {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             v["batch"].as_array().unwrap().len()

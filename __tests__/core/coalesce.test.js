@@ -74,3 +74,21 @@ test("merged requests stay within Segment's 500 KB, in order, never over max_in_
   }
   assert.ok(srv.maxConcurrent() <= 2, `${srv.maxConcurrent()} requests at once`)
 })
+
+test("while the server answers 2xx, batches waiting for a slot are not merged (flush_at-sized requests)", async (t) => {
+  const srv = await startSegmentServer()
+  t.after(() => srv.close())
+  const { service } = makeService(srv, { flush_at: 2, max_in_flight: 1, flush_interval: 60000 })
+  for (let i = 0; i < 40; i++) service.track({ userId: "u", event: "E", properties: { i } })
+  const res = await service.flush()
+  assert.equal(res.delivered, 40)
+  assert.deepEqual(srv.batches.map((b) => b.body.batch.length), Array(20).fill(2))
+  // After a retryable failure the backlog behind it goes merged.
+  srv.failNext(1, { status: 503 })
+  for (let i = 40; i < 80; i++) service.track({ userId: "u", event: "E", properties: { i } })
+  const res2 = await service.flush()
+  assert.equal(res2.delivered, 80)
+  assert.equal(srv.uniqueMessageIds().size, 80)
+  const after = srv.batches.slice(20)
+  assert.ok(after.length < 10, `${after.length} requests for 20 batches after a 503`)
+})
