@@ -604,8 +604,145 @@ impl Sender {
 mod tests {
     use std::io::Read;
 
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::mpsc;
+
     use super::*;
     use crate::batch::{Batcher, Item};
+
+    /// Batch of messages `seqs` (messageIds `m{seq}`).
+    fn batch_of(seqs: std::ops::Range<u64>) -> Arc<Batch> {
+        let mut b = Batcher::new(1000);
+        let mut closed = Vec::new();
+        for seq in seqs {
+            let json = format!(r#"{{"messageId":"m{seq}"}}"#);
+            let charged = json.len();
+            let has_callback = false;
+            b.push(
+                Item {
+                    seq,
+                    json,
+                    charged,
+                    has_callback,
+                },
+                &mut closed,
+            );
+        }
+        Arc::new(b.take().unwrap())
+    }
+
+    /// A server answering 200 to every request (one per connection),
+    /// handing each body over.
+    async fn serve_ok() -> (String, mpsc::UnboundedReceiver<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let (head_end, len) = loop {
+                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..p]).to_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        break (p + 4, len);
+                    }
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                };
+                while buf.len() < head_end + len {
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let _ = tx.send(String::from_utf8_lossy(&buf[head_end..]).into_owned());
+                let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+                let _ = sock.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, rx)
+    }
+
+    #[tokio::test]
+    async fn a_batch_taken_along_by_an_abandoned_request_is_sent_by_its_own_task() {
+        let (url, mut bodies) = serve_ok().await;
+        let config = Config::from_json(&format!(r#"{{"write_key":"k","host":"{url}"}}"#)).unwrap();
+        let sender = Arc::new(Sender::new(Arc::new(config)).unwrap());
+        let gate = Arc::new(Gate::new(1));
+        let stats = Arc::new(Stats::default());
+        gate.strain();
+        // The only slot is taken: batch 2..4 waits, listed.
+        let held = gate.slots.acquire().await.unwrap();
+        let task = tokio::spawn({
+            let (sender, gate, stats) = (sender.clone(), gate.clone(), stats.clone());
+            async move { deliver(&sender, batch_of(2..4), &gate, &stats, &|_, _, _| {}).await }
+        });
+        while gate.waiting().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        // A request of batch 0..2 takes it along, then is abandoned (its task
+        // aborted by a flush that timed out) before it is sent.
+        let mut lot = Lot::new(batch_of(0..2));
+        gate.take_along(&mut lot);
+        assert_eq!(lot.messages, 4);
+        assert!(gate.waiting().is_empty());
+        drop(lot);
+        drop(held);
+        assert_eq!(task.await.unwrap(), Outcome::Delivered);
+        let body: serde_json::Value = serde_json::from_str(&bodies.recv().await.unwrap()).unwrap();
+        let ids: Vec<&str> = body["batch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["messageId"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["m2", "m3"]);
+    }
+
+    #[test]
+    fn nothing_is_taken_along_while_the_server_is_healthy_and_at_most_500_kb_when_not() {
+        let gate = Gate::new(1);
+        let list = |b: Arc<Batch>| {
+            let (taken, rx) = oneshot::channel();
+            gate.waiting().insert(b.first, Waiting { batch: b, taken });
+            rx
+        };
+        let big = |seq: u64| {
+            let mut b = Batcher::new(1);
+            let mut closed = Vec::new();
+            let json = format!(
+                r#"{{"messageId":"m{seq}","p":"{}"}}"#,
+                "x".repeat(200 * 1024)
+            );
+            let charged = json.len();
+            b.push(
+                Item {
+                    seq,
+                    json,
+                    charged,
+                    has_callback: false,
+                },
+                &mut closed,
+            );
+            Arc::new(closed.pop().unwrap())
+        };
+        let _waiting: Vec<_> = (1..4).map(|seq| list(big(seq))).collect();
+        let mut lot = Lot::new(big(0));
+        gate.take_along(&mut lot);
+        assert_eq!(lot.batches.len(), 1, "healthy: nothing merged");
+        gate.strain();
+        gate.take_along(&mut lot);
+        // 200 KB each: two fit in 500 KB, the third waits for another request.
+        assert_eq!(
+            lot.batches.iter().map(|b| b.first).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        assert!(lot.body_bytes <= MAX_BATCH_BYTES);
+        assert!(batch::body_of(&lot.batches, "t").len() <= lot.body_bytes);
+        assert_eq!(gate.waiting().len(), 2);
+    }
 
     #[test]
     fn a_packed_batch_is_sent_as_gzip_of_the_whole_body() {
