@@ -318,8 +318,9 @@ async fn first_turn<'a>(gate: &'a Gate, batch: &Arc<Batch>, pause_until: Instant
 ///
 /// While the server pushes back (a retryable answer in the last
 /// `STRAIN_WINDOW`), batches waiting for their first request are merged: the
-/// request that gets a slot carries as many as fit (`Gate::take_along`),
-/// through its retries too, and their tasks get its outcome. Messages keep
+/// first request of a batch that gets a slot carries as many as fit
+/// (`Gate::take_along`), through its retries too, and their tasks get its
+/// outcome. Messages keep
 /// their messageId, so a resend is deduplicated by Segment.
 ///
 /// The time since the batch closed, spent waiting for a slot included,
@@ -351,8 +352,12 @@ pub async fn deliver(
     loop {
         if retries > 0 {
             permit = wait_turn(gate, None).await;
+        } else {
+            // Only a first attempt takes batches along: a lot that is
+            // retrying has used part of its retries and `max_retry_time`,
+            // which a fresh batch would then share.
+            gate.take_along(&mut lot);
         }
-        gate.take_along(&mut lot);
         // Boxed: a request is a large state machine, and in a burst
         // thousands of these tasks wait above for a slot.
         let attempt = Box::pin(sender.attempt(&lot.batches, retries, stats)).await;
