@@ -56,14 +56,14 @@ const plugins = [
 
       // Retries per batch after the first attempt (5xx, 429, network
       // errors), with exponential backoff and jitter.
-      max_retries: 10,
+      max_retries: 12,
 
       // A batch may spend this long (ms) waiting and retrying before it is
       // given up (counted in stats().failed).
       max_retry_time: 300000,
 
       // First backoff delay (ms, doubles each retry) and its cap.
-      min_retry_delay: 500,
+      min_retry_delay: 100,
       max_retry_delay: 60000,
 
       // Timeout (ms) of one request to Segment.

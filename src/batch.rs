@@ -105,10 +105,13 @@ impl Batch {
         freed
     }
 
-    /// The request body: `{"batch":[...],"sentAt":"..."}`.
-    pub fn body(&self, sent_at: &str) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body_bytes_with(0));
-        out.extend_from_slice(b"{\"batch\":[");
+    /// Size of this batch's request body (`sentAt` included).
+    pub fn body_bytes(&self) -> usize {
+        self.body_bytes_with(0)
+    }
+
+    /// Append the messages, comma-separated.
+    fn write_messages(&self, out: &mut Vec<u8>) {
         match &self.packed {
             None => {
                 for (i, m) in self.messages.iter().enumerate() {
@@ -127,11 +130,30 @@ impl Batch {
                 out.truncate(start + n);
             }
         }
-        out.extend_from_slice(b"],\"sentAt\":\"");
-        out.extend_from_slice(sent_at.as_bytes());
-        out.extend_from_slice(b"\"}");
-        out
     }
+
+    /// The request body: `{"batch":[...],"sentAt":"..."}`.
+    pub fn body(&self, sent_at: &str) -> Vec<u8> {
+        body_of(&[self], sent_at)
+    }
+}
+
+/// One request body carrying the messages of several batches, in order
+/// (batches merged while they waited: see `delivery::Gate::take_along`).
+pub fn body_of<B: std::ops::Deref<Target = Batch>>(batches: &[B], sent_at: &str) -> Vec<u8> {
+    let size = batches.iter().map(|b| b.body_bytes()).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(b"{\"batch\":[");
+    for (i, b) in batches.iter().filter(|b| !b.is_empty()).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        b.write_messages(&mut out);
+    }
+    out.extend_from_slice(b"],\"sentAt\":\"");
+    out.extend_from_slice(sent_at.as_bytes());
+    out.extend_from_slice(b"\"}");
+    out
 }
 
 /// Builds batches from a stream of items.

@@ -61,9 +61,12 @@ impl Default for Config {
             host: DEFAULT_HOST.to_string(),
             flush_at: 20,
             flush_interval: Duration::from_millis(10_000),
-            max_retries: 10,
+            // 100 ms doubling, as analytics-node 3.5.0 (the original plugin's
+            // client): a passing 5xx or reset costs little. 12 retries keep an
+            // outage ridden out for minutes (100 ms .. 51.2 s, then 60 s twice).
+            max_retries: 12,
             max_retry_time: Duration::from_millis(300_000),
-            min_retry_delay: Duration::from_millis(500),
+            min_retry_delay: Duration::from_millis(100),
             max_retry_delay: Duration::from_millis(60_000),
             timeout: Duration::from_millis(10_000),
             max_in_flight: 4,

@@ -356,7 +356,7 @@ impl Worker {
             has_callbacks: batch.has_callbacks,
             abort: tokio::spawn(delivery_task(
                 sender,
-                batch,
+                Arc::new(batch),
                 self.gate.clone(),
                 self.shared.clone(),
                 self.done_tx.clone(),
@@ -515,7 +515,7 @@ impl Worker {
 /// A batch's delivery, reported back to the worker when it settles.
 async fn delivery_task(
     sender: Arc<Sender>,
-    batch: Batch,
+    batch: Arc<Batch>,
     gate: Arc<Gate>,
     shared: Arc<Shared>,
     done: mpsc::UnboundedSender<Done>,
@@ -526,7 +526,7 @@ async fn delivery_task(
     };
     let log_to = shared.clone();
     let log = move |level: Level, key: &str, msg: String| log_to.log(level, key, msg);
-    let outcome = delivery::deliver(&sender, &batch, &gate, &shared.stats, &log).await;
+    let outcome = delivery::deliver(&sender, batch, &gate, &shared.stats, &log).await;
     report.send(outcome);
 }
 

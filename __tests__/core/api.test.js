@@ -495,9 +495,12 @@ test("a server echoing the key (Authorization, any case, at the 200-character cu
     { write_key: KEY, host: `http://127.0.0.1:${srv.address().port}`, flush_at: 1, max_in_flight: 1 }
   )
   const errors = []
-  // flush_at 1: one request per message, each answer one of the bodies (twice).
-  for (let i = 0; i < 2 * bodies.length; i++) service.identify({ userId: `u${i}` }, (e) => errors.push(e))
-  await service.flush()
+  // One request per message (each flushed before the next, so none waits to
+  // be merged), each answer one of the bodies (twice).
+  for (let i = 0; i < 2 * bodies.length; i++) {
+    service.identify({ userId: `u${i}` }, (e) => errors.push(e))
+    await service.flush()
+  }
   assert.equal(n, 2 * bodies.length, "every echoing answer was read")
   assert.equal(errors.length, 2 * bodies.length)
   assert.ok(errors.every((e) => e instanceof Error))

@@ -34,8 +34,18 @@ async function startSegmentServer({ port = 0, host = "127.0.0.1", keepBodies = t
     })
   }
 
+  let active = 0 // requests being answered now, and the most at once
+  let maxActive = 0
   const server = http.createServer((req, res) => {
     const at = Date.now() // when the request arrived
+    active++
+    maxActive = Math.max(maxActive, active)
+    let counted = true
+    const done = () => {
+      if (counted) active--
+      counted = false
+    }
+    res.on("close", done)
     const chunks = []
     req.on("data", (c) => chunks.push(c))
     req.on("end", () => {
@@ -100,6 +110,8 @@ async function startSegmentServer({ port = 0, host = "127.0.0.1", keepBodies = t
     /** Requests that followed a scripted redirect (`redirectTo: "/__ok..."`). */
     redirected,
     uniqueMessageIds: () => new Set(ids),
+    /** The most requests this server was answering at once. */
+    maxConcurrent: () => maxActive,
     /**
      * The next `n` requests get `fault` instead of a plain 200:
      * {status, retryAfter?, headers?, body?, redirectTo?} (retryAfter is sent as
