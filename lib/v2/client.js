@@ -5,6 +5,7 @@
 // process and configuration by index.js (equal delivery options, one client),
 // so plugin options and provider options may be the same object or differ.
 
+const { SegmentService: CoreSegmentService } = require("../../index.js")
 const SegmentService = require("../../services/segment").default
 const { lookup, loggerOf } = require("../container")
 
@@ -43,6 +44,11 @@ function clientFor(options, logger) {
   return new SegmentService({ logger }, normalizeOptions(options))
 }
 
+/** The plain client (no reporting-currency layer): what the provider needs. */
+function coreClientFor(options, logger) {
+  return new CoreSegmentService({ logger }, normalizeOptions(options))
+}
+
 function rememberProviderOptions(options) {
   providerOptions = normalizeOptions(options)
 }
@@ -70,4 +76,4 @@ function subscriberClient(pluginOptions, container) {
   return { segment: clientFor(subscriberOptions(pluginOptions, container), logger), logger }
 }
 
-module.exports = { normalizeOptions, clientFor, rememberProviderOptions, subscriberOptions, subscriberClient }
+module.exports = { normalizeOptions, clientFor, coreClientFor, rememberProviderOptions, subscriberOptions, subscriberClient }
