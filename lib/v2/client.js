@@ -8,33 +8,10 @@
 const { SegmentService: CoreSegmentService } = require("../../index.js")
 const SegmentService = require("../../services/segment").default
 const { lookup, loggerOf } = require("../container")
+const { isBlank, normalizeOptions, validateOptions } = require("./options")
 
 /** Options of the analytics provider, when one was built: the subscribers' fallback. */
 let providerOptions = null
-
-function isBlank(v) {
-  return v === undefined || v === null || v === ""
-}
-
-/**
- * The options with Medusa's Segment guide spelling accepted: `writeKey` is
- * taken as `write_key`. Throws when both are set and differ.
- */
-function normalizeOptions(options) {
-  if (options === undefined || options === null) return {}
-  if (typeof options !== "object" || Array.isArray(options)) {
-    throw new TypeError("medusa-plugin-segment-rs: options must be an object")
-  }
-  if (isBlank(options.writeKey)) return options
-  if (!isBlank(options.write_key) && options.write_key !== options.writeKey) {
-    throw new TypeError(
-      "medusa-plugin-segment-rs: options `write_key` and `writeKey` are both set and differ; keep one (`write_key`)"
-    )
-  }
-  const out = { ...options, write_key: options.writeKey }
-  delete out.writeKey
-  return out
-}
 
 /**
  * A SegmentService for these options. `logger`: Medusa's logger (a v2
@@ -59,7 +36,7 @@ function rememberProviderOptions(options) {
  * options under the plugin's own (so the key need be configured only once).
  */
 function subscriberOptions(pluginOptions, container) {
-  const own = normalizeOptions(pluginOptions)
+  const own = validateOptions(pluginOptions)
   if (!isBlank(own.write_key)) return own
   // resolving the analytics module builds the provider if it was not built yet
   if (providerOptions === null) lookup(container, "analytics")
@@ -76,4 +53,4 @@ function subscriberClient(pluginOptions, container) {
   return { segment: clientFor(subscriberOptions(pluginOptions, container), logger), logger }
 }
 
-module.exports = { normalizeOptions, clientFor, coreClientFor, rememberProviderOptions, subscriberOptions, subscriberClient }
+module.exports = { clientFor, coreClientFor, rememberProviderOptions, subscriberOptions, subscriberClient }
