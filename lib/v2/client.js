@@ -1,9 +1,9 @@
 "use strict"
 
-// The Segment client of a Medusa 2.x process. Provider, subscribers and user
-// code all get theirs here; the native client underneath is shared per
-// process and configuration by index.js (equal delivery options, one client),
-// so plugin options and provider options may be the same object or differ.
+// The Segment clients of the Medusa 2.x provider and subscribers. The native
+// client underneath is shared per process and configuration by index.js
+// (equal delivery options: one client, also with `new SegmentService()` in
+// user code), so plugin and provider options may be one object or differ.
 
 const { SegmentService: CoreSegmentService } = require("../../index.js")
 const SegmentService = require("../../services/segment").default

@@ -33,7 +33,6 @@ function normalizeOptions(options) {
   return out
 }
 
-
 function fail(option, what, value) {
   const got = value === undefined ? "" : ` (got ${JSON.stringify(value)})`
   throw new TypeError(`${PREFIX}: invalid option \`${option}\`: ${what}${got}`)
