@@ -12,6 +12,8 @@ const { isBlank, normalizeOptions, validateOptions } = require("./options")
 
 /** Options of the analytics provider, when one was built: the subscribers' fallback. */
 let providerOptions = null
+/** Plugin options object -> its checked form (Medusa passes the same object to every event). */
+const checked = new WeakMap()
 
 /**
  * A SegmentService for these options. `logger`: Medusa's logger (a v2
@@ -36,7 +38,11 @@ function rememberProviderOptions(options) {
  * options under the plugin's own (so the key need be configured only once).
  */
 function subscriberOptions(pluginOptions, container) {
-  const own = validateOptions(pluginOptions)
+  let own = pluginOptions && typeof pluginOptions === "object" ? checked.get(pluginOptions) : undefined
+  if (own === undefined) {
+    own = validateOptions(pluginOptions)
+    if (pluginOptions && typeof pluginOptions === "object") checked.set(pluginOptions, own)
+  }
   if (!isBlank(own.write_key)) return own
   // resolving the analytics module builds the provider if it was not built yet
   if (providerOptions === null) lookup(container, "analytics")
