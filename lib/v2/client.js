@@ -1,0 +1,62 @@
+"use strict"
+
+// The Segment clients of the Medusa 2.x provider and subscribers. The native
+// client underneath is shared per process and configuration by index.js
+// (equal delivery options: one client, also with `new SegmentService()` in
+// user code), so plugin and provider options may be one object or differ.
+
+const { SegmentService: CoreSegmentService } = require("../../index.js")
+const SegmentService = require("../../services/segment").default
+const { lookup, loggerOf } = require("../container")
+const { isBlank, normalizeOptions, validateOptions } = require("./options")
+
+/** Options of the analytics provider, when one was built: the subscribers' fallback. */
+let providerOptions = null
+/** Plugin options object -> its checked form (Medusa passes the same object to every event). */
+const checked = new WeakMap()
+
+/**
+ * A SegmentService for these options. `logger`: Medusa's logger (a v2
+ * container has no `.logger` property, so it is passed explicitly).
+ */
+function clientFor(options, logger) {
+  return new SegmentService({ logger }, normalizeOptions(options))
+}
+
+/** The plain client (no reporting-currency layer): what the provider needs. */
+function coreClientFor(options, logger) {
+  return new CoreSegmentService({ logger }, normalizeOptions(options))
+}
+
+function rememberProviderOptions(options) {
+  providerOptions = normalizeOptions(options)
+}
+
+/**
+ * The options the default subscribers deliver with: the plugin options; when
+ * they have no write key and the analytics provider has one, the provider's
+ * options under the plugin's own (so the key need be configured only once).
+ */
+function subscriberOptions(pluginOptions, container) {
+  let own = pluginOptions && typeof pluginOptions === "object" ? checked.get(pluginOptions) : undefined
+  if (own === undefined) {
+    own = validateOptions(pluginOptions)
+    if (pluginOptions && typeof pluginOptions === "object") checked.set(pluginOptions, own)
+  }
+  if (!isBlank(own.write_key)) return own
+  // resolving the analytics module builds the provider if it was not built yet
+  if (providerOptions === null) lookup(container, "analytics")
+  if (providerOptions === null || isBlank(providerOptions.write_key)) return own
+  const merged = { ...providerOptions }
+  for (const [k, v] of Object.entries(own)) if (v !== undefined) merged[k] = v
+  merged.write_key = providerOptions.write_key
+  return merged
+}
+
+/** The subscribers' client and logger for one event. */
+function subscriberClient(pluginOptions, container) {
+  const logger = loggerOf(container)
+  return { segment: clientFor(subscriberOptions(pluginOptions, container), logger), logger }
+}
+
+module.exports = { clientFor, coreClientFor, rememberProviderOptions, subscriberOptions, subscriberClient }
