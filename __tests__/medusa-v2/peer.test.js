@@ -15,6 +15,8 @@ const path = require("node:path")
 const ROOT = path.join(__dirname, "..", "..")
 let tmp
 let tarball
+/** The host's platform package (the main package ships no binary). */
+let platformTarball
 
 test.before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "segment-peer-"))
@@ -25,6 +27,11 @@ test.before(() => {
   const files = pack.files.map((f) => f.path)
   assert.ok(files.includes(".medusa/server/src/providers/segment/index.js"), ".medusa/server is packed")
   assert.ok(files.includes(".medusa/server/src/subscribers/segment-order-placed.js"))
+  const { packPlatform, hostPlatform } = require("../../scripts/stage-packages")
+  const host = hostPlatform()
+  const platform = packPlatform(host, tmp, path.join(ROOT, `segment.${host}.node`))
+  assert.ok(platform.hasBinary, `segment.${host}.node is built (npm run build)`)
+  platformTarball = platform.tarball
 })
 
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }))
@@ -42,7 +49,7 @@ function backend(version) {
 }
 
 function install(dir) {
-  return spawnSync("npm", ["install", tarball, "--offline", "--no-audit", "--no-fund", "--ignore-scripts"], {
+  return spawnSync("npm", ["install", tarball, platformTarball, "--offline", "--no-audit", "--no-fund", "--ignore-scripts"], {
     cwd: dir,
     encoding: "utf8",
     timeout: 120000,

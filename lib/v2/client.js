@@ -8,6 +8,7 @@
 const { SegmentService: CoreSegmentService } = require("../../index.js")
 const SegmentService = require("../../services/segment").default
 const { lookup, loggerOf } = require("../container")
+const { withMedusaSpoolDefault } = require("../spool")
 const { isBlank, normalizeOptions, validateOptions } = require("./options")
 
 /** Options of the analytics provider, when one was built: the subscribers' fallback. */
@@ -23,9 +24,13 @@ function clientFor(options, logger) {
   return new SegmentService({ logger }, normalizeOptions(options))
 }
 
-/** The plain client (no reporting-currency layer): what the provider needs. */
+/**
+ * The plain client (no reporting-currency layer): what the provider needs.
+ * With Medusa's spool default, as the subscribers' SegmentService applies it,
+ * so equal options still mean one native client.
+ */
 function coreClientFor(options, logger) {
-  return new CoreSegmentService({ logger }, normalizeOptions(options))
+  return new CoreSegmentService({ logger }, withMedusaSpoolDefault(normalizeOptions(options)))
 }
 
 function rememberProviderOptions(options) {
