@@ -93,6 +93,23 @@ function messageId(event, ...parts) {
   return ["medusa", event, ...parts.map((p) => String(p))].join("-")
 }
 
+/** The identify of an order's customer (v1 and v2 alike): email and the shipping address's names. */
+function identifyCall(o) {
+  const address = o.shipping_address || {}
+  return {
+    method: "identify",
+    message: {
+      userId: o.customer_id,
+      traits: {
+        email: o.email,
+        firstName: address.first_name === undefined ? null : address.first_name,
+        lastName: address.last_name === undefined ? null : address.last_name,
+      },
+      messageId: messageId("identify", o.id),
+    },
+  }
+}
+
 /** One track call; its messageId derives from the Medusa event and entity ids. */
 function trackCall(medusaEvent, event, userId, timestamp, properties, ...idParts) {
   return {
@@ -144,22 +161,7 @@ const EVENTS = {
       const track = await orderEvent(ctx, "order.placed", "Order Completed", o, o.created_at)
       track.message.context = context
       track.message.integrations = integrations
-      const address = o.shipping_address || {}
-      return [
-        {
-          method: "identify",
-          message: {
-            userId: o.customer_id,
-            traits: {
-              email: o.email,
-              firstName: address.first_name === undefined ? null : address.first_name,
-              lastName: address.last_name === undefined ? null : address.last_name,
-            },
-            messageId: messageId("identify", o.id),
-          },
-        },
-        track,
-      ]
+      return [identifyCall(o), track]
     },
   },
 
@@ -316,4 +318,5 @@ module.exports = {
   subscriberFor,
   builderCtx,
   messageId,
+  identifyCall,
 }

@@ -615,13 +615,14 @@ mod tests {
     use super::*;
     use crate::batch::{Batcher, Item};
 
-    /// Batch of messages `seqs` (messageIds `m{seq}`).
-    fn batch_of(seqs: std::ops::Range<u64>) -> Arc<Batch> {
+    /// One open batch of messages `seqs`, each message's JSON from `json`.
+    fn batch_with(seqs: std::ops::Range<u64>, json: impl Fn(u64) -> String) -> Batch {
         let mut b = Batcher::new(1000);
         let mut closed = Vec::new();
         for seq in seqs {
-            let json = format!(r#"{{"messageId":"m{seq}"}}"#);
-            let charged = json.len();
+            let json = json(seq);
+            // As the worker charges it.
+            let charged = json.len() + crate::batch::MESSAGE_OVERHEAD;
             let has_callback = false;
             b.push(
                 Item {
@@ -633,7 +634,15 @@ mod tests {
                 &mut closed,
             );
         }
-        Arc::new(b.take().unwrap())
+        assert!(closed.is_empty(), "one batch");
+        b.take().unwrap()
+    }
+
+    /// Batch of messages `seqs` (messageIds `m{seq}`).
+    fn batch_of(seqs: std::ops::Range<u64>) -> Arc<Batch> {
+        Arc::new(batch_with(seqs, |seq| {
+            format!(r#"{{"messageId":"m{seq}"}}"#)
+        }))
     }
 
     /// A server answering 200 to every request (one per connection),
@@ -715,23 +724,12 @@ mod tests {
             rx
         };
         let big = |seq: u64| {
-            let mut b = Batcher::new(1);
-            let mut closed = Vec::new();
-            let json = format!(
-                r#"{{"messageId":"m{seq}","p":"{}"}}"#,
-                "x".repeat(200 * 1024)
-            );
-            let charged = json.len();
-            b.push(
-                Item {
-                    seq,
-                    json,
-                    charged,
-                    has_callback: false,
-                },
-                &mut closed,
-            );
-            Arc::new(closed.pop().unwrap())
+            Arc::new(batch_with(seq..seq + 1, |seq| {
+                format!(
+                    r#"{{"messageId":"m{seq}","p":"{}"}}"#,
+                    "x".repeat(200 * 1024)
+                )
+            }))
         };
         let _waiting: Vec<_> = (1..4).map(|seq| list(big(seq))).collect();
         let mut lot = Lot::new(big(0));
@@ -753,23 +751,9 @@ mod tests {
     fn a_packed_batch_is_sent_as_gzip_of_the_whole_body() {
         let config = Config::from_json(r#"{"write_key":"k","gzip":true}"#).unwrap();
         let sender = Sender::new(Arc::new(config)).unwrap();
-        let mut b = Batcher::new(100);
-        let mut closed = Vec::new();
-        for seq in 0..50 {
-            let json = format!(r#"{{"messageId":"m{seq}","event":"Order Completed"}}"#);
-            let charged = json.len() + crate::batch::MESSAGE_OVERHEAD;
-            let has_callback = false;
-            b.push(
-                Item {
-                    seq,
-                    json,
-                    charged,
-                    has_callback,
-                },
-                &mut closed,
-            );
-        }
-        let mut batch = b.take().unwrap();
+        let mut batch = batch_with(0..50, |seq| {
+            format!(r#"{{"messageId":"m{seq}","event":"Order Completed"}}"#)
+        });
         assert!(batch.pack() > 0);
         let mut json = String::new();
         flate2::read::GzDecoder::new(&sender.body(&[&batch])[..])

@@ -24,6 +24,17 @@ function tempDir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), "segment-spool-"))
 }
 
+/** A local Segment server and a spool directory, both gone after the test. */
+async function serverAndDir(t) {
+  const srv = await startSegmentServer()
+  const dir = tempDir()
+  t.after(() => {
+    fs.rmSync(dir, { recursive: true, force: true })
+    return srv.close()
+  })
+  return { srv, dir }
+}
+
 function start(srv, dir, mode, tag, options = {}, env = {}) {
   const child = spawn(process.execPath, [FIXTURE, srv.url, KEY, dir, mode, tag, JSON.stringify(options)], {
     stdio: ["ignore", "pipe", "pipe"],
@@ -105,12 +116,7 @@ function assertNoKey(text) {
 }
 
 test("kill -9 at random points of a burst: a restart delivers everything accepted 100 ms before the kill", async (t) => {
-  const srv = await startSegmentServer()
-  const dir = tempDir()
-  t.after(() => {
-    fs.rmSync(dir, { recursive: true, force: true })
-    return srv.close()
-  })
+  const { srv, dir } = await serverAndDir(t)
   const report = []
   for (let round = 0; round < 5; round++) {
     const tag = `burst${round}`
@@ -130,12 +136,7 @@ test("kill -9 at random points of a burst: a restart delivers everything accepte
 })
 
 test("kill -9 during an outage (503): nothing accepted is lost, the restart delivers it", async (t) => {
-  const srv = await startSegmentServer()
-  const dir = tempDir()
-  t.after(() => {
-    fs.rmSync(dir, { recursive: true, force: true })
-    return srv.close()
-  })
+  const { srv, dir } = await serverAndDir(t)
   for (let round = 0; round < 3; round++) {
     const tag = `outage${round}`
     srv.failFor(60_000, { status: 503 })
@@ -152,12 +153,7 @@ test("kill -9 during an outage (503): nothing accepted is lost, the restart deli
 })
 
 test("kill -9 of an idle process during an outage: single messages tracked 100 ms before are delivered after a restart", async (t) => {
-  const srv = await startSegmentServer()
-  const dir = tempDir()
-  t.after(() => {
-    fs.rmSync(dir, { recursive: true, force: true })
-    return srv.close()
-  })
+  const { srv, dir } = await serverAndDir(t)
   srv.failFor(60_000, { status: 503 })
   // One message every 150 ms: the spool's writer falls asleep between them.
   const run = start(srv, dir, "burst", "trickle", {}, { SPOOL_CHUNK: "1", SPOOL_PAUSE_MS: "150" })
@@ -169,12 +165,7 @@ test("kill -9 of an idle process during an outage: single messages tracked 100 m
 })
 
 test("process.exit() or an uncaught exception right after track(): the next start delivers everything", async (t) => {
-  const srv = await startSegmentServer()
-  const dir = tempDir()
-  t.after(() => {
-    fs.rmSync(dir, { recursive: true, force: true })
-    return srv.close()
-  })
+  const { srv, dir } = await serverAndDir(t)
   for (const [tag, env] of [["exit", {}], ["throw", { SPOOL_THROW: "1" }]]) {
     srv.failFor(60_000, { status: 503 })
     const res = await start(srv, dir, "exit-now", tag, {}, { SPOOL_CHUNK: "5000", ...env }).exited
@@ -187,12 +178,7 @@ test("process.exit() or an uncaught exception right after track(): the next star
 })
 
 test("two processes share a directory: a live one's files are never taken, a dead one's are adopted", async (t) => {
-  const srv = await startSegmentServer()
-  const dir = tempDir()
-  t.after(() => {
-    fs.rmSync(dir, { recursive: true, force: true })
-    return srv.close()
-  })
+  const { srv, dir } = await serverAndDir(t)
   const a = start(srv, dir, "burst", "shareA")
   const b = start(srv, dir, "burst", "shareB")
   const { safe, ageAtKill } = await killAfter(a, 200)
@@ -209,12 +195,7 @@ test("two processes share a directory: a live one's files are never taken, a dea
 })
 
 test("a torn tail is detected, counted and logged; the messages before it are delivered", async (t) => {
-  const srv = await startSegmentServer()
-  const dir = tempDir()
-  t.after(() => {
-    fs.rmSync(dir, { recursive: true, force: true })
-    return srv.close()
-  })
+  const { srv, dir } = await serverAndDir(t)
   srv.failFor(60_000, { status: 503 })
   const { safe, ageAtKill } = await killAfter(start(srv, dir, "burst", "torn"), 150)
   const files = fs.readdirSync(dir).filter((f) => f.endsWith(".seg"))
@@ -229,12 +210,7 @@ test("a torn tail is detected, counted and logged; the messages before it are de
 })
 
 test("max_spool_bytes: beyond it new messages are dropped, counted and logged; the rest is delivered", async (t) => {
-  const srv = await startSegmentServer()
-  const dir = tempDir()
-  t.after(() => {
-    fs.rmSync(dir, { recursive: true, force: true })
-    return srv.close()
-  })
+  const { srv, dir } = await serverAndDir(t)
   srv.failFor(60_000, { status: 503 })
   const { service, logger } = makeService(srv, { spool_dir: dir, max_spool_bytes: 65536 })
   for (let i = 0; i < 1000; i++) track(service, i, { properties: { pad: "x".repeat(200), i } })

@@ -11,6 +11,8 @@
 
 const { lookup, loggerOf } = require("../container")
 const { subscriberClient } = require("./client")
+// messageIds and the customer's identify as on v1 (deterministic ids: Segment de-duplicates a redelivered event)
+const { messageId, identifyCall } = require("../events")
 const order = require("./order")
 
 // What the builders read. Asking for a total makes the order module compute
@@ -48,10 +50,6 @@ const CLAIM_FIELDS = ["id", "order_id", "type", "created_at", "return_id", "clai
 const EXCHANGE_FIELDS = ["id", "order_id", "difference_due", "created_at", "return_id", "additional_items.*"]
 const FULFILLMENT_FIELDS = ["id", "shipped_at", "items.*", "order.id"]
 
-/** Deterministic ids: a redelivered Medusa event gives the same messageId, which Segment de-duplicates. */
-function messageId(event, ...parts) {
-  return ["medusa", event, ...parts.map(String)].join("-")
-}
 
 async function graphOne(ctx, entity, fields, filters) {
   const { data } = await ctx.query.graph({ entity, fields, filters })
@@ -137,21 +135,7 @@ const EVENTS = {
       t.message.integrations = {}
       if (ctx.options.use_ga_id && meta.ga_id) t.message.integrations["Google Analytics"] = { clientId: meta.ga_id }
       const calls = []
-      if (o.customer_id) {
-        const a = o.shipping_address || {}
-        calls.push({
-          method: "identify",
-          message: {
-            userId: o.customer_id,
-            traits: {
-              email: o.email,
-              firstName: a.first_name === undefined ? null : a.first_name,
-              lastName: a.last_name === undefined ? null : a.last_name,
-            },
-            messageId: messageId("identify", o.id),
-          },
-        })
-      }
+      if (o.customer_id) calls.push(identifyCall(o))
       calls.push(t)
       return calls
     },
