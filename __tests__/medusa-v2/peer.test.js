@@ -1,0 +1,65 @@
+"use strict"
+
+// One package for both majors: plain `npm install` of the packed package
+// accepts a Medusa 1.18-1.20 backend and a >= 2.8.3 one, and refuses 2.0-2.8.2
+// (no Analytics Module there). The backend's @medusajs/medusa is a local
+// stand-in with only its version, so npm checks the real peer range offline.
+
+const test = require("node:test")
+const assert = require("node:assert/strict")
+const { spawnSync } = require("node:child_process")
+const fs = require("node:fs")
+const os = require("node:os")
+const path = require("node:path")
+
+const ROOT = path.join(__dirname, "..", "..")
+let tmp
+let tarball
+
+test.before(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "segment-peer-"))
+  const r = spawnSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", tmp], { cwd: ROOT, encoding: "utf8" })
+  assert.equal(r.status, 0, r.stderr)
+  const pack = JSON.parse(r.stdout)[0]
+  tarball = path.join(tmp, pack.filename)
+  const files = pack.files.map((f) => f.path)
+  assert.ok(files.includes(".medusa/server/src/providers/segment/index.js"), ".medusa/server is packed")
+  assert.ok(files.includes(".medusa/server/src/subscribers/segment-order-placed.js"))
+})
+
+test.after(() => fs.rmSync(tmp, { recursive: true, force: true }))
+
+function backend(version) {
+  const dir = path.join(tmp, `backend-${version}`)
+  const medusa = path.join(dir, "fake-medusa")
+  fs.mkdirSync(medusa, { recursive: true })
+  fs.writeFileSync(path.join(medusa, "package.json"), JSON.stringify({ name: "@medusajs/medusa", version }))
+  fs.writeFileSync(
+    path.join(dir, "package.json"),
+    JSON.stringify({ name: "store", version: "1.0.0", private: true, dependencies: { "@medusajs/medusa": "file:fake-medusa" } })
+  )
+  return dir
+}
+
+function install(dir) {
+  return spawnSync("npm", ["install", tarball, "--offline", "--no-audit", "--no-fund", "--ignore-scripts"], {
+    cwd: dir,
+    encoding: "utf8",
+    timeout: 120000,
+  })
+}
+
+for (const version of ["1.18.0", "1.20.8", "2.8.3", "2.21.2"]) {
+  test(`plain npm install into a backend with @medusajs/medusa ${version} succeeds`, () => {
+    const dir = backend(version)
+    const r = install(dir)
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.ok(fs.existsSync(path.join(dir, "node_modules", "medusa-plugin-segment-rs", ".medusa", "server", "src", "subscribers")))
+  })
+}
+
+test("a 2.x backend without the Analytics Module (2.8.2) is refused with ERESOLVE", () => {
+  const r = install(backend("2.8.2"))
+  assert.notEqual(r.status, 0)
+  assert.match(r.stdout + r.stderr, /ERESOLVE/)
+})

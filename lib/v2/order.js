@@ -1,0 +1,267 @@
+"use strict"
+
+// Segment `properties` from Medusa 2.x query-graph results, with the property
+// names and meanings of v1 (lib/order.js), so a store that moves from v1 to
+// v2 keeps its dashboards. 2.x amounts are major units (no division by 100);
+// every amount is rounded to the currency's minor unit.
+//
+// `ctx`: { reportingCurrency, rate } as in lib/order.js (rate = units of the
+// order currency per reporting unit, or null).
+
+const { currencyCode, roundAmount } = require("../currency")
+const { reporting } = require("../order")
+
+/** A 2.x amount (number, numeric string, BigNumber, or raw { value }) as a number, or null. */
+function num(v) {
+  if (v === undefined || v === null || v === "") return null
+  let n = v
+  if (typeof v === "object") {
+    const p = v.valueOf() // BigNumber: its number; a raw value: itself
+    n = typeof p === "object" && p !== null ? (p.value !== undefined ? p.value : p.numeric) : p
+  }
+  n = Number(n)
+  return Number.isFinite(n) ? n : null
+}
+
+function money(v, curr) {
+  return roundAmount(num(v), curr)
+}
+
+function sub(a, b) {
+  const x = num(a)
+  const y = num(b)
+  if (x === null) return null
+  return x - (y === null ? 0 : y)
+}
+
+/** v1's `sku`: the variant SKU without its last "-" part ("TSHIRT-S" -> "TSHIRT"). */
+function productSku(variantSku) {
+  if (!variantSku) return ""
+  const parts = String(variantSku).split("-")
+  parts.pop()
+  return parts.join("-")
+}
+
+/**
+ * One entry of `products`. `quantity` (optional) overrides the line's
+ * quantity (shipped or returned quantity); revenue is that share of the line.
+ */
+function productEntry(item, curr, ctx, quantity) {
+  const lineQuantity = num(item.quantity) || 0
+  const lineRevenue = sub(item.total, item.tax_total)
+  const q = quantity === undefined ? lineQuantity : quantity
+  const share = lineQuantity ? q / lineQuantity : 0
+  const unit = lineRevenue !== null && lineQuantity ? lineRevenue / lineQuantity : num(item.unit_price)
+  const entry = {
+    name: item.title,
+    variant: item.variant_sku || "",
+    price: roundAmount(unit, curr),
+    reporting_revenue: reporting(lineRevenue === null ? null : roundAmount(lineRevenue * share, curr), ctx),
+    product_id: item.product_id === undefined ? null : item.product_id,
+    category: item.product_collection || undefined,
+    subtitle: item.product_subtitle || undefined,
+    type: item.product_type || undefined,
+    sku: productSku(item.variant_sku),
+    quantity: q,
+  }
+  return entry
+}
+
+/** The order's shipping methods as v1 named them: { id, name, shipping_option_id, price }. */
+function shippingMethods(order, curr) {
+  return (order.shipping_methods || []).map((m) => ({
+    id: m.id,
+    name: m.name,
+    shipping_option_id: m.shipping_option_id,
+    price: money(m.amount, curr),
+  }))
+}
+
+/** The first promotion code of the order (v1: the first discount's code). */
+function couponOf(order, extras) {
+  const promos = (extras && extras.promotions) || []
+  for (const p of promos) if (p && p.code) return p.code
+  for (const line of [...(order.items || []), ...(order.shipping_methods || [])]) {
+    for (const a of line.adjustments || []) if (a && a.code) return a.code
+  }
+  return undefined
+}
+
+function paymentProviders(extras) {
+  const ids = []
+  for (const pc of (extras && extras.payment_collections) || []) {
+    for (const p of (pc && pc.payments) || []) if (p && p.provider_id) ids.push(p.provider_id)
+  }
+  return ids.join(",")
+}
+
+function withReporting(amounts, ctx) {
+  const out = {}
+  for (const k of ["total", "subtotal", "revenue", "shipping", "tax", "discount"]) {
+    out[`reporting_${k}`] = reporting(amounts[k], ctx)
+  }
+  return out
+}
+
+/**
+ * `properties` of Order Completed/Shipped/Cancelled/Refunded.
+ * `extras`: link data { cart, payment_collections, promotions } when loaded.
+ * `lines` (optional): [{ item, quantity }] instead of all of the order's items.
+ */
+function buildOrderProperties(order, ctx, extras, lines) {
+  const curr = order.currency_code
+  const amounts = {
+    total: money(order.total, curr),
+    // v1's subtotal is the items' (2.x `subtotal` includes shipping)
+    subtotal: money(order.item_subtotal !== undefined ? order.item_subtotal : order.subtotal, curr),
+    revenue: money(sub(order.total, order.tax_total), curr),
+    // v1's shipping and discount are without tax
+    shipping: money(sub(order.shipping_total, order.shipping_tax_total), curr),
+    tax: money(order.tax_total, curr),
+    discount: money(sub(order.discount_total, order.discount_tax_total), curr),
+  }
+  const address = order.shipping_address || null
+  const chosen = lines || (order.items || []).map((item) => ({ item, quantity: undefined }))
+  return {
+    checkout_id: extras && extras.cart ? extras.cart.id : undefined,
+    order_id: order.id,
+    email: order.email,
+    region_id: order.region_id,
+    payment_provider: paymentProviders(extras),
+    shipping_methods: shippingMethods(order, curr),
+    shipping_country: address ? address.country_code : null,
+    shipping_city: address ? address.city : null,
+    ...withReporting(amounts, ctx),
+    ...amounts,
+    coupon: couponOf(order, extras),
+    currency: currencyCode(curr),
+    products: chosen.map((l) => productEntry(l.item, curr, ctx, l.quantity)),
+  }
+}
+
+/**
+ * "Order Refunded" on a received return: the order's fields, `products` are
+ * the returned lines with the received quantities (and reason_id,
+ * reason_value, note), the amounts are the return's: `total` = refund_amount,
+ * shipping = minus the return shipping.
+ * `ret`: { id, refund_amount, items: [{ item_id, quantity, received_quantity, reason, note }] }
+ * `returnShipping`: the return's shipping methods, when loaded.
+ */
+function buildRefundProperties(order, ret, ctx, extras, returnShipping) {
+  const curr = order.currency_code
+  const byId = new Map((order.items || []).map((i) => [i.id, i]))
+  const lines = []
+  for (const ri of ret.items || []) {
+    const item = byId.get(ri.item_id) || ri.item
+    if (!item) continue
+    let quantity = num(ri.received_quantity)
+    if (!quantity) quantity = num(ri.quantity)
+    lines.push({ item, quantity, ri })
+  }
+  const props = buildOrderProperties(order, ctx, extras, lines)
+  let subtotal = 0
+  let tax = 0
+  let discount = 0
+  let revenue = 0
+  lines.forEach((l, i) => {
+    const q = num(l.item.quantity) || 0
+    const share = q ? l.quantity / q : 0
+    subtotal += (num(l.item.subtotal) || 0) * share
+    tax += (num(l.item.tax_total) || 0) * share
+    discount += (sub(l.item.discount_total, l.item.discount_tax_total) || 0) * share
+    revenue += (sub(l.item.total, l.item.tax_total) || 0) * share
+    const p = props.products[i]
+    if (l.ri.reason) {
+      p.reason_id = l.ri.reason.id
+      p.reason_value = l.ri.reason.value
+    }
+    if (l.ri.note) p.note = l.ri.note
+  })
+  const methods = (returnShipping || []).map((m) => ({
+    id: m.id,
+    name: m.name,
+    shipping_option_id: m.shipping_option_id,
+    price: -(money(m.amount, curr) || 0),
+  }))
+  const amounts = {
+    total: money(ret.refund_amount, curr),
+    subtotal: roundAmount(subtotal, curr),
+    revenue: roundAmount(revenue, curr),
+    shipping: methods.reduce((a, m) => a + m.price, 0),
+    tax: roundAmount(tax, curr),
+    discount: roundAmount(discount, curr),
+  }
+  return { ...props, return_id: ret.id, shipping_methods: methods, ...amounts, ...withReporting(amounts, ctx) }
+}
+
+/**
+ * "Item Claimed" of one claimed line. `claimed`: { id, item_id, quantity,
+ * reason, note } (a claim item, or an inbound return item of the claim).
+ */
+function buildClaimItemProperties(order, claim, claimed, ctx) {
+  const curr = order.currency_code
+  const item = (order.items || []).find((i) => i.id === claimed.item_id) || claimed.item || {}
+  const price = money(item.unit_price, curr)
+  let reason = claimed.reason
+  if (reason && typeof reason === "object") reason = reason.value
+  return {
+    price,
+    reporting_price: reporting(price, ctx),
+    currency: currencyCode(curr),
+    order_id: order.id,
+    claim_id: claim.id,
+    claim_item_id: claimed.id,
+    type: claim.type,
+    quantity: num(claimed.quantity),
+    variant: item.variant_sku || null,
+    product_id: item.product_id || null,
+    reason: reason === undefined ? null : reason,
+    note: claimed.note === undefined ? null : claimed.note,
+    tags: [],
+  }
+}
+
+function swapItem(item, quantity, curr, ctx) {
+  const price = money(item.unit_price, curr)
+  return {
+    name: item.title,
+    product_id: item.product_id || null,
+    variant: item.variant_sku || null,
+    quantity,
+    price,
+    reporting_price: reporting(price, ctx),
+  }
+}
+
+/**
+ * v1's swap report for an exchange: swap_id, order_id, new_items (outbound),
+ * return_items (inbound), currency.
+ */
+function buildSwapReport(order, exchange, ctx) {
+  const curr = order.currency_code
+  const byId = new Map((order.items || []).map((i) => [i.id, i]))
+  const line = (x) => byId.get(x.item_id) || x.item || {}
+  const returned = (exchange.return && exchange.return.items) || []
+  return {
+    swap_id: exchange.id,
+    order_id: order.id,
+    new_items: (exchange.additional_items || []).map((x) => swapItem(line(x), num(x.quantity), curr, ctx)),
+    return_items: returned.map((x) => swapItem(line(x), num(x.quantity), curr, ctx)),
+    currency: currencyCode(curr),
+  }
+}
+
+/** Swap Confirmed / Swap Shipped: the report plus the difference due. */
+function buildSwapTotalProperties(order, exchange, ctx) {
+  const total = money(exchange.difference_due, order.currency_code)
+  return { reporting_total: reporting(total, ctx), total, ...buildSwapReport(order, exchange, ctx) }
+}
+
+module.exports = {
+  num,
+  buildOrderProperties,
+  buildRefundProperties,
+  buildClaimItemProperties,
+  buildSwapReport,
+  buildSwapTotalProperties,
+}

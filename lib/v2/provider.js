@@ -1,0 +1,165 @@
+"use strict"
+
+// The Segment provider of Medusa 2.x's Analytics Module
+// (`medusa-plugin-segment-rs/providers/segment`). It maps the module's calls
+// the way Medusa's Segment guide does, so it replaces that hand-copied
+// provider without changing callers:
+//
+//   track({ event, actor_id, group, properties })
+//     -> track { event, userId: actor_id || group.id, anonymousId: properties.anonymousId,
+//                timestamp: properties.timestamp, properties, context.groupId: group.id }
+//   identify({ actor_id, properties })         -> identify { userId, anonymousId, traits, context }
+//   identify({ group, actor_id, properties })  -> group { groupId: group.id, userId, anonymousId, traits, context }
+//   shutdown()                                  -> flush bounded by shutdown_timeout
+//
+// Medusa 2.8.3-2.12 call track/identify without awaiting them, so a rejection
+// would be an unhandled rejection: every call resolves; a call that cannot be
+// sent is counted (stats().provider_rejected) and logged.
+
+const { loggerOf } = require("../container")
+const { clientFor, rememberProviderOptions } = require("./client")
+const { validateOptions } = require("./options")
+
+function isObject(v) {
+  return v !== null && typeof v === "object" && !Array.isArray(v)
+}
+
+function nonBlank(v) {
+  return v !== undefined && v !== null && v !== ""
+}
+
+/** properties.timestamp as a Date when it is one, else undefined. */
+function timestampOf(p) {
+  if (!nonBlank(p.timestamp)) return undefined
+  const d = new Date(p.timestamp)
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString()
+}
+
+function trackMessage(data) {
+  if (!isObject(data)) throw new TypeError("track expects { event, actor_id?, group?, properties? }")
+  const p = isObject(data.properties) ? data.properties : {}
+  const group = isObject(data.group) ? data.group : null
+  const userId = nonBlank(data.actor_id) ? data.actor_id : group && nonBlank(group.id) ? group.id : undefined
+  const anonymousId = nonBlank(p.anonymousId) ? p.anonymousId : undefined
+  if (!nonBlank(userId) && !nonBlank(anonymousId)) {
+    throw new TypeError(`track "${data.event}" needs an actor_id, a group.id or properties.anonymousId`)
+  }
+  const message = { event: data.event, userId, anonymousId, properties: p }
+  const timestamp = timestampOf(p)
+  if (timestamp) message.timestamp = timestamp
+  if (group && nonBlank(group.id)) message.context = { groupId: String(group.id) }
+  return message
+}
+
+/**
+ * `properties.traits` are the traits and the other properties the context
+ * (the guide's mapping); without `traits`, the properties are the traits (as
+ * the PostHog provider treats them).
+ */
+function traitsAndContext(p) {
+  const rest = { ...p }
+  delete rest.anonymousId
+  if (!("traits" in p)) return { traits: rest }
+  delete rest.traits
+  const out = { traits: isObject(p.traits) ? p.traits : {} }
+  if (Object.keys(rest).length) out.context = rest
+  return out
+}
+
+function identifyCall(data) {
+  if (!isObject(data)) throw new TypeError("identify expects { actor_id, properties? } or { group, actor_id?, properties? }")
+  const p = isObject(data.properties) ? data.properties : {}
+  const anonymousId = nonBlank(p.anonymousId) ? p.anonymousId : undefined
+  const userId = nonBlank(data.actor_id) ? data.actor_id : undefined
+  const message = { userId, anonymousId, ...traitsAndContext(p) }
+  if ("group" in data) {
+    const group = isObject(data.group) ? data.group : {}
+    if (!nonBlank(group.id)) throw new TypeError("identify with a group needs group.id")
+    if (!nonBlank(userId) && !nonBlank(anonymousId)) {
+      throw new TypeError(`identify of group ${group.id} needs an actor_id or properties.anonymousId`)
+    }
+    message.groupId = String(group.id)
+    if (nonBlank(group.type)) message.traits = { group_type: group.type, ...message.traits }
+    return { method: "group", message }
+  }
+  if (!nonBlank(userId) && !nonBlank(anonymousId)) {
+    throw new TypeError("identify needs an actor_id or properties.anonymousId")
+  }
+  return { method: "identify", message }
+}
+
+class SegmentAnalyticsProvider {
+  /** Registered by the Analytics Module as `aly_segment_<id>`. */
+  static identifier = "segment"
+
+  /** Called by Medusa before the provider is registered: a bad option stops start-up, named. */
+  static validateOptions(options) {
+    validateOptions(options)
+  }
+
+  constructor(cradle, options) {
+    const opts = validateOptions(options || {})
+    // the options hold the write key: kept out of console.log(provider)
+    Object.defineProperty(this, "options_", { value: opts, enumerable: false })
+    this.logger_ = loggerOf(cradle)
+    this.client_ = clientFor(opts, this.logger_)
+    this.rejected_ = 0
+    rememberProviderOptions(opts)
+  }
+
+  getIdentifier() {
+    return SegmentAnalyticsProvider.identifier
+  }
+
+  /** The shared client (SegmentService), for calls the module has no method for. */
+  get client() {
+    return this.client_
+  }
+
+  reject_(call, what, err) {
+    this.rejected_++
+    try {
+      this.logger_.error(`[segment] analytics ${call} ${what}: not sent: ${(err && err.message) || err}`)
+    } catch (_) {
+      // a broken logger must not reject into the store
+    }
+  }
+
+  async track(data) {
+    try {
+      this.client_.track(trackMessage(data))
+    } catch (err) {
+      this.reject_("track", JSON.stringify(String((data && data.event) || "")), err)
+    }
+  }
+
+  async identify(data) {
+    try {
+      const { method, message } = identifyCall(data)
+      this.client_[method](message)
+    } catch (err) {
+      this.reject_("identify", String((data && (data.actor_id || (data.group && data.group.id))) || ""), err)
+    }
+  }
+
+  /** Flush bounded by shutdown_timeout, then close; never rejects. */
+  async shutdown() {
+    try {
+      const r = await this.client_.shutdown()
+      if (r && r.timed_out) {
+        this.logger_.warn(
+          `[segment] shutdown: shutdown_timeout reached; what was not delivered is counted in stats().dropped`
+        )
+      }
+    } catch (err) {
+      this.reject_("shutdown", "", err)
+    }
+  }
+
+  /** The client's counters plus the calls this provider could not send. */
+  stats() {
+    return { ...this.client_.stats(), provider_rejected: this.rejected_ }
+  }
+}
+
+module.exports = { SegmentAnalyticsProvider, trackMessage, identifyCall }
