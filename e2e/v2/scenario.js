@@ -9,6 +9,7 @@ const ADMIN = { email: "admin@e2e.test", password: "e2e-password" } // e2e/v2/sr
 
 const ADDRESSES = {
   eur: { first_name: "Grace", last_name: "Hopper", address_1: "Unter den Linden 1", city: "Berlin", country_code: "de", postal_code: "10117" },
+  gbp: { first_name: "Ada", last_name: "Byron", address_1: "10 Downing St", city: "London", country_code: "gb", postal_code: "SW1A 2AA" },
   usd: { first_name: "Alan", last_name: "Turing", address_1: "1 Main St", city: "Boston", country_code: "us", postal_code: "02110", province: "us-ma" },
 }
 
@@ -107,6 +108,12 @@ class MedusaV2Api {
   /** The order as the admin API returns it, with what the assertions need. */
   async getOrder(id) {
     const fields = [
+      "+email",
+      "+currency_code",
+      "+status",
+      "+created_at",
+      "+canceled_at",
+      "+customer_id",
       "*items",
       "*items.variant",
       "*items.variant.product",
@@ -116,8 +123,6 @@ class MedusaV2Api {
       "*fulfillments.items",
       "*payment_collections",
       "*payment_collections.payments",
-      "+customer_id",
-      "+cart_id",
     ].join(",")
     return (await this.admin("GET", `/orders/${id}?fields=${encodeURIComponent(fields)}`)).order
   }
@@ -198,6 +203,10 @@ class MedusaV2Api {
     await this.admin("POST", `/exchanges/${exchange.id}/outbound/items`, {
       items: outbound.map(({ sku, quantity }) => ({ variant_id: variants[sku].id, quantity })),
     })
+    // an outbound shipping method: without one Medusa reserves no stock and the new items cannot be fulfilled
+    const { shipping_options } = await this.admin("GET", "/shipping-options?limit=50")
+    const standard = shipping_options.find((o) => o.name === "Standard Shipping")
+    await this.admin("POST", `/exchanges/${exchange.id}/outbound/shipping-method`, { shipping_option_id: standard.id })
     await this.admin("POST", `/exchanges/${exchange.id}/request`, {})
     return { exchange_id: exchange.id }
   }
@@ -208,4 +217,50 @@ class MedusaV2Api {
   }
 }
 
-module.exports = { MedusaV2Api, USER_AGENT, ADMIN, ADDRESSES }
+/**
+ * The full story, one order per flow, in `currencies[0]` (A, D) and `currencies[1]` (B, C):
+ *  A (registered customer): capture, fulfil + ship, return 1 of 2 T-shirts (received)
+ *  B (guest): cancel
+ *  C (guest): fulfil + ship, claim 1 T-shirt
+ *  D (guest): fulfil + ship, exchange the T-shirt for a hoodie, fulfil + ship the hoodie
+ * Each order is snapshot (admin API) right after it is placed, as order.placed sees it.
+ */
+async function runStory(api, { currencies = ["eur", "usd"], tag = "run" } = {}) {
+  const [c0, c1] = currencies
+  const out = { orders: {} }
+  const placed = async (key, args) => {
+    const order = await api.placeOrder(args)
+    out.orders[key] = { id: order.id, placed: await api.getOrder(order.id) }
+    return out.orders[key]
+  }
+  const { customer, token } = await api.registerCustomer({ email: `ada+${tag}@e2e.test` })
+  out.customer = customer
+  const A = await placed("A", { currency: c0, token, items: [{ sku: "TSHIRT-BLACK-S", quantity: 2 }, { sku: "HOODIE-GREY-M", quantity: 1 }] })
+  await api.capture(A.id)
+  A.fulfillment_id = (await api.fulfilAndShip(A.id)).fulfillment_id
+  const tshirtA = A.placed.items.find((i) => i.variant_sku === "TSHIRT-BLACK-S")
+  A.return_id = (await api.returnItems(A.id, [{ id: tshirtA.id, quantity: 1 }])).return_id
+
+  const B = await placed("B", { currency: c1, email: `bob+${tag}@e2e.test`, items: [{ sku: "TSHIRT-BLACK-M", quantity: 1 }] })
+  await api.cancel(B.id)
+
+  const C = await placed("C", { currency: c1, email: `cy+${tag}@e2e.test`, items: [{ sku: "TSHIRT-BLACK-M", quantity: 3 }, { sku: "HOODIE-GREY-M", quantity: 1 }] })
+  C.fulfillment_id = (await api.fulfilAndShip(C.id)).fulfillment_id
+  const tshirtC = C.placed.items.find((i) => i.variant_sku === "TSHIRT-BLACK-M")
+  C.claim_id = (await api.claim(C.id, [{ id: tshirtC.id, quantity: 1 }])).claim_id
+
+  const D = await placed("D", { currency: c0, email: `dee+${tag}@e2e.test`, items: [{ sku: "TSHIRT-BLACK-M", quantity: 1 }] })
+  D.fulfillment_id = (await api.fulfilAndShip(D.id)).fulfillment_id
+  D.exchange_id = (await api.exchange(D.id, { inbound: [{ id: D.placed.items[0].id, quantity: 1 }], outbound: [{ sku: "HOODIE-GREY-M", quantity: 1 }] })).exchange_id
+  const afterExchange = await api.getOrder(D.id)
+  const known = new Set(D.placed.items.map((i) => i.id))
+  const outbound = afterExchange.items.filter((i) => !known.has(i.id))
+  const { fulfillment } = await api.fulfil(D.id, outbound.map((i) => ({ id: i.id, quantity: i.quantity })))
+  await api.ship(D.id, fulfillment)
+  D.exchange_fulfillment_id = fulfillment.id
+
+  for (const o of Object.values(out.orders)) o.final = await api.getOrder(o.id)
+  return out
+}
+
+module.exports = { MedusaV2Api, runStory, USER_AGENT, ADMIN, ADDRESSES }

@@ -32,25 +32,28 @@ async function seed({ container }) {
         supported_currencies: [
           { currency_code: "eur", is_default: true },
           { currency_code: "usd" },
+          { currency_code: "gbp" },
         ],
         default_sales_channel_id: salesChannel.id,
       },
     },
   })
 
-  const europe = ["de", "dk", "fr", "gb"]
+  const europe = ["de", "dk", "fr"]
   const { result: regions } = await wf.createRegionsWorkflow(container).run({
     input: {
       regions: [
         { name: "Europe", currency_code: "eur", countries: europe, payment_providers: ["pp_system_default"] },
         { name: "United States", currency_code: "usd", countries: ["us"], payment_providers: ["pp_system_default"] },
+        { name: "United Kingdom", currency_code: "gbp", countries: ["gb"], payment_providers: ["pp_system_default"] },
       ],
     },
   })
   await wf.createTaxRegionsWorkflow(container).run({
     input: [
       { country_code: "de", provider_id: "tp_system", default_tax_rate: { name: "VAT", code: "DE-VAT", rate: 19 } },
-      ...["dk", "fr", "gb", "us"].map((country_code) => ({ country_code, provider_id: "tp_system" })),
+      { country_code: "gb", provider_id: "tp_system", default_tax_rate: { name: "VAT", code: "GB-VAT", rate: 20 } },
+      ...["dk", "fr", "us"].map((country_code) => ({ country_code, provider_id: "tp_system" })),
     ],
   })
 
@@ -79,7 +82,7 @@ async function seed({ container }) {
     service_zones: [
       {
         name: "Everywhere we sell",
-        geo_zones: [...europe, "us"].map((country_code) => ({ country_code, type: "country" })),
+        geo_zones: [...europe, "us", "gb"].map((country_code) => ({ country_code, type: "country" })),
       },
     ],
   })
@@ -87,7 +90,7 @@ async function seed({ container }) {
     [Modules.STOCK_LOCATION]: { stock_location_id: location.id },
     [Modules.FULFILLMENT]: { fulfillment_set_id: fulfillmentSet.id },
   })
-  const shippingOption = (name, code, isReturn, eur, usd) => ({
+  const shippingOption = (name, code, isReturn, eur, usd, gbp) => ({
     name,
     price_type: "flat",
     provider_id: "manual_manual",
@@ -97,6 +100,7 @@ async function seed({ container }) {
     prices: [
       { currency_code: "eur", amount: eur },
       { currency_code: "usd", amount: usd },
+      { currency_code: "gbp", amount: gbp },
     ],
     // plain "true"/"false": the store compares the rule value as a string
     rules: [
@@ -106,8 +110,8 @@ async function seed({ container }) {
   })
   await wf.createShippingOptionsWorkflow(container).run({
     input: [
-      shippingOption("Standard Shipping", "standard", false, 4.95, 5.99),
-      shippingOption("Return Shipping", "return", true, 3.5, 4.5),
+      shippingOption("Standard Shipping", "standard", false, 4.95, 5.99, 3.99),
+      shippingOption("Return Shipping", "return", true, 3.5, 4.5, 2.95),
     ],
   })
   await wf.linkSalesChannelsToStockLocationWorkflow(container).run({
@@ -133,13 +137,14 @@ async function seed({ container }) {
   })
   const typeId = (value) => types.find((t) => t.value === value).id
   // Prices that make rounding visible: 19% VAT on 12.45 is 2.3655.
-  const variant = (title, sku, size, eur, usd) => ({
+  const variant = (title, sku, size, eur, usd, gbp) => ({
     title,
     sku,
     options: { Size: size },
     prices: [
       { currency_code: "eur", amount: eur },
       { currency_code: "usd", amount: usd },
+      { currency_code: "gbp", amount: gbp },
     ],
   })
   await wf.createProductsWorkflow(container).run({
@@ -154,7 +159,7 @@ async function seed({ container }) {
           type_id: typeId("Shirts"),
           shipping_profile_id: profile.id,
           options: [{ title: "Size", values: ["S", "M"] }],
-          variants: [variant("S", "TSHIRT-BLACK-S", "S", 12.45, 14.99), variant("M", "TSHIRT-BLACK-M", "M", 12.45, 14.99)],
+          variants: [variant("S", "TSHIRT-BLACK-S", "S", 12.45, 14.99, 10.95), variant("M", "TSHIRT-BLACK-M", "M", 12.45, 14.99, 10.95)],
           sales_channels: [{ id: salesChannel.id }],
         },
         {
@@ -166,7 +171,7 @@ async function seed({ container }) {
           type_id: typeId("Hoodies"),
           shipping_profile_id: profile.id,
           options: [{ title: "Size", values: ["M"] }],
-          variants: [variant("M", "HOODIE-GREY-M", "M", 39.9, 44.5)],
+          variants: [variant("M", "HOODIE-GREY-M", "M", 39.9, 44.5, 34.5)],
           sales_channels: [{ id: salesChannel.id }],
         },
       ],
