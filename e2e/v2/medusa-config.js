@@ -32,7 +32,18 @@ if (mode === "plugin") {
   modules.push({
     resolve: "@medusajs/medusa/analytics",
     options: {
-      providers: [{ resolve: "./src/modules/segment-docs", id: "segment", options: { writeKey: segmentOptions.write_key, host: segmentOptions.host } }],
+      providers: [
+        {
+          resolve: "./src/modules/segment-docs",
+          id: "segment",
+          options: {
+            writeKey: segmentOptions.write_key,
+            host: segmentOptions.host,
+            flushAt: segmentOptions.flush_at,
+            flushInterval: segmentOptions.flush_interval,
+          },
+        },
+      ],
     },
   })
 }
