@@ -286,6 +286,10 @@ test("failures never throw into the event bus: logged, nothing sent", async () =
   const missing = await emit("order.canceled", { id: "order_nope" })
   assert.match(missing.logger.lines.find(([l]) => l === "error")[1], /order order_nope not found/)
 
+  const bad = await emit("order.placed", { id: "order_eur" }, { options: pluginOptions({ reporting_currency: "euro" }) })
+  assert.equal(bad.got.length, 0)
+  assert.match(bad.logger.lines.find(([l]) => l === "error")[1], /invalid option `reporting_currency`: must be a 3-letter ISO 4217 code/)
+
   const noQuery = recordingLogger()
   await loadSubscribers()["order.placed"]({ event: { data: { id: "x" } }, container: container({ logger: noQuery }), pluginOptions: pluginOptions() })
   assert.match(noQuery.lines.find(([l]) => l === "error")[1], /no `query`/)

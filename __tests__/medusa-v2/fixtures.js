@@ -65,10 +65,11 @@ const orderEur = {
   total: bn(51.17),
   subtotal: 45,
   tax_total: bn(8.17),
-  discount_total: 2.38,
-  discount_tax_total: 0.38,
+  // a BigNumber copied into a plain object, and a raw value
+  discount_total: { numeric_: 2.38, raw_: { value: "2.38", precision: 20 } },
+  discount_tax_total: { value: "0.38", precision: 20 },
   item_subtotal: 35,
-  shipping_total: 11.9,
+  shipping_total: "11.9",
   shipping_tax_total: 1.9,
   items: [
     item("ordli_1", "Medusa T-Shirt", "SHIRT-S", "prod_shirt", 10, 2, {

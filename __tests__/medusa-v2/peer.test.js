@@ -55,6 +55,23 @@ for (const version of ["1.18.0", "1.20.8", "2.8.3", "2.21.2"]) {
     const r = install(dir)
     assert.equal(r.status, 0, r.stdout + r.stderr)
     assert.ok(fs.existsSync(path.join(dir, "node_modules", "medusa-plugin-segment-rs", ".medusa", "server", "src", "subscribers")))
+    // how Medusa v1 finds a plugin (resolve-plugins.ts): `<name>/package.json` from the
+    // project, then services/ and subscribers/ under that directory (no dist/)
+    const v1 = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        `const { createRequire } = require("module"); const path = require("path"); const fs = require("fs");
+         const root = path.dirname(createRequire(process.cwd() + "/:internal:").resolve("medusa-plugin-segment-rs/package.json"));
+         if (fs.existsSync(root + "/dist")) throw new Error("dist/ would be loaded instead");
+         const Service = require(root + "/services/segment.js").default;
+         const sub = require(root + "/subscribers/order-placed.js");
+         console.log(typeof Service, typeof sub.default, sub.config.event)`,
+      ],
+      { cwd: dir, encoding: "utf8" }
+    )
+    assert.equal(v1.status, 0, v1.stderr)
+    assert.equal(v1.stdout.trim(), "function function order.placed")
   })
 }
 

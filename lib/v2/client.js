@@ -1,39 +1,19 @@
 "use strict"
 
-// The Segment client of a Medusa 2.x process. Provider, subscribers and user
-// code all get theirs here; the native client underneath is shared per
-// process and configuration by index.js (equal delivery options, one client),
-// so plugin options and provider options may be the same object or differ.
+// The Segment clients of the Medusa 2.x provider and subscribers. The native
+// client underneath is shared per process and configuration by index.js
+// (equal delivery options: one client, also with `new SegmentService()` in
+// user code), so plugin and provider options may be one object or differ.
 
+const { SegmentService: CoreSegmentService } = require("../../index.js")
 const SegmentService = require("../../services/segment").default
 const { lookup, loggerOf } = require("../container")
+const { isBlank, normalizeOptions, validateOptions } = require("./options")
 
 /** Options of the analytics provider, when one was built: the subscribers' fallback. */
 let providerOptions = null
-
-function isBlank(v) {
-  return v === undefined || v === null || v === ""
-}
-
-/**
- * The options with Medusa's Segment guide spelling accepted: `writeKey` is
- * taken as `write_key`. Throws when both are set and differ.
- */
-function normalizeOptions(options) {
-  if (options === undefined || options === null) return {}
-  if (typeof options !== "object" || Array.isArray(options)) {
-    throw new TypeError("medusa-plugin-segment-rs: options must be an object")
-  }
-  if (isBlank(options.writeKey)) return options
-  if (!isBlank(options.write_key) && options.write_key !== options.writeKey) {
-    throw new TypeError(
-      "medusa-plugin-segment-rs: options `write_key` and `writeKey` are both set and differ; keep one (`write_key`)"
-    )
-  }
-  const out = { ...options, write_key: options.writeKey }
-  delete out.writeKey
-  return out
-}
+/** Plugin options object -> its checked form (Medusa passes the same object to every event). */
+const checked = new WeakMap()
 
 /**
  * A SegmentService for these options. `logger`: Medusa's logger (a v2
@@ -41,6 +21,11 @@ function normalizeOptions(options) {
  */
 function clientFor(options, logger) {
   return new SegmentService({ logger }, normalizeOptions(options))
+}
+
+/** The plain client (no reporting-currency layer): what the provider needs. */
+function coreClientFor(options, logger) {
+  return new CoreSegmentService({ logger }, normalizeOptions(options))
 }
 
 function rememberProviderOptions(options) {
@@ -53,7 +38,11 @@ function rememberProviderOptions(options) {
  * options under the plugin's own (so the key need be configured only once).
  */
 function subscriberOptions(pluginOptions, container) {
-  const own = normalizeOptions(pluginOptions)
+  let own = pluginOptions && typeof pluginOptions === "object" ? checked.get(pluginOptions) : undefined
+  if (own === undefined) {
+    own = validateOptions(pluginOptions)
+    if (pluginOptions && typeof pluginOptions === "object") checked.set(pluginOptions, own)
+  }
   if (!isBlank(own.write_key)) return own
   // resolving the analytics module builds the provider if it was not built yet
   if (providerOptions === null) lookup(container, "analytics")
@@ -70,4 +59,4 @@ function subscriberClient(pluginOptions, container) {
   return { segment: clientFor(subscriberOptions(pluginOptions, container), logger), logger }
 }
 
-module.exports = { normalizeOptions, clientFor, rememberProviderOptions, subscriberOptions, subscriberClient }
+module.exports = { clientFor, coreClientFor, rememberProviderOptions, subscriberOptions, subscriberClient }

@@ -6,9 +6,32 @@
 
 const native = require("../../native.js")
 const { CORE_OPTIONS } = require("../../index.js")
-const { normalizeOptions } = require("./client")
 
 const PREFIX = "medusa-plugin-segment-rs"
+
+function isBlank(v) {
+  return v === undefined || v === null || v === ""
+}
+
+/**
+ * The options with Medusa's Segment guide spelling accepted: `writeKey` is
+ * taken as `write_key`. Throws when both are set and differ.
+ */
+function normalizeOptions(options) {
+  if (options === undefined || options === null) return {}
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new TypeError("medusa-plugin-segment-rs: options must be an object")
+  }
+  if (isBlank(options.writeKey)) return options
+  if (!isBlank(options.write_key) && options.write_key !== options.writeKey) {
+    throw new TypeError(
+      "medusa-plugin-segment-rs: options `write_key` and `writeKey` are both set and differ; keep one (`write_key`)"
+    )
+  }
+  const out = { ...options, write_key: options.writeKey }
+  delete out.writeKey
+  return out
+}
 
 function fail(option, what, value) {
   const got = value === undefined ? "" : ` (got ${JSON.stringify(value)})`
@@ -48,4 +71,4 @@ function validateOptions(options) {
   return o
 }
 
-module.exports = { validateOptions }
+module.exports = { isBlank, normalizeOptions, validateOptions }

@@ -11,13 +11,19 @@
 const { currencyCode, roundAmount } = require("../currency")
 const { reporting } = require("../order")
 
-/** A 2.x amount (number, numeric string, BigNumber, or raw { value }) as a number, or null. */
+/**
+ * A 2.x amount as a number, or null: a number, a numeric string, a BigNumber
+ * (its toJSON() is the number), a copy of one ({ numeric_, raw_ }), or a raw
+ * value ({ value, precision }).
+ */
 function num(v) {
   if (v === undefined || v === null || v === "") return null
   let n = v
   if (typeof v === "object") {
-    const p = v.valueOf() // BigNumber: its number; a raw value: itself
-    n = typeof p === "object" && p !== null ? (p.value !== undefined ? p.value : p.numeric) : p
+    if (typeof v.toJSON === "function") n = v.toJSON()
+    else if (v.numeric_ !== undefined) n = v.numeric_
+    else if (v.raw_ && v.raw_.value !== undefined) n = v.raw_.value
+    else n = v.value
   }
   n = Number(n)
   return Number.isFinite(n) ? n : null

@@ -17,7 +17,7 @@
 // sent is counted (stats().provider_rejected) and logged.
 
 const { loggerOf } = require("../container")
-const { clientFor, rememberProviderOptions } = require("./client")
+const { coreClientFor, rememberProviderOptions } = require("./client")
 const { validateOptions } = require("./options")
 
 function isObject(v) {
@@ -102,7 +102,7 @@ class SegmentAnalyticsProvider {
     // the options hold the write key: kept out of console.log(provider)
     Object.defineProperty(this, "options_", { value: opts, enumerable: false })
     this.logger_ = loggerOf(cradle)
-    this.client_ = clientFor(opts, this.logger_)
+    this.client_ = coreClientFor(opts, this.logger_)
     this.rejected_ = 0
     rememberProviderOptions(opts)
   }
