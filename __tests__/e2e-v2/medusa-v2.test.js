@@ -138,9 +138,16 @@ describe("Medusa 2.21.2 with the packed package as plugin + Analytics provider (
     rates.setMode("fail")
     const before = seg.uniqueMessageIds().size
     const failedBefore = seg.batches.filter((b) => b.status !== 200).length
+    // EUR for A and D; GBP (no rate cached, the service fails) for B and C.
+    // The 10 s outage starts at the story's first request to Segment, however
+    // slowly the story runs (a loaded CI machine).
+    const requests = seg.batches.length
+    let storyError = null
+    const running = runStory(api, { currencies: ["eur", "gbp"], tag: "v2-2" }).catch((err) => (storyError = err))
+    while (seg.batches.length === requests && !storyError) await be.sleep(20)
     seg.failFor(10000, { status: 500 })
-    // EUR for A and D; GBP (no rate cached, the service fails) for B and C
-    const s2 = await runStory(api, { currencies: ["eur", "gbp"], tag: "v2-2" })
+    const s2 = await running
+    if (storyError) throw storyError
     await seg.waitForMessages(before + expectedKeys(s2).length, 90000).catch((err) => {
       throw new Error(`${err.message}\nlogs: ${backend.logDir}`)
     })
@@ -176,6 +183,37 @@ describe("Medusa 2.21.2 with the packed package as plugin + Analytics provider (
     assert.ok(exit.ms < SHUTDOWN_TIMEOUT + 15000, `stopped within shutdown_timeout (+ Medusa's own shutdown): ${exit.ms} ms`)
     assert.deepEqual(seg.messages.filter(isOfOrder).map((m) => m.event), ["Order Completed"], "queued Order Completed delivered before exit")
     assert.ok(!backend.logs().includes(WRITE_KEY), "the write key never appears in the backend's output")
+  })
+
+  it("SIGTERM while Segment stays down: exits 0 within shutdown_timeout and says what it could not deliver", { timeout: 3 * 60 * 1000 }, async () => {
+    const down = await v2.startBackend({
+      mode: "plugin",
+      eventBus: "redis",
+      segmentOptions: { write_key: WRITE_KEY, host: seg.url, flush_at: 5, flush_interval: 250, shutdown_timeout: SHUTDOWN_TIMEOUT },
+    })
+    try {
+      seg.failFor(10 * 60 * 1000, { status: 503 })
+      const downApi = new MedusaV2Api(down.url, down.publishableKey)
+      const order = await downApi.placeOrder({ currency: "eur", email: "down@e2e.test", items: [{ sku: "TSHIRT-BLACK-M", quantity: 1 }] })
+      const isOfOrder = (m) => m.properties && m.properties.order_id === order.id
+      const until = Date.now() + 60000
+      while (!seg.batches.some((b) => b.status === 503 && b.body && b.body.batch.some(isOfOrder))) {
+        assert.ok(Date.now() < until, "the plugin tried to send Order Completed")
+        await be.sleep(100)
+      }
+      const exit = await down.stop({ graceMs: 60000 })
+      timing.stopDown = exit.ms
+      assert.equal(exit.code, 0, `medusa exited cleanly (${JSON.stringify(exit)}); logs: ${down.logDir}`)
+      assert.equal(exit.signal, null, "not killed: the flush is bounded")
+      assert.ok(exit.ms < SHUTDOWN_TIMEOUT + 15000, `stopped within shutdown_timeout (+ Medusa's own shutdown): ${exit.ms} ms`)
+      assert.equal(seg.messages.filter(isOfOrder).length, 0, "Segment never accepted it")
+      // identify + Order Completed: counted and logged, not silently lost
+      assert.match(down.logs(), /dropped 2 undelivered messages/, "the undelivered messages are counted in Medusa's log")
+      assert.ok(!down.logs().includes(WRITE_KEY), "the write key never appears in the backend's output")
+    } finally {
+      seg.failFor(0, { status: 503 })
+      if (!down.exited) await down.stop()
+    }
   })
 })
 
