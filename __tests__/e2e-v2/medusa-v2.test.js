@@ -91,7 +91,7 @@ describe("Medusa 2.21.2 with the packed package as plugin + Analytics provider (
     for (const b of seg.batches) assert.equal(b.headers.authorization, `Basic ${Buffer.from(`${WRITE_KEY}:`).toString("base64")}`)
   })
 
-  it("Order Refunded carries the refunded amount, and the returned line's net unit price", { todo: "plugin (lib/v2): total is null and price is taken from the line totals Medusa reduces after the return" }, () => {
+  it("Order Refunded carries the refunded amount, and the returned line's net unit price", { todo: "plugin (lib/v2): Medusa 2.21.2 leaves return.refund_amount NULL (total is null), and line totals read after the return count only the items kept (price 6.23, not 12.45)" }, () => {
     assert.ok(story, "needs the story")
     const { A } = story.orders
     const refunded = one(index(seg.messages), `Order Refunded:${A.id}`)
@@ -100,7 +100,7 @@ describe("Medusa 2.21.2 with the packed package as plugin + Analytics provider (
     assert.equal(typeof refunded.properties.total, "number", "the refunded amount")
   })
 
-  it("Swap Confirmed and Swap Shipped carry the exchange's difference due as total", { todo: "plugin (lib/v2): difference_due is not loaded, total is null" }, () => {
+  it("Swap Confirmed and Swap Shipped carry the exchange's difference due as total", { todo: "plugin (lib/v2): Medusa 2.21.2 leaves order_exchange.difference_due NULL, so total is null" }, () => {
     assert.ok(story, "needs the story")
     const { D } = story.orders
     const by = index(seg.messages)
@@ -185,11 +185,14 @@ describe("Medusa 2.21.2 with the packed package as plugin + Analytics provider (
     assert.ok(!backend.logs().includes(WRITE_KEY), "the write key never appears in the backend's output")
   })
 
-  it("SIGTERM while Segment stays down: exits 0 within shutdown_timeout and says what it could not deliver", { timeout: 3 * 60 * 1000 }, async () => {
+  it("SIGTERM while Segment stays down: exits 0 within shutdown_timeout and says what it could not deliver (key only in the provider's options)", { timeout: 3 * 60 * 1000 }, async () => {
+    const delivery = { flush_at: 5, flush_interval: 250, shutdown_timeout: SHUTDOWN_TIMEOUT }
     const down = await v2.startBackend({
       mode: "plugin",
       eventBus: "redis",
-      segmentOptions: { write_key: WRITE_KEY, host: seg.url, flush_at: 5, flush_interval: 250, shutdown_timeout: SHUTDOWN_TIMEOUT },
+      // the write key and host live in the provider's entry only; the plugin's subscribers use them
+      segmentOptions: delivery,
+      providerOptions: { write_key: WRITE_KEY, host: seg.url, ...delivery },
     })
     try {
       seg.failFor(10 * 60 * 1000, { status: 503 })
@@ -201,6 +204,8 @@ describe("Medusa 2.21.2 with the packed package as plugin + Analytics provider (
         assert.ok(Date.now() < until, "the plugin tried to send Order Completed")
         await be.sleep(100)
       }
+      const refused = seg.batches.filter((b) => b.status === 503 && b.body && b.body.batch.some(isOfOrder))
+      assert.equal(refused[0].headers.authorization, `Basic ${Buffer.from(`${WRITE_KEY}:`).toString("base64")}`, "the provider's key")
       const exit = await down.stop({ graceMs: 60000 })
       timing.stopDown = exit.ms
       assert.equal(exit.code, 0, `medusa exited cleanly (${JSON.stringify(exit)}); logs: ${down.logDir}`)
