@@ -180,9 +180,10 @@ test("shipment.created of an exchange's outbound items: Swap Shipped", async () 
   assert.equal(got.length, 1)
   assert.equal(got[0].event, "Swap Shipped")
   assert.equal(got[0].messageId, "medusa-shipment.created-ful_x")
+  // difference due (2.21.2 leaves it null): outbound 11.90 - inbound 10.71 (9 net + 19% VAT) + shipping 5
   assert.deepEqual(got[0].properties, {
-    reporting_total: 5.5,
-    total: 5.5,
+    reporting_total: 6.19,
+    total: 6.19,
     swap_id: "oexc_1",
     order_id: "order_exch",
     new_items: [{ name: "Medusa T-Shirt", product_id: "prod_shirt", variant: "SHIRT-L", quantity: 1, price: 10, reporting_price: 10 }],
@@ -260,8 +261,8 @@ test("order.exchange_created: Swap Created + Swap Confirmed", async () => {
   assert.equal(created.messageId, "medusa-order.exchange_created-oexc_1")
   assert.equal(confirmed.messageId, "medusa-order.exchange_created-oexc_1-confirmed")
   assert.deepEqual(Object.keys(created.properties), ["swap_id", "order_id", "new_items", "return_items", "currency"])
-  assert.equal(confirmed.properties.total, 5.5)
-  assert.equal(confirmed.properties.reporting_total, 5.5)
+  assert.equal(confirmed.properties.total, 6.19)
+  assert.equal(confirmed.properties.reporting_total, 6.19)
   assert.equal(created.properties.new_items[0].variant, "SHIRT-L")
   assert.equal(created.userId, "cus_jane")
 })
@@ -333,4 +334,56 @@ test("the write key configured only on the provider is used by the subscribers; 
   // the provider's client counted both: the subscriber's message and the user-code call
   assert.equal(provider.stats().accepted, 2)
   assert.equal(srv.batches.at(-1).headers.authorization, "Basic " + Buffer.from(WRITE_KEY + ":").toString("base64"))
+})
+
+test("Order Refunded after Medusa reduced the line's totals to the kept quantity: unit price and amounts of the returned units", async () => {
+  const { orderEur } = require("./fixtures")
+  // what 2.21.2 returns after 1 of the 2 shirts was received back: totals for the 1 kept
+  const after = {
+    ...orderEur,
+    items: [
+      {
+        ...orderEur.items[0],
+        subtotal: 10, tax_total: 1.71, total: 10.71, discount_total: 1.19, discount_tax_total: 0.19,
+        detail: { quantity: 2, return_received_quantity: 1, return_dismissed_quantity: 0 },
+      },
+      orderEur.items[1],
+    ],
+  }
+  const query = fakeQuery({ order: [after] })
+  const { got } = await emit("order.return_received", { order_id: "order_eur", return_id: "return_1" }, { query, expect: 1 })
+  const p = got[0].properties
+  assert.equal(p.products[0].price, 9, "net unit price of the units bought")
+  assert.equal(p.products[0].quantity, 1)
+  assert.equal(p.products[0].reporting_revenue, 9)
+  assert.deepEqual([p.total, p.subtotal, p.revenue, p.tax, p.discount, p.shipping], [10.71, 10, 9, 1.71, 1, 0])
+})
+
+test("refund and difference due: Medusa's values when set; return shipping is deducted", () => {
+  const order = require("../../lib/v2/order")
+  const { orderEur, orderExch } = require("./fixtures")
+  const ctx = { reportingCurrency: "EUR", rate: 1 }
+  const ret = { id: "return_x", refund_amount: 8, items: [{ id: "ri", item_id: "ordli_1", quantity: 1, received_quantity: 1 }] }
+  assert.equal(order.buildRefundProperties(orderEur, ret, ctx, orderEur, []).total, 8, "refund_amount when Medusa set one")
+  const shipped = order.buildRefundProperties(orderEur, { ...ret, refund_amount: null }, ctx, orderEur, [
+    { id: "ordsm_r", name: "Return Shipping", amount: 3, shipping_option_id: "so_ret" },
+  ])
+  assert.equal(shipped.shipping, -3)
+  assert.equal(shipped.total, 7.71, "10.71 returned - 3 return shipping")
+  assert.deepEqual(shipped.shipping_methods, [{ id: "ordsm_r", name: "Return Shipping", shipping_option_id: "so_ret", price: -3 }])
+  const ex = { id: "oexc_9", difference_due: 4.2, additional_items: [], return: { items: [] } }
+  assert.equal(order.buildSwapTotalProperties(orderExch, ex, ctx).total, 4.2, "difference_due when Medusa set one")
+})
+
+test("unit amounts follow Medusa's line totals: tax-inclusive prices, tax-inclusive adjustments, several tax lines", () => {
+  const { unitAmounts } = require("../../lib/v2/order")
+  const r = (x) => Math.round(x * 1e6) / 1e6
+  // 11.90 incl. 19% VAT, 1.19 incl.-tax discount per 1: net 9, tax 1.71
+  const inc = unitAmounts({
+    quantity: 1, unit_price: 11.9, is_tax_inclusive: true,
+    tax_lines: [{ rate: 19 }], adjustments: [{ amount: 1.19, is_tax_inclusive: true }],
+  })
+  assert.deepEqual([r(inc.subtotal), r(inc.discount), r(inc.net), r(inc.tax), r(inc.total)], [10, 1, 9, 1.71, 10.71])
+  const two = unitAmounts({ quantity: 4, unit_price: 5, tax_lines: [{ rate: 5 }, { rate: 2.5 }], adjustments: [{ amount: 2 }] })
+  assert.deepEqual([r(two.net), r(two.tax)], [4.5, 0.3375])
 })

@@ -74,10 +74,14 @@ const orderEur = {
   items: [
     item("ordli_1", "Medusa T-Shirt", "SHIRT-S", "prod_shirt", 10, 2, {
       subtotal: 20, tax_total: 3.42, total: 21.42, discount_total: 2.38, discount_tax_total: 0.38,
-    }, { product_collection: "Summer", product_subtitle: "Cotton", product_type: "Shirts", adjustments: [{ id: "ordliadj_1", code: "SUMMER10", amount: 2 }] }),
+    }, {
+      product_collection: "Summer", product_subtitle: "Cotton", product_type: "Shirts",
+      adjustments: [{ id: "ordliadj_1", code: "SUMMER10", amount: 2, is_tax_inclusive: false }],
+      tax_lines: [{ id: "ordlitx_1", code: "VAT", rate: 19 }],
+    }),
     item("ordli_2", "Medusa Sweatpants", "SWEAT-PANTS-M", "prod_pants", 15, 1, {
       subtotal: 15, tax_total: 2.85, total: 17.85, discount_total: 0, discount_tax_total: 0,
-    }),
+    }, { tax_lines: [{ id: "ordlitx_2", code: "VAT", rate: 19 }] }),
   ],
   shipping_methods: [{ id: "ordsm_1", name: "Standard Shipping", amount: 10, shipping_option_id: "so_std", adjustments: [] }],
   shipping_address: address("Jane", "Doe", "dk", "Copenhagen"),
@@ -123,7 +127,7 @@ const orderExch = {
     ...orderEur.items,
     item("ordli_x2", "Medusa T-Shirt", "SHIRT-L", "prod_shirt", 10, 1, {
       subtotal: 10, tax_total: 1.9, total: 11.9, discount_total: 0, discount_tax_total: 0,
-    }),
+    }, { tax_lines: [{ id: "ordlitx_x2", code: "VAT", rate: 19 }] }),
   ],
 }
 
@@ -136,7 +140,8 @@ const returns = [
   {
     id: "return_1",
     order_id: "order_eur",
-    refund_amount: 10.71,
+    // as 2.21.2 leaves it for a return requested and received step by step
+    refund_amount: null,
     received_at: new Date("2026-11-30T11:00:00.000Z"),
     items: [{ id: "retitem_1", item_id: "ordli_1", quantity: 1, received_quantity: 1, reason: { id: "rr_small", value: "too_small" }, note: "Too small" }],
     shipping_methods: [],
@@ -171,10 +176,12 @@ const exchanges = [
   {
     id: "oexc_1",
     order_id: "order_exch",
-    difference_due: 5.5,
+    // as 2.21.2 leaves it for an exchange confirmed step by step
+    difference_due: null,
     created_at: new Date("2026-12-01T09:00:00.000Z"),
     return_id: "return_ex",
     additional_items: [{ id: "oexcitem_1", item_id: "ordli_x2", quantity: 1 }],
+    shipping_methods: [{ id: "ordsm_ex", name: "Exchange Shipping", amount: 5, shipping_option_id: "so_std" }],
   },
 ]
 

@@ -210,7 +210,8 @@ test("shutdown() during an outage returns within shutdown_timeout and counts wha
     assert.equal(s.accepted, 1)
     assert.equal(s.delivered, 0)
     assert.equal(s.accepted, s.delivered + s.failed + Object.values(s.dropped).reduce((a, b) => a + b, 0) + s.queued)
-    assert.ok(logger.lines.some(([l, m]) => l === "warn" && /shutdown_timeout reached/.test(m)))
+    assert.equal(Object.values(s.dropped).reduce((a, b) => a + b, 0), 1, "the undelivered message is counted as dropped")
+    assert.ok(logger.lines.some(([l, m]) => l === "error" && /flush timed out: dropped 1 undelivered message/.test(m)), JSON.stringify(logger.lines))
   } finally {
     srv.failFor(0, null)
   }

@@ -32,6 +32,7 @@ const ORDER_FIELDS = [
   "shipping_total",
   "shipping_tax_total",
   "items.*",
+  "items.tax_lines.*",
   "items.adjustments.*",
   "shipping_methods.*",
   "shipping_address.*",
@@ -81,18 +82,22 @@ async function loadReturnItems(ctx, returnId) {
   return (r && r.items) || []
 }
 
-/** The return's shipping methods (negative shipping of "Order Refunded"); [] when they cannot be read. */
-async function loadReturnShipping(ctx, returnId) {
+/** The shipping methods of a return or exchange; [] when they cannot be read. */
+async function loadShipping(ctx, entity, id) {
+  if (!id) return []
   try {
-    const r = await graphOne(ctx, "return", ["id", "shipping_methods.*"], { id: returnId })
+    const r = await graphOne(ctx, entity, ["id", "shipping_methods.*"], { id })
     return (r && r.shipping_methods) || []
   } catch (_) {
     return []
   }
 }
 
+/** The exchange with its inbound items, and its shipping when the difference due must be computed. */
 async function loadExchange(ctx, exchange) {
-  return { ...exchange, return: { items: await loadReturnItems(ctx, exchange.return_id) } }
+  const out = { ...exchange, return: { items: await loadReturnItems(ctx, exchange.return_id) } }
+  if (order.num(exchange.difference_due) === null) out.shipping_methods = await loadShipping(ctx, "order_exchange", exchange.id)
+  return out
 }
 
 /** Builder context for an order's currency. */
@@ -180,7 +185,7 @@ const EVENTS = {
       if (!ret) throw new Error(`return ${return_id} not found`)
       const o = await loadOrder(ctx, order_id || ret.order_id)
       const bctx = await builderCtx(ctx, o.currency_code)
-      const props = order.buildRefundProperties(o, ret, bctx, o, await loadReturnShipping(ctx, ret.id))
+      const props = order.buildRefundProperties(o, ret, bctx, o, await loadShipping(ctx, "return", ret.id))
       return [track(o, "Order Refunded", props, ret.received_at, messageId("order.return_received", ret.id))]
     },
   },

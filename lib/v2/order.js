@@ -49,20 +49,46 @@ function productSku(variantSku) {
 }
 
 /**
+ * Per-unit amounts of a line: { subtotal, discount, tax, net, total }
+ * (unrounded). 2.x computes a line's `total`, `subtotal`, ... for the
+ * quantity not yet returned, so after a return they no longer describe the
+ * units bought; these are computed the way Medusa does (unit price, tax
+ * lines, adjustments) for one unit of the full quantity.
+ */
+function unitAmounts(item) {
+  const qty = num(item.quantity) || 0
+  const price = num(item.unit_price)
+  if (price === null) {
+    // no unit price loaded: the line totals are all there is
+    const net = qty ? (sub(item.total, item.tax_total) || 0) / qty : 0
+    const tax = qty ? (num(item.tax_total) || 0) / qty : 0
+    return { subtotal: qty ? (num(item.subtotal) || 0) / qty : 0, discount: 0, tax, net, total: net + tax }
+  }
+  const rate = (item.tax_lines || []).reduce((a, t) => a + (num(t && t.rate) || 0), 0) / 100
+  const subtotal = item.is_tax_inclusive ? price / (1 + rate) : price
+  let discount = 0
+  for (const adj of item.adjustments || []) {
+    const a = num(adj && adj.amount)
+    if (a !== null) discount += adj.is_tax_inclusive ? a / (1 + rate) : a
+  }
+  const unitDiscount = qty ? discount / qty : 0
+  const net = subtotal - unitDiscount
+  const tax = net * rate
+  return { subtotal, discount: unitDiscount, tax, net, total: net + tax }
+}
+
+/**
  * One entry of `products`. `quantity` (optional) overrides the line's
- * quantity (shipped or returned quantity); revenue is that share of the line.
+ * quantity (shipped or returned quantity); revenue is for that quantity.
  */
 function productEntry(item, curr, ctx, quantity) {
-  const lineQuantity = num(item.quantity) || 0
-  const lineRevenue = sub(item.total, item.tax_total)
-  const q = quantity === undefined ? lineQuantity : quantity
-  const share = lineQuantity ? q / lineQuantity : 0
-  const unit = lineRevenue !== null && lineQuantity ? lineRevenue / lineQuantity : num(item.unit_price)
-  const entry = {
+  const q = quantity === undefined ? num(item.quantity) || 0 : quantity
+  const unit = unitAmounts(item)
+  return {
     name: item.title,
     variant: item.variant_sku || "",
-    price: roundAmount(unit, curr),
-    reporting_revenue: reporting(lineRevenue === null ? null : roundAmount(lineRevenue * share, curr), ctx),
+    price: roundAmount(unit.net, curr),
+    reporting_revenue: reporting(roundAmount(unit.net * q, curr), ctx),
     product_id: item.product_id === undefined ? null : item.product_id,
     category: item.product_collection || undefined,
     subtitle: item.product_subtitle || undefined,
@@ -70,7 +96,6 @@ function productEntry(item, curr, ctx, quantity) {
     sku: productSku(item.variant_sku),
     quantity: q,
   }
-  return entry
 }
 
 /** The order's shipping methods as v1 named them: { id, name, shipping_option_id, price }. */
@@ -148,8 +173,10 @@ function buildOrderProperties(order, ctx, extras, lines) {
 /**
  * "Order Refunded" on a received return: the order's fields, `products` are
  * the returned lines with the received quantities (and reason_id,
- * reason_value, note), the amounts are the return's: `total` = refund_amount,
- * shipping = minus the return shipping.
+ * reason_value, note), the amounts are those of the returned units;
+ * shipping = minus the return shipping; `total` = the return's
+ * refund_amount when Medusa set one, else the returned units with tax minus
+ * the return shipping.
  * `ret`: { id, refund_amount, items: [{ item_id, quantity, received_quantity, reason, note }] }
  * `returnShipping`: the return's shipping methods, when loaded.
  */
@@ -165,17 +192,10 @@ function buildRefundProperties(order, ret, ctx, extras, returnShipping) {
     lines.push({ item, quantity, ri })
   }
   const props = buildOrderProperties(order, ctx, extras, lines)
-  let subtotal = 0
-  let tax = 0
-  let discount = 0
-  let revenue = 0
+  const sum = { subtotal: 0, discount: 0, tax: 0, net: 0, total: 0 }
   lines.forEach((l, i) => {
-    const q = num(l.item.quantity) || 0
-    const share = q ? l.quantity / q : 0
-    subtotal += (num(l.item.subtotal) || 0) * share
-    tax += (num(l.item.tax_total) || 0) * share
-    discount += (sub(l.item.discount_total, l.item.discount_tax_total) || 0) * share
-    revenue += (sub(l.item.total, l.item.tax_total) || 0) * share
+    const unit = unitAmounts(l.item)
+    for (const k of Object.keys(sum)) sum[k] += unit[k] * l.quantity
     const p = props.products[i]
     if (l.ri.reason) {
       p.reason_id = l.ri.reason.id
@@ -189,13 +209,15 @@ function buildRefundProperties(order, ret, ctx, extras, returnShipping) {
     shipping_option_id: m.shipping_option_id,
     price: -(money(m.amount, curr) || 0),
   }))
+  const shipping = roundAmount(methods.reduce((a, m) => a + m.price, 0), curr)
+  const refund = num(ret.refund_amount)
   const amounts = {
-    total: money(ret.refund_amount, curr),
-    subtotal: roundAmount(subtotal, curr),
-    revenue: roundAmount(revenue, curr),
-    shipping: methods.reduce((a, m) => a + m.price, 0),
-    tax: roundAmount(tax, curr),
-    discount: roundAmount(discount, curr),
+    total: roundAmount(refund !== null ? refund : sum.total + shipping, curr),
+    subtotal: roundAmount(sum.subtotal, curr),
+    revenue: roundAmount(sum.net, curr),
+    shipping,
+    tax: roundAmount(sum.tax, curr),
+    discount: roundAmount(sum.discount, curr),
   }
   return { ...props, return_id: ret.id, shipping_methods: methods, ...amounts, ...withReporting(amounts, ctx) }
 }
@@ -257,14 +279,36 @@ function buildSwapReport(order, exchange, ctx) {
   }
 }
 
+/**
+ * What the customer pays (negative: gets back) for an exchange: Medusa's
+ * difference_due when set (2.x sets it only for exchanges created in one
+ * step), else the outbound units minus the inbound units, with tax, plus the
+ * exchange's shipping.
+ */
+function differenceDue(order, exchange) {
+  const set = num(exchange.difference_due)
+  if (set !== null) return set
+  const byId = new Map((order.items || []).map((i) => [i.id, i]))
+  const value = (x) => {
+    const item = byId.get(x.item_id) || x.item
+    return item ? unitAmounts(item).total * (num(x.quantity) || 0) : 0
+  }
+  let due = 0
+  for (const x of exchange.additional_items || []) due += value(x)
+  for (const x of (exchange.return && exchange.return.items) || []) due -= value(x)
+  for (const m of exchange.shipping_methods || []) due += num(m.amount) || 0
+  return due
+}
+
 /** Swap Confirmed / Swap Shipped: the report plus the difference due. */
 function buildSwapTotalProperties(order, exchange, ctx) {
-  const total = money(exchange.difference_due, order.currency_code)
+  const total = roundAmount(differenceDue(order, exchange), order.currency_code)
   return { reporting_total: reporting(total, ctx), total, ...buildSwapReport(order, exchange, ctx) }
 }
 
 module.exports = {
   num,
+  unitAmounts,
   buildOrderProperties,
   buildRefundProperties,
   buildClaimItemProperties,
