@@ -91,20 +91,35 @@ describe("Medusa 2.21.2 with the packed package as plugin + Analytics provider (
     for (const b of seg.batches) assert.equal(b.headers.authorization, `Basic ${Buffer.from(`${WRITE_KEY}:`).toString("base64")}`)
   })
 
-  it("Order Refunded carries the refunded amount, and the returned line's net unit price", { todo: "plugin (lib/v2): Medusa 2.21.2 leaves return.refund_amount NULL (total is null), and line totals read after the return count only the items kept (price 6.23, not 12.45)" }, () => {
+  // Medusa 2.21.2 leaves return.refund_amount NULL, and line totals read after a
+  // return cover only the units kept (1 of 2: the "price" would halve).
+  it("Order Refunded carries the refunded amount, and the returned line's net unit price", () => {
     assert.ok(story, "needs the story")
     const { A } = story.orders
     const refunded = one(index(seg.messages), `Order Refunded:${A.id}`)
     const line = A.placed.items.find((i) => i.variant_sku === "TSHIRT-BLACK-S")
     approx(refunded.properties.products[0].price, round2((line.total - line.tax_total) / line.quantity), "returned line's unit price")
-    assert.equal(typeof refunded.properties.total, "number", "the refunded amount")
+    // what Medusa itself says the store owes the customer after the return
+    approx(refunded.properties.total, round2(-A.summaryAfterReturn.pending_difference), "the refunded amount")
   })
 
-  it("Swap Confirmed and Swap Shipped carry the exchange's difference due as total", { todo: "plugin (lib/v2): Medusa 2.21.2 leaves order_exchange.difference_due NULL, so total is null" }, () => {
+  // Medusa 2.21.2 leaves order_exchange.difference_due NULL, and its own
+  // pending_difference credits the inbound item only once that return is
+  // received. v1's meaning: new items - returned items + shipping, with tax,
+  // here from Medusa's own line and shipping-method totals.
+  it("Swap Confirmed and Swap Shipped carry the exchange's difference due as total", { todo: "plugin (lib/v2 differenceDue): adds the exchange's shipping without its tax (4.95; Medusa charges 5.89 with 19% VAT)" }, () => {
     assert.ok(story, "needs the story")
     const { D } = story.orders
+    const unitTotal = (line) => line.total / line.quantity
+    const known = new Set(D.placed.items.map((i) => i.id))
+    const hoodie = D.final.items.find((i) => !known.has(i.id))
+    const tshirt = D.placed.items[0]
+    const placedMethods = new Set(D.placed.shipping_methods.map((m) => m.id))
+    const shipping = D.final.shipping_methods.filter((m) => !placedMethods.has(m.id)).reduce((a, m) => a + m.total, 0)
+    assert.ok(shipping > 0, "the exchange's outbound shipping method, with its tax")
+    const due = round2(unitTotal(hoodie) - unitTotal(tshirt) + shipping)
     const by = index(seg.messages)
-    for (const e of ["Swap Confirmed", "Swap Shipped"]) assert.equal(typeof one(by, `${e}:${D.id}`).properties.total, "number", `${e} total`)
+    for (const e of ["Swap Confirmed", "Swap Shipped"]) approx(one(by, `${e}:${D.id}`).properties.total, due, `${e} total = difference due`)
   })
 
   it("user code: container.resolve(Modules.ANALYTICS).track() reaches Segment through the provider", { timeout: 60 * 1000 }, async () => {

@@ -127,6 +127,11 @@ class MedusaV2Api {
     return (await this.admin("GET", `/orders/${id}?fields=${encodeURIComponent(fields)}`)).order
   }
 
+  /** Medusa's own payment summary of the order (pending_difference: > 0 owed by the customer, < 0 owed to them). */
+  async summary(id) {
+    return (await this.admin("GET", `/orders/${id}?fields=summary`)).order.summary
+  }
+
   /** Fulfils the given order lines (all by default). Emits order.fulfillment_created. */
   async fulfil(orderId, items) {
     const { location } = await this.loadCatalog()
@@ -240,6 +245,7 @@ async function runStory(api, { currencies = ["eur", "usd"], tag = "run" } = {}) 
   A.fulfillment_id = (await api.fulfilAndShip(A.id)).fulfillment_id
   const tshirtA = A.placed.items.find((i) => i.variant_sku === "TSHIRT-BLACK-S")
   A.return_id = (await api.returnItems(A.id, [{ id: tshirtA.id, quantity: 1 }])).return_id
+  A.summaryAfterReturn = await api.summary(A.id)
 
   const B = await placed("B", { currency: c1, email: `bob+${tag}@e2e.test`, items: [{ sku: "TSHIRT-BLACK-M", quantity: 1 }] })
   await api.cancel(B.id)
