@@ -12,9 +12,12 @@
 // Store API, then `order.placed` is re-emitted R times for them (a bench-only
 // admin route) while a probe preloaded into Medusa (e2e/v2/bench-probe.js)
 // reads the process's CPU time and event-loop delay. A run with no Segment
-// integration is the floor: the integration's cost is the difference.
+// integration is the floor: the integration's cost is the difference. Ours
+// also runs with `enabled: false` (loads the order and builds the calls, the
+// client drops them), which splits its cost between Medusa's query graph and
+// the Segment client. Two repetitions (one with --smoke), variants rotated.
 //
-//   node bench/medusa-v2.js [--smoke]       (also: npm run bench -- --medusa-v2)
+//   node bench/medusa-v2.js [--smoke] [--reps N]   (also: npm run bench -- --medusa-v2)
 // Needs PostgreSQL (and installs Medusa 2.21.2 into the cache on first use,
 // like the v2 e2e tests).
 
@@ -44,23 +47,33 @@ async function probe(backend, file) {
   return JSON.parse(fs.readFileSync(file, "utf8"))
 }
 
-/** One integration: fresh backend, N orders, R re-emissions measured. */
-async function measure(mode, { orders, rounds, print }) {
+/**
+ * What runs in the Medusa process. "ours, enabled: false": our subscriber
+ * loads the order and builds every call, and the client drops them: the
+ * difference to "ours" is the Segment client's share.
+ */
+const VARIANTS = [
+  { key: "none", mode: "none", perOrder: 0 },
+  { key: "ours", mode: "plugin", perOrder: 2 }, // identify + Order Completed
+  { key: "ours_off", mode: "plugin", perOrder: 0, options: { enabled: false } },
+  { key: "guide", mode: "docs", perOrder: 1 }, // one track "order.placed"
+]
+
+/** One variant: fresh backend, N orders, R re-emissions measured. */
+async function measure(variant, { orders, rounds, print }) {
   const seg = await startSegmentServer({ port: 0, keepBodies: false })
   const probeFile = path.join(be.ROOT, ".tmp", `bench-v2-probe-${process.pid}.json`)
   fs.mkdirSync(path.dirname(probeFile), { recursive: true })
   const backend = await v2.startBackend({
-    mode,
+    mode: variant.mode,
     eventBus: "local",
-    segmentOptions: { write_key: WRITE_KEY, host: seg.url, flush_at: FLUSH_AT, flush_interval: FLUSH_INTERVAL },
+    segmentOptions: { write_key: WRITE_KEY, host: seg.url, flush_at: FLUSH_AT, flush_interval: FLUSH_INTERVAL, ...(variant.options || {}) },
     env: { E2E_PROBE_FILE: probeFile, NODE_OPTIONS: `--require ${path.join(be.ROOT, "e2e", "loopback.js")} --require ${path.join(be.ROOT, "e2e", "v2", "bench-probe.js")}` },
   })
-  // messages per order.placed: ours identify + track; the guide's one track; none 0
-  const perOrder = mode === "plugin" ? 2 : mode === "docs" ? 1 : 0
   const emitted = () => backend.events().filter((e) => e.event === "order.placed").length
   try {
     const api = new MedusaV2Api(backend.url, backend.publishableKey)
-    const { token } = await api.registerCustomer({ email: `bench-${mode}@e2e.test` })
+    const { token } = await api.registerCustomer({ email: `bench-${variant.key}@e2e.test` })
     const ids = []
     for (let i = 0; i < orders; i++) {
       const order = await api.placeOrder({ currency: i % 2 ? "usd" : "eur", token, items: [{ sku: "TSHIRT-BLACK-M", quantity: 1 + (i % 3) }, { sku: "HOODIE-GREY-M", quantity: 1 }] })
@@ -68,31 +81,23 @@ async function measure(mode, { orders, rounds, print }) {
     }
     // warm-up: one re-emission of every order, fully handled and delivered
     let expectEvents = orders * 2
-    let expectMessages = orders * 2 * perOrder
+    let expectMessages = orders * 2 * variant.perOrder
     await api.admin("POST", "/bench/emit", { event: "order.placed", ids })
-    await waitUntil(() => emitted() >= expectEvents && seg.messages.length >= expectMessages, 120000, `warm-up of ${mode}`)
+    await waitUntil(() => emitted() >= expectEvents && seg.messages.length >= expectMessages, 120000, `warm-up of ${variant.key}`)
     await be.sleep(FLUSH_INTERVAL + 500)
     const before = await probe(backend, probeFile)
-    const t0 = Date.now()
     for (let r = 0; r < rounds; r++) {
       await api.admin("POST", "/bench/emit", { event: "order.placed", ids })
       expectEvents += orders
-      expectMessages += orders * perOrder
-      await waitUntil(() => emitted() >= expectEvents && seg.messages.length >= expectMessages, 120000, `round ${r + 1} of ${mode}`)
+      expectMessages += orders * variant.perOrder
+      await waitUntil(() => emitted() >= expectEvents && seg.messages.length >= expectMessages, 120000, `round ${r + 1} of ${variant.key}`)
     }
     await be.sleep(FLUSH_INTERVAL + 500) // the last batch is sent
     const after = await probe(backend, probeFile)
     const handled = orders * rounds
-    const result = {
-      mode,
-      handled,
-      cpu_ms_per_order: (after.cpu_ms - before.cpu_ms) / handled,
-      wall_s: (Date.now() - t0) / 1000,
-      eld: after.eld,
-      delivered: seg.messages.length,
-      expected: expectMessages,
-    }
-    print(`  ${mode}: ${handled} order.placed handled, ${result.cpu_ms_per_order.toFixed(2)} CPU ms each (floor included), delivered ${result.delivered}/${result.expected}`)
+    const result = { cpu: (after.cpu_ms - before.cpu_ms) / handled, p99: after.eld.p99, max: after.eld.max, delivered: seg.messages.length, expected: expectMessages }
+    print(`  ${variant.key}: ${handled} order.placed handled, ${result.cpu.toFixed(2)} CPU ms each (floor included), event-loop delay p99 ${result.p99.toFixed(1)} ms, delivered ${result.delivered}/${result.expected}`)
+    if (result.delivered !== result.expected) throw new Error(`${variant.key}: delivered ${result.delivered} of ${result.expected}`)
     return result
   } finally {
     await backend.stop()
@@ -101,7 +106,12 @@ async function measure(mode, { orders, rounds, print }) {
   }
 }
 
-async function run({ smoke = false, print = console.log } = {}) {
+const median = (xs) => {
+  const s = xs.slice().sort((a, b) => a - b)
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+async function run({ smoke = false, reps, print = console.log } = {}) {
   print("\n### Medusa 2.x level: cost of handling order.placed in the Medusa process (2.21.2, event-bus-local)\n")
   let tarball
   try {
@@ -113,26 +123,36 @@ async function run({ smoke = false, print = console.log } = {}) {
   }
   const orders = smoke ? 4 : 10
   const rounds = smoke ? 3 : 10
-  const out = {}
-  for (const mode of ["none", "plugin", "docs"]) out[mode] = await measure(mode, { orders, rounds, print })
-  const floor = out.none.cpu_ms_per_order
-  const cost = (m) => out[m].cpu_ms_per_order - floor
+  reps = reps || (smoke ? 1 : 2)
+  const runs = Object.fromEntries(VARIANTS.map((v) => [v.key, []]))
+  for (let rep = 0; rep < reps; rep++) {
+    // rotate the order of the variants from one repetition to the next
+    const order = VARIANTS.map((_, i) => VARIANTS[(i + rep) % VARIANTS.length])
+    for (const v of order) runs[v.key].push(await measure(v, { orders, rounds, print }))
+  }
+  const m = {}
+  for (const [k, list] of Object.entries(runs)) {
+    m[k] = { cpu: median(list.map((x) => x.cpu)), p99: median(list.map((x) => x.p99)), max: median(list.map((x) => x.max)), range: [Math.min(...list.map((x) => x.cpu)), Math.max(...list.map((x) => x.cpu))] }
+  }
   const f = (x) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2))
-  const ratio = (a, b) => (b > 0 ? `${(a / b).toFixed(1)}x` : a > 0 ? "0 vs n" : "n/a")
-  print(`\n${orders} orders placed through the Store API, order.placed re-emitted ${rounds} times for them (${orders * rounds} handled per integration)\n`)
+  const cell = (k) => `${f(m[k].cpu - m.none.cpu)}${reps > 1 ? ` (${f(m[k].range[0] - m.none.cpu)}–${f(m[k].range[1] - m.none.cpu)})` : ""}`
+  const ratio = (a, b) => (b > 0 ? `${(a / b).toFixed(1)}x` : "n/a")
+  print(`\n${orders} orders placed through the Store API, order.placed re-emitted ${rounds} times for them (${orders * rounds} handled per run), ${reps} run(s) per variant, variants rotated; medians (min–max)\n`)
   print("| figure | ours (plugin subscriber) | Segment guide (workflow + @segment/analytics-node) | guide / ours |")
   print("|---|---:|---:|---:|")
-  print(`| Medusa CPU ms per order.placed, integration only (minus the ${f(floor)} ms floor) | ${f(cost("plugin"))} | ${f(cost("docs"))} | ${ratio(cost("docs"), cost("plugin"))} |`)
-  print(`| Medusa CPU ms per order.placed, whole process | ${f(out.plugin.cpu_ms_per_order)} | ${f(out.docs.cpu_ms_per_order)} | ${ratio(out.docs.cpu_ms_per_order, out.plugin.cpu_ms_per_order)} |`)
-  print(`| event-loop delay p99 / max (ms); floor ${f(out.none.eld.p99)} / ${f(out.none.eld.max)} | ${f(out.plugin.eld.p99)} / ${f(out.plugin.eld.max)} | ${f(out.docs.eld.p99)} / ${f(out.docs.eld.max)} | ${ratio(out.docs.eld.p99, out.plugin.eld.p99)} (p99) |`)
-  print(`| Segment calls per order | identify + Order Completed | one track "order.placed" | |`)
-  return out
+  print(`| Medusa CPU ms per order.placed, minus the ${f(m.none.cpu)} ms floor | ${cell("ours")} | ${cell("guide")} | ${ratio(m.guide.cpu - m.none.cpu, m.ours.cpu - m.none.cpu)} |`)
+  print(`| of which loading the order and building the calls (ours with enabled: false) | ${cell("ours_off")} | | |`)
+  print(`| of which the Segment client (ours minus ours with enabled: false) | ${f(m.ours.cpu - m.ours_off.cpu)} | | |`)
+  print(`| event-loop delay p99 / max (ms); floor ${f(m.none.p99)} / ${f(m.none.max)} | ${f(m.ours.p99)} / ${f(m.ours.max)} | ${f(m.guide.p99)} / ${f(m.guide.max)} | ${ratio(m.guide.p99, m.ours.p99)} (p99) |`)
+  print("| Segment calls per order | identify + Order Completed | one track named \"order.placed\" | |")
+  return { runs, medians: m, orders, rounds, reps }
 }
 
-module.exports = { run }
+module.exports = { run, measure, VARIANTS }
 
 if (require.main === module) {
-  run({ smoke: process.argv.includes("--smoke") }).catch((err) => {
+  const i = process.argv.indexOf("--reps")
+  run({ smoke: process.argv.includes("--smoke"), reps: i > 0 ? Number(process.argv[i + 1]) : undefined }).catch((err) => {
     console.error(err.stack || err)
     process.exit(1)
   })
