@@ -106,6 +106,46 @@ async function measure(variant, { orders, rounds, print }) {
   }
 }
 
+/**
+ * Our Segment client alone, outside Medusa, in a child process: per order a
+ * new SegmentService (as each subscriber call gets one), an identify and an
+ * "Order Completed" with the properties our subscriber sent in the e2e run,
+ * delivered to a sink in this process. CPU of the child, delivery threads included.
+ */
+async function clientOnly({ orders = 500 } = {}) {
+  const seg = await startSegmentServer({ port: 0, keepBodies: false })
+  try {
+    const { fork } = require("node:child_process")
+    return await new Promise((resolve, reject) => {
+      const c = fork(__filename, ["--client-only-child", seg.url, String(orders)], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      c.on("message", (m) => resolve({ ...m, delivered: seg.messages.length }))
+      c.on("exit", (code) => code && reject(new Error(`client-only child exited ${code}`)))
+    })
+  } finally {
+    await seg.close()
+  }
+}
+
+async function clientOnlyChild(url, orders) {
+  const SegmentService = require("../services/segment").default
+  const opts = { write_key: WRITE_KEY, host: url, flush_at: FLUSH_AT, flush_interval: FLUSH_INTERVAL }
+  const logger = { info() {}, warn() {}, error: console.error, debug() {} }
+  const products = [1, 2].map((i) => ({ name: "Medusa T-Shirt", variant: `TSHIRT-BLACK-${i}`, price: 12.45, reporting_revenue: 24.9, product_id: "prod_01", category: "Apparel", subtitle: "Organic cotton", type: "Shirts", sku: "TSHIRT-BLACK", quantity: 2 }))
+  const properties = (i) => ({ checkout_id: `cart_${i}`, order_id: `order_${i}`, email: "ada@e2e.test", region_id: "reg_01", payment_provider: "pp_system_default", shipping_methods: [{ id: "ordsm_1", name: "Standard Shipping", shipping_option_id: "so_1", price: 4.95 }], shipping_country: "de", shipping_city: "Berlin", reporting_total: 83, reporting_subtotal: 64.8, reporting_revenue: 69.75, reporting_shipping: 4.95, reporting_tax: 13.25, reporting_discount: 0, total: 83, subtotal: 64.8, revenue: 69.75, shipping: 4.95, tax: 13.25, discount: 0, currency: "EUR", products })
+  new SegmentService({ logger }, opts).track({ event: "warm-up", userId: "u" })
+  await be.sleep(FLUSH_INTERVAL + 500)
+  const c0 = process.cpuUsage()
+  for (let i = 0; i < orders; i++) {
+    const s = new SegmentService({ logger }, { ...opts })
+    s.identify({ userId: `cus_${i}`, traits: { email: "ada@e2e.test", firstName: "Grace", lastName: "Hopper" }, messageId: `medusa-identify-order_${i}` })
+    s.track({ event: "Order Completed", userId: `cus_${i}`, properties: properties(i), timestamp: new Date(), messageId: `medusa-order.placed-order_${i}` })
+    if (i % 10 === 9) await be.sleep(20) // events come in small groups, as in the Medusa runs
+  }
+  await be.sleep(FLUSH_INTERVAL + 1000) // everything delivered
+  const c = process.cpuUsage(c0)
+  process.send({ cpu_ms_per_order: (c.user + c.system) / 1000 / orders, orders }, () => process.exit(0))
+}
+
 const median = (xs) => {
   const s = xs.slice().sort((a, b) => a - b)
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
@@ -145,12 +185,16 @@ async function run({ smoke = false, reps, print = console.log } = {}) {
   print(`| of which the Segment client (ours minus ours with enabled: false) | ${f(m.ours.cpu - m.ours_off.cpu)} | | |`)
   print(`| event-loop delay p99 / max (ms); floor ${f(m.none.p99)} / ${f(m.none.max)} | ${f(m.ours.p99)} / ${f(m.ours.max)} | ${f(m.guide.p99)} / ${f(m.guide.max)} | ${ratio(m.guide.p99, m.ours.p99)} (p99) |`)
   print("| Segment calls per order | identify + Order Completed | one track named \"order.placed\" | |")
-  return { runs, medians: m, orders, rounds, reps }
+  const alone = await clientOnly()
+  print(`\nOur Segment client alone, outside Medusa (a new SegmentService + identify + Order Completed per order, delivery included): ${f(alone.cpu_ms_per_order)} CPU ms per order (${alone.orders} orders, ${alone.delivered} messages delivered)`)
+  return { runs, medians: m, orders, rounds, reps, client_only: alone }
 }
 
-module.exports = { run, measure, VARIANTS }
+module.exports = { run, measure, clientOnly, VARIANTS }
 
-if (require.main === module) {
+if (require.main === module && process.argv[2] === "--client-only-child") {
+  clientOnlyChild(process.argv[3], Number(process.argv[4]))
+} else if (require.main === module) {
   const i = process.argv.indexOf("--reps")
   run({ smoke: process.argv.includes("--smoke"), reps: i > 0 ? Number(process.argv[i + 1]) : undefined }).catch((err) => {
     console.error(err.stack || err)
