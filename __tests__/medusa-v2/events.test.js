@@ -180,10 +180,10 @@ test("shipment.created of an exchange's outbound items: Swap Shipped", async () 
   assert.equal(got.length, 1)
   assert.equal(got[0].event, "Swap Shipped")
   assert.equal(got[0].messageId, "medusa-shipment.created-ful_x")
-  // difference due (2.21.2 leaves it null): outbound 11.90 - inbound 10.71 (9 net + 19% VAT) + shipping 5
+  // difference due (2.21.2 leaves it null): outbound 11.90 - inbound 10.71 (9 net + 19% VAT) + shipping 5.95 (5 + 19% VAT)
   assert.deepEqual(got[0].properties, {
-    reporting_total: 6.19,
-    total: 6.19,
+    reporting_total: 7.14,
+    total: 7.14,
     swap_id: "oexc_1",
     order_id: "order_exch",
     new_items: [{ name: "Medusa T-Shirt", product_id: "prod_shirt", variant: "SHIRT-L", quantity: 1, price: 10, reporting_price: 10 }],
@@ -261,8 +261,8 @@ test("order.exchange_created: Swap Created + Swap Confirmed", async () => {
   assert.equal(created.messageId, "medusa-order.exchange_created-oexc_1")
   assert.equal(confirmed.messageId, "medusa-order.exchange_created-oexc_1-confirmed")
   assert.deepEqual(Object.keys(created.properties), ["swap_id", "order_id", "new_items", "return_items", "currency"])
-  assert.equal(confirmed.properties.total, 6.19)
-  assert.equal(confirmed.properties.reporting_total, 6.19)
+  assert.equal(confirmed.properties.total, 7.14)
+  assert.equal(confirmed.properties.reporting_total, 7.14)
   assert.equal(created.properties.new_items[0].variant, "SHIRT-L")
   assert.equal(created.userId, "cus_jane")
 })
@@ -366,10 +366,10 @@ test("refund and difference due: Medusa's values when set; return shipping is de
   const ret = { id: "return_x", refund_amount: 8, items: [{ id: "ri", item_id: "ordli_1", quantity: 1, received_quantity: 1 }] }
   assert.equal(order.buildRefundProperties(orderEur, ret, ctx, orderEur, []).total, 8, "refund_amount when Medusa set one")
   const shipped = order.buildRefundProperties(orderEur, { ...ret, refund_amount: null }, ctx, orderEur, [
-    { id: "ordsm_r", name: "Return Shipping", amount: 3, shipping_option_id: "so_ret" },
+    { id: "ordsm_r", name: "Return Shipping", amount: 3, shipping_option_id: "so_ret", tax_lines: [{ rate: 19 }] },
   ])
-  assert.equal(shipped.shipping, -3)
-  assert.equal(shipped.total, 7.71, "10.71 returned - 3 return shipping")
+  assert.equal(shipped.shipping, -3, "v1's shipping: without tax")
+  assert.equal(shipped.total, 7.14, "10.71 returned - 3.57 return shipping with tax")
   assert.deepEqual(shipped.shipping_methods, [{ id: "ordsm_r", name: "Return Shipping", shipping_option_id: "so_ret", price: -3 }])
   const ex = { id: "oexc_9", difference_due: 4.2, additional_items: [], return: { items: [] } }
   assert.equal(order.buildSwapTotalProperties(orderExch, ex, ctx).total, 4.2, "difference_due when Medusa set one")

@@ -123,6 +123,11 @@ const orderExch = {
   ...orderEur,
   id: "order_exch",
   cart: { id: "cart_exch", metadata: {} },
+  // the exchange's outbound shipping is an order shipping method too, with Medusa's totals
+  shipping_methods: [
+    ...orderEur.shipping_methods,
+    { id: "ordsm_ex", name: "Exchange Shipping", amount: 5, total: 5.95, tax_total: 0.95, shipping_option_id: "so_std", tax_lines: [{ rate: 19 }], adjustments: [] },
+  ],
   items: [
     ...orderEur.items,
     item("ordli_x2", "Medusa T-Shirt", "SHIRT-L", "prod_shirt", 10, 1, {
@@ -181,6 +186,7 @@ const exchanges = [
     created_at: new Date("2026-12-01T09:00:00.000Z"),
     return_id: "return_ex",
     additional_items: [{ id: "oexcitem_1", item_id: "ordli_x2", quantity: 1 }],
+    // read through the exchange: no tax lines (as 2.21.2 returns it)
     shipping_methods: [{ id: "ordsm_ex", name: "Exchange Shipping", amount: 5, shipping_option_id: "so_std" }],
   },
 ]

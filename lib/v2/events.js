@@ -35,6 +35,8 @@ const ORDER_FIELDS = [
   "items.tax_lines.*",
   "items.adjustments.*",
   "shipping_methods.*",
+  "shipping_methods.tax_lines.*",
+  "shipping_methods.adjustments.*",
   "shipping_address.*",
 ]
 // Through module links (order-cart, order-payment-collection, order-promotion).
@@ -82,15 +84,22 @@ async function loadReturnItems(ctx, returnId) {
   return (r && r.items) || []
 }
 
-/** The shipping methods of a return or exchange; [] when they cannot be read. */
+/**
+ * The shipping methods of a return or exchange, with their tax lines when
+ * those can be read; [] when none can be.
+ */
 async function loadShipping(ctx, entity, id) {
   if (!id) return []
-  try {
-    const r = await graphOne(ctx, entity, ["id", "shipping_methods.*"], { id })
-    return (r && r.shipping_methods) || []
-  } catch (_) {
-    return []
+  const tries = [["id", "shipping_methods.*", "shipping_methods.tax_lines.*", "shipping_methods.adjustments.*"], ["id", "shipping_methods.*"]]
+  for (const fields of tries) {
+    try {
+      const r = await graphOne(ctx, entity, fields, { id })
+      return (r && r.shipping_methods) || []
+    } catch (_) {
+      // next, with fewer fields
+    }
   }
+  return []
 }
 
 /** The exchange with its inbound items, and its shipping when the difference due must be computed. */

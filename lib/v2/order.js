@@ -78,6 +78,25 @@ function unitAmounts(item) {
 }
 
 /**
+ * What a shipping method of a return or exchange costs, with tax: Medusa's
+ * own total of the same method on the order when there is one, else
+ * computed from its amount, tax lines and adjustments.
+ */
+function shippingTotal(method, order) {
+  const own = (order.shipping_methods || []).find((m) => m.id === method.id)
+  const total = num(own && own.total)
+  if (total !== null) return total
+  const m = { ...method, ...(own || {}) }
+  return unitAmounts({
+    quantity: 1,
+    unit_price: m.amount,
+    is_tax_inclusive: m.is_tax_inclusive,
+    tax_lines: m.tax_lines || method.tax_lines,
+    adjustments: m.adjustments || method.adjustments,
+  }).total
+}
+
+/**
  * One entry of `products`. `quantity` (optional) overrides the line's
  * quantity (shipped or returned quantity); revenue is for that quantity.
  */
@@ -176,7 +195,7 @@ function buildOrderProperties(order, ctx, extras, lines) {
  * reason_value, note), the amounts are those of the returned units;
  * shipping = minus the return shipping; `total` = the return's
  * refund_amount when Medusa set one, else the returned units with tax minus
- * the return shipping.
+ * the return shipping with tax.
  * `ret`: { id, refund_amount, items: [{ item_id, quantity, received_quantity, reason, note }] }
  * `returnShipping`: the return's shipping methods, when loaded.
  */
@@ -210,9 +229,10 @@ function buildRefundProperties(order, ret, ctx, extras, returnShipping) {
     price: -(money(m.amount, curr) || 0),
   }))
   const shipping = roundAmount(methods.reduce((a, m) => a + m.price, 0), curr)
+  const shippingWithTax = (returnShipping || []).reduce((a, m) => a + shippingTotal(m, order), 0)
   const refund = num(ret.refund_amount)
   const amounts = {
-    total: roundAmount(refund !== null ? refund : sum.total + shipping, curr),
+    total: roundAmount(refund !== null ? refund : sum.total - shippingWithTax, curr),
     subtotal: roundAmount(sum.subtotal, curr),
     revenue: roundAmount(sum.net, curr),
     shipping,
@@ -296,7 +316,7 @@ function differenceDue(order, exchange) {
   let due = 0
   for (const x of exchange.additional_items || []) due += value(x)
   for (const x of (exchange.return && exchange.return.items) || []) due -= value(x)
-  for (const m of exchange.shipping_methods || []) due += num(m.amount) || 0
+  for (const m of exchange.shipping_methods || []) due += shippingTotal(m, order)
   return due
 }
 
