@@ -191,7 +191,9 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
   const dir = backendDir()
   const out = fs.openSync(logFile, "a")
   const started = Date.now()
-  const child = spawn(process.execPath, [path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), "start", "-p", String(port), "-H", "127.0.0.1"], {
+  // E2E_V2_NODE_ARGS: extra node flags for the Medusa process (e.g. "--cpu-prof --cpu-prof-dir=DIR", not allowed in NODE_OPTIONS)
+  const nodeArgs = (process.env.E2E_V2_NODE_ARGS || "").split(" ").filter(Boolean)
+  const child = spawn(process.execPath, [...nodeArgs, path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), "start", "-p", String(port), "-H", "127.0.0.1"], {
     cwd: dir,
     env: {
       ...process.env,
