@@ -95,7 +95,9 @@ async function measure(variant, { orders, rounds, print }) {
     await be.sleep(FLUSH_INTERVAL + 500) // the last batch is sent
     const after = await probe(backend, probeFile)
     const handled = orders * rounds
-    const result = { cpu: (after.cpu_ms - before.cpu_ms) / handled, p99: after.eld.p99, max: after.eld.max, delivered: seg.messages.length, expected: expectMessages }
+    const threads = {}
+    for (const [name, ms] of Object.entries(after.threads || {})) threads[name] = (ms - ((before.threads || {})[name] || 0)) / handled
+    const result = { cpu: (after.cpu_ms - before.cpu_ms) / handled, p99: after.eld.p99, max: after.eld.max, delivered: seg.messages.length, expected: expectMessages, threads }
     print(`  ${variant.key}: ${handled} order.placed handled, ${result.cpu.toFixed(2)} CPU ms each (floor included), event-loop delay p99 ${result.p99.toFixed(1)} ms, delivered ${result.delivered}/${result.expected}`)
     if (result.delivered !== result.expected) throw new Error(`${variant.key}: delivered ${result.delivered} of ${result.expected}`)
     return result
@@ -182,7 +184,9 @@ async function run({ smoke = false, reps, print = console.log } = {}) {
   print("|---|---:|---:|---:|")
   print(`| Medusa CPU ms per order.placed, minus the ${f(m.none.cpu)} ms floor | ${cell("ours")} | ${cell("guide")} | ${ratio(m.guide.cpu - m.none.cpu, m.ours.cpu - m.none.cpu)} |`)
   print(`| of which loading the order and building the calls (ours with enabled: false) | ${cell("ours_off")} | | |`)
-  print(`| of which the Segment client (ours minus ours with enabled: false) | ${f(m.ours.cpu - m.ours_off.cpu)} | | |`)
+  print(`| of which delivery on (ours minus ours with enabled: false) | ${f(m.ours.cpu - m.ours_off.cpu)} | | |`)
+  const native = median(runs.ours.map((x) => (x.threads && x.threads["segment-rs"]) || 0))
+  print(`| of which our native delivery thread (segment-rs; the rest is on Medusa's JS thread) | ${f(native)} | | |`)
   print(`| event-loop delay p99 / max (ms); floor ${f(m.none.p99)} / ${f(m.none.max)} | ${f(m.ours.p99)} / ${f(m.ours.max)} | ${f(m.guide.p99)} / ${f(m.guide.max)} | ${ratio(m.guide.p99, m.ours.p99)} (p99) |`)
   print("| Segment calls per order | identify + Order Completed | one track named \"order.placed\" | |")
   const alone = await clientOnly()
