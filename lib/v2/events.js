@@ -39,8 +39,10 @@ const ORDER_FIELDS = [
   "shipping_methods.adjustments.*",
   "shipping_address.*",
 ]
-// Through module links (order-cart, order-payment-collection, order-promotion).
-const ORDER_LINK_FIELDS = ["cart.id", "cart.metadata", "payment_collections.payments.provider_id", "promotions.code"]
+// Through module links (order-cart, order-payment-collection). The coupon is
+// read from the line adjustments (their code is the promotion's), which saves
+// the order-promotion link's query.
+const ORDER_LINK_FIELDS = ["cart.id", "cart.metadata", "payment_collections.payments.provider_id"]
 const RETURN_FIELDS = ["id", "order_id", "refund_amount", "received_at", "items.*", "items.reason.*"]
 const CLAIM_FIELDS = ["id", "order_id", "type", "created_at", "return_id", "claim_items.*"]
 const EXCHANGE_FIELDS = ["id", "order_id", "difference_due", "created_at", "return_id", "additional_items.*"]
@@ -69,8 +71,8 @@ async function loadOrder(ctx, id) {
     o = await graphOne(ctx, "order", [...ORDER_FIELDS, ...ORDER_LINK_FIELDS], { id })
   } catch (err) {
     ctx.logger.warn(
-      `[segment] cannot load the cart, payments or promotions of order ${id} (${err && err.message}); ` +
-        "checkout_id, payment_provider and coupon are left empty"
+      `[segment] cannot load the cart or payments of order ${id} (${err && err.message}); ` +
+        "checkout_id and payment_provider are left empty"
     )
     o = await graphOne(ctx, "order", ORDER_FIELDS, { id })
   }

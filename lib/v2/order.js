@@ -127,10 +127,8 @@ function shippingMethods(order, curr) {
   }))
 }
 
-/** The first promotion code of the order (v1: the first discount's code). */
-function couponOf(order, extras) {
-  const promos = (extras && extras.promotions) || []
-  for (const p of promos) if (p && p.code) return p.code
+/** The first promotion code applied to the order (v1: the first discount's code). */
+function couponOf(order) {
   for (const line of [...(order.items || []), ...(order.shipping_methods || [])]) {
     for (const a of line.adjustments || []) if (a && a.code) return a.code
   }
@@ -155,7 +153,7 @@ function withReporting(amounts, ctx) {
 
 /**
  * `properties` of Order Completed/Shipped/Cancelled/Refunded.
- * `extras`: link data { cart, payment_collections, promotions } when loaded.
+ * `extras`: link data { cart, payment_collections } when loaded.
  * `lines` (optional): [{ item, quantity }] instead of all of the order's items.
  */
 function buildOrderProperties(order, ctx, extras, lines) {
@@ -183,7 +181,7 @@ function buildOrderProperties(order, ctx, extras, lines) {
     shipping_city: address ? address.city : null,
     ...withReporting(amounts, ctx),
     ...amounts,
-    coupon: couponOf(order, extras),
+    coupon: couponOf(order),
     currency: currencyCode(curr),
     products: chosen.map((l) => productEntry(l.item, curr, ctx, l.quantity)),
   }
