@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 "use strict"
 // npm run bench [-- --smoke] [--reps N] [--scenarios burst,steady] [--libs ours,analytics-node]
-//               [--json FILE] [--no-medusa] [--no-ceiling] [--cpu-prof]
+//               [--json FILE] [--no-medusa] [--no-ceiling] [--cpu-prof] [--medusa-v2]
+// --medusa-v2 adds the Medusa 2.x figure (bench/medusa-v2.js: a real 2.21.2
+// backend, our v2 subscriber against Medusa's Segment guide; needs PostgreSQL).
 // --cpu-prof writes each driver's V8 CPU profile to .tmp/prof/.
 // Compares this package's SegmentService with analytics-node@3.5.0 and
 // @segment/analytics-node@3.1.0: one sink process (bench/sink.js), one fresh
@@ -411,6 +413,14 @@ async function main() {
       results.medusa = await require("./medusa").run({ smoke: SMOKE, print: console.log, sinkUrl: sink.url })
     } catch (err) {
       console.log(`\nMedusa-level figure: failed: ${err.message}`)
+    }
+  }
+
+  if (flag("medusa-v2")) {
+    try {
+      results.medusa_v2 = await require("./medusa-v2").run({ smoke: SMOKE, print: console.log })
+    } catch (err) {
+      console.log(`\nMedusa 2.x figure: failed: ${err.message}`)
     }
   }
 

@@ -1,0 +1,282 @@
+"use strict"
+// The throwaway Medusa 2.21.2 backend of the v2 end-to-end tests
+// (__tests__/e2e-v2/), `npm run demo:v2` and bench/medusa-v2.js.
+//
+//   const v2 = require("./e2e/v2/backend")
+//   const tarball = await be.packPlugin()                 // e2e/backend.js: npm pack
+//   await v2.prepareBackend({ tarball })                  // cached install + plugin from the tarball
+//   const backend = await v2.startBackend({ segmentOptions })
+//   ... backend.url, backend.publishableKey, backend.events() ...
+//   await backend.stop()
+//
+// The install lives outside the clone, in ~/.cache/medusa-plugin-segment-rs/
+// medusa-v2-<hash of e2e/v2/package.json and the Node major> (or
+// $E2E_V2_BACKEND_DIR), so a fresh clone (CI) reuses it; the plugin is re-packed
+// and reinstalled from its tarball on every run. Each run gets a fresh
+// PostgreSQL database (segv2e_run_*) cloned from a migrated + seeded template
+// (segv2e_tmpl_*). The event bus is Medusa's Redis module on Redis DB 10.
+
+const { spawn } = require("node:child_process")
+const fs = require("node:fs")
+const os = require("node:os")
+const path = require("node:path")
+const be = require("../backend")
+
+const { ROOT, run, psql, sha, pidAlive, sleep, freePort } = be
+const TEMPLATE_DIR = __dirname
+const PROJECT_FILES = ["medusa-config.js", "tsconfig.json", "src"]
+const REDIS_URL = process.env.E2E_V2_REDIS_URL || "redis://127.0.0.1:6379/10"
+const PG = "postgres://postgres@127.0.0.1:5432"
+const DB_PREFIX = "segv2e_"
+
+const say = (msg) => be.say(msg)
+const packageJson = () => fs.readFileSync(path.join(TEMPLATE_DIR, "package.json"))
+const installKey = () => sha(packageJson(), process.versions.node.split(".")[0]).slice(0, 12)
+const CACHE_ROOT = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "medusa-plugin-segment-rs")
+const backendDir = () => process.env.E2E_V2_BACKEND_DIR || path.join(CACHE_ROOT, `medusa-v2-${installKey()}`)
+
+function copyProjectFiles(dir) {
+  for (const f of PROJECT_FILES) {
+    fs.rmSync(path.join(dir, f), { recursive: true, force: true })
+    fs.cpSync(path.join(TEMPLATE_DIR, f), path.join(dir, f), { recursive: true })
+  }
+}
+
+/**
+ * Installs Medusa 2.21.2 into the cache dir (once per package.json and Node
+ * major; older installs are removed) and the plugin from `tarball` with a
+ * plain `npm install`, as a store owner would.
+ */
+async function prepareBackend({ tarball, withPlugin = true } = {}) {
+  await be.ensurePostgres()
+  const dir = backendDir()
+  const stampFile = path.join(dir, ".e2e-install-stamp")
+  const installed =
+    fs.existsSync(stampFile) &&
+    fs.readFileSync(stampFile, "utf8") === installKey() &&
+    fs.existsSync(path.join(dir, "node_modules", "@medusajs", "medusa", "package.json"))
+  if (!installed) {
+    if (!process.env.E2E_V2_BACKEND_DIR && fs.existsSync(CACHE_ROOT)) {
+      for (const old of fs.readdirSync(CACHE_ROOT)) {
+        if (old.startsWith("medusa-v2-") && path.join(CACHE_ROOT, old) !== dir) fs.rmSync(path.join(CACHE_ROOT, old), { recursive: true, force: true })
+      }
+    }
+    fs.mkdirSync(dir, { recursive: true })
+    fs.rmSync(stampFile, { force: true })
+    fs.writeFileSync(path.join(dir, "package.json"), packageJson())
+    say(`installing Medusa 2.21.2 into ${dir} (first run: a few minutes)`)
+    const { ms } = await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], { cwd: dir })
+    fs.writeFileSync(stampFile, installKey())
+    say(`Medusa 2.21.2 installed in ${(ms / 1000).toFixed(1)} s`)
+  }
+  copyProjectFiles(dir)
+  if (withPlugin) {
+    if (!tarball) throw new Error("prepareBackend: tarball is required (see packPlugin() in e2e/backend.js)")
+    // A plain install (no --legacy-peer-deps): the peer range must accept Medusa 2.x.
+    const { ms } = await run("npm", ["install", "--no-save", "--prefer-offline", "--no-audit", "--no-fund", tarball], { cwd: dir })
+    say(`plugin installed from its tarball in ${(ms / 1000).toFixed(1)} s`)
+  }
+  return dir
+}
+
+function baseEnv(extra = {}) {
+  return {
+    MEDUSA_DISABLE_TELEMETRY: "true",
+    DO_NOT_TRACK: "1",
+    NODE_OPTIONS: `--require ${path.join(__dirname, "..", "loopback.js")}`,
+    E2E_V2_MODE: "none",
+    ...extra,
+  }
+}
+
+function medusaCli(args, env, opts = {}) {
+  const dir = backendDir()
+  return run(process.execPath, [path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), ...args], { cwd: dir, env: baseEnv(env), ...opts })
+}
+
+const dbExists = (name) => psql(`SELECT 1 FROM pg_database WHERE datname = '${name}'`) === "1"
+const databases = (prefix) => psql(`SELECT datname FROM pg_database WHERE datname LIKE '${prefix}%'`).split("\n").filter(Boolean)
+
+/**
+ * A migrated + seeded database to clone per run; built once per (install,
+ * seed). The template is built with no Segment integration and no Redis
+ * (E2E_V2_MODE=none): neither adds tables, so medusa-config is not in the key.
+ */
+async function templateDatabase() {
+  const key = sha(installKey(), fs.readFileSync(path.join(TEMPLATE_DIR, "src", "scripts", "seed.js"))).slice(0, 12)
+  const name = `${DB_PREFIX}tmpl_${key}`
+  if (dbExists(name)) return name
+  for (const old of databases(`${DB_PREFIX}tmpl_`)) {
+    try {
+      psql(`DROP DATABASE IF EXISTS "${old}"`)
+    } catch {}
+  }
+  const building = `${name}_build_${process.pid}`
+  psql(`DROP DATABASE IF EXISTS "${building}"`)
+  psql(`CREATE DATABASE "${building}"`)
+  say("migrating and seeding the v2 template database (once per install/seed change)")
+  const env = { DATABASE_URL: `${PG}/${building}` }
+  const t0 = Date.now()
+  try {
+    await medusaCli(["db:migrate"], env, { timeoutMs: 10 * 60 * 1000 })
+    await medusaCli(["exec", "./src/scripts/seed.js"], env, { timeoutMs: 5 * 60 * 1000 })
+  } catch (err) {
+    psql(`DROP DATABASE IF EXISTS "${building}" WITH (FORCE)`)
+    throw err
+  }
+  try {
+    psql(`ALTER DATABASE "${building}" RENAME TO "${name}"`)
+  } catch (err) {
+    psql(`DROP DATABASE IF EXISTS "${building}"`)
+    if (!dbExists(name)) throw err
+  }
+  say(`v2 template database ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  return name
+}
+
+/** A fresh database for one run; databases of earlier runs whose process is gone are dropped. */
+async function createRunDatabase() {
+  const template = await templateDatabase()
+  for (const old of databases(`${DB_PREFIX}run_`)) {
+    const pid = Number(old.split("_")[2])
+    if (pid && pid !== process.pid && pidAlive(pid)) continue
+    try {
+      psql(`DROP DATABASE IF EXISTS "${old}"`)
+    } catch {}
+  }
+  const name = `${DB_PREFIX}run_${process.pid}_${Date.now().toString(36)}`
+  psql(`CREATE DATABASE "${name}" TEMPLATE "${template}"`)
+  return name
+}
+
+/** Deletes the run's bullmq keys from Redis DB 10. */
+function dropQueue(queueName) {
+  try {
+    const { execFileSync } = require("node:child_process")
+    const keys = execFileSync("redis-cli", ["-u", REDIS_URL, "--scan", "--pattern", `*${queueName}*`], { encoding: "utf8" })
+      .split("\n")
+      .filter(Boolean)
+    if (keys.length) execFileSync("redis-cli", ["-u", REDIS_URL, "del", ...keys], { stdio: "ignore" })
+  } catch {}
+}
+
+/**
+ * Starts `medusa start` on 127.0.0.1 with a fresh database.
+ * mode: "plugin" (this package: plugin + provider), "docs" (the docs' example
+ * provider + workflow, bench only) or "none".
+ * eventBus: "redis" (Medusa's event-bus-redis on DB 10) or "local".
+ */
+async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir } = {}) {
+  if (eventBus === "redis") await be.ensureRedis()
+  const dbName = await createRunDatabase()
+  const runId = dbName.slice(`${DB_PREFIX}run_`.length)
+  if (!logDir) {
+    const logsRoot = path.join(ROOT, ".tmp", "e2e-v2-logs")
+    if (fs.existsSync(logsRoot)) {
+      const old = fs
+        .readdirSync(logsRoot)
+        .map((d) => ({ d, t: fs.statSync(path.join(logsRoot, d)).mtimeMs }))
+        .sort((a, b) => b.t - a.t)
+      for (const { d } of old.slice(19)) fs.rmSync(path.join(logsRoot, d), { recursive: true, force: true })
+    }
+    logDir = path.join(logsRoot, runId)
+  }
+  fs.mkdirSync(logDir, { recursive: true })
+  const eventLog = path.join(logDir, "events.jsonl")
+  const logFile = path.join(logDir, "server.log")
+  fs.writeFileSync(eventLog, "")
+  const queueName = `segv2e-events-${runId}`
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const dir = backendDir()
+  const out = fs.openSync(logFile, "a")
+  const started = Date.now()
+  // E2E_V2_NODE_ARGS: extra node flags for the Medusa process (e.g. "--cpu-prof --cpu-prof-dir=DIR", not allowed in NODE_OPTIONS)
+  const nodeArgs = (process.env.E2E_V2_NODE_ARGS || "").split(" ").filter(Boolean)
+  const child = spawn(process.execPath, [...nodeArgs, path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), "start", "-p", String(port), "-H", "127.0.0.1"], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      ...baseEnv({
+        DATABASE_URL: `${PG}/${dbName}`,
+        E2E_V2_MODE: mode,
+        E2E_EVENT_BUS: eventBus,
+        E2E_REDIS_URL: REDIS_URL,
+        E2E_QUEUE_NAME: queueName,
+        E2E_SEGMENT_OPTIONS: JSON.stringify(segmentOptions),
+        ...(providerOptions ? { E2E_PROVIDER_OPTIONS: JSON.stringify(providerOptions) } : {}),
+        E2E_EVENT_LOG: eventLog,
+        ...env,
+      }),
+    },
+    stdio: ["ignore", out, out],
+  })
+  fs.closeSync(out)
+  let exited = null
+  const exitPromise = new Promise((resolve) =>
+    child.on("exit", (code, signal) => {
+      exited = { code, signal, at: Date.now() }
+      resolve(exited)
+    })
+  )
+  const logs = () => fs.readFileSync(logFile, "utf8")
+  const cleanup = () => {
+    if (!process.env.E2E_KEEP_DB) {
+      try {
+        psql(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`)
+      } catch {}
+    }
+    if (eventBus === "redis") dropQueue(queueName)
+  }
+  const until = Date.now() + 240000
+  for (;;) {
+    if (exited || Date.now() > until) {
+      if (!exited) child.kill("SIGKILL")
+      await exitPromise
+      cleanup()
+      throw new Error(`medusa 2.x did not become ready (${exited ? `exited ${JSON.stringify(exited)}` : "timeout"}):\n${logs().split("\n").slice(-40).join("\n")}`)
+    }
+    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false)
+    if (ok) break
+    await sleep(250)
+  }
+  const publishableKey = psql(`SELECT token FROM api_key WHERE type = 'publishable' LIMIT 1`, dbName)
+  say(`medusa 2.21.2 (${mode}, event bus ${eventBus}) ready at ${url} in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${path.relative(ROOT, logDir)}`)
+
+  return {
+    url,
+    dbName,
+    logDir,
+    pid: child.pid,
+    publishableKey,
+    /** Events Medusa emitted, as the backend's own logging subscriber saw them. */
+    events() {
+      return fs
+        .readFileSync(eventLog, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+    },
+    logs,
+    get exited() {
+      return exited
+    },
+    /**
+     * SIGTERM (Medusa's graceful shutdown: HTTP server, then the modules'
+     * shutdown hooks), SIGKILL after graceMs; resolves { code, signal, ms }.
+     */
+    async stop({ graceMs = 30000 } = {}) {
+      const t0 = Date.now()
+      if (!exited) {
+        child.kill("SIGTERM")
+        const t = setTimeout(() => child.kill("SIGKILL"), graceMs)
+        await exitPromise
+        clearTimeout(t)
+      }
+      cleanup()
+      return { code: exited.code, signal: exited.signal, ms: exited.at - t0 }
+    },
+  }
+}
+
+module.exports = { prepareBackend, startBackend, backendDir, REDIS_URL }

@@ -1,0 +1,23 @@
+// Test-only: appends every event the tests care about to $E2E_EVENT_LOG, so a
+// test can tell "Medusa never emitted it" from "the plugin did not send it".
+const fs = require("node:fs")
+
+const EVENTS = [
+  "order.placed",
+  "order.fulfillment_created",
+  "shipment.created",
+  "order.canceled",
+  "order.return_requested",
+  "order.return_received",
+  "order.claim_created",
+  "order.exchange_created",
+  "payment.captured",
+]
+
+exports.default = async function logEvent({ event }) {
+  if (!process.env.E2E_EVENT_LOG) return
+  const line = { event: event.name, data: event.data, pid: process.pid, at: new Date().toISOString() }
+  fs.appendFileSync(process.env.E2E_EVENT_LOG, JSON.stringify(line) + "\n")
+}
+
+exports.config = { event: EVENTS, context: { subscriberId: "e2e-event-log" } }
