@@ -3,7 +3,7 @@
 // (__tests__/e2e-v2/), `npm run demo:v2` and bench/medusa-v2.js.
 //
 //   const v2 = require("./e2e/v2/backend")
-//   const tarball = await be.packPlugin()                 // e2e/backend.js: npm pack
+//   const tarball = await be.packPlugin()                 // e2e/backend.js: npm pack (main + platform package)
 //   await v2.prepareBackend({ tarball })                  // cached install + plugin from the tarball
 //   const backend = await v2.startBackend({ segmentOptions })
 //   ... backend.url, backend.publishableKey, backend.events() ...
@@ -73,7 +73,8 @@ async function prepareBackend({ tarball, withPlugin = true } = {}) {
   if (withPlugin) {
     if (!tarball) throw new Error("prepareBackend: tarball is required (see packPlugin() in e2e/backend.js)")
     // A plain install (no --legacy-peer-deps): the peer range must accept Medusa 2.x.
-    const { ms } = await run("npm", ["install", "--no-save", "--prefer-offline", "--no-audit", "--no-fund", tarball], { cwd: dir })
+    // main package + this machine's platform package (packPlugin() returns both)
+    const { ms } = await run("npm", ["install", "--no-save", "--prefer-offline", "--no-audit", "--no-fund", ...[].concat(tarball)], { cwd: dir })
     say(`plugin installed from its tarball in ${(ms / 1000).toFixed(1)} s`)
   }
   return dir
