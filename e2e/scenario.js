@@ -7,6 +7,32 @@
 const USER_AGENT = "medusa-plugin-segment-rs-e2e/1.0 (loopback)"
 const ADMIN = { email: "admin@e2e.test", password: "e2e-password" }
 
+/**
+ * One JSON request to a Medusa backend (v1 and v2 harnesses): the parsed
+ * answer, or an Error with the status and the body's start.
+ */
+async function jsonRequest(baseUrl, method, path, body, headers = {}) {
+  const res = await fetch(baseUrl + path, {
+    method,
+    headers: { "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await res.text()
+  let json
+  try {
+    json = text ? JSON.parse(text) : {}
+  } catch {
+    json = { raw: text }
+  }
+  if (!res.ok) {
+    const err = new Error(`${method} ${path} -> ${res.status}: ${text.slice(0, 600)}`)
+    err.status = res.status
+    err.body = json
+    throw err
+  }
+  return json
+}
+
 class MedusaApi {
   constructor(url) {
     this.url = url
@@ -14,30 +40,8 @@ class MedusaApi {
     this.catalog = null
   }
 
-  async request(method, path, body, headers = {}) {
-    const res = await fetch(this.url + path, {
-      method,
-      headers: {
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-        ...headers,
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
-    const text = await res.text()
-    let json
-    try {
-      json = text ? JSON.parse(text) : {}
-    } catch {
-      json = { raw: text }
-    }
-    if (!res.ok) {
-      const err = new Error(`${method} ${path} -> ${res.status}: ${text.slice(0, 600)}`)
-      err.status = res.status
-      err.body = json
-      throw err
-    }
-    return json
+  request(method, path, body, headers = {}) {
+    return jsonRequest(this.url, method, path, body, { "user-agent": USER_AGENT, ...headers })
   }
 
   store(method, path, body, { token } = {}) {
@@ -337,4 +341,4 @@ function expectedCalls(story) {
   ]
 }
 
-module.exports = { MedusaApi, runStory, expectedCalls, USER_AGENT, ADMIN }
+module.exports = { MedusaApi, jsonRequest, runStory, expectedCalls, USER_AGENT, ADMIN }

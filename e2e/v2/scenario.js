@@ -4,6 +4,8 @@
 // which Medusa event the call makes the backend emit (checked against the
 // backend's own event log, backend.events()).
 
+const { jsonRequest } = require("../scenario")
+
 const USER_AGENT = "medusa-plugin-segment-rs-e2e-v2/1.0 (loopback)"
 const ADMIN = { email: "admin@e2e.test", password: "e2e-password" } // e2e/v2/src/scripts/seed.js
 
@@ -21,26 +23,8 @@ class MedusaV2Api {
     this.catalog = null
   }
 
-  async request(method, path, body, headers = {}) {
-    const res = await fetch(this.url + path, {
-      method,
-      headers: { "content-type": "application/json", "user-agent": USER_AGENT, ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
-    const text = await res.text()
-    let json
-    try {
-      json = text ? JSON.parse(text) : {}
-    } catch {
-      json = { raw: text }
-    }
-    if (!res.ok) {
-      const err = new Error(`${method} ${path} -> ${res.status}: ${text.slice(0, 600)}`)
-      err.status = res.status
-      err.body = json
-      throw err
-    }
-    return json
+  request(method, path, body, headers = {}) {
+    return jsonRequest(this.url, method, path, body, { "user-agent": USER_AGENT, ...headers })
   }
 
   store(method, path, body, { token } = {}) {
