@@ -273,21 +273,28 @@ async function runEvent(event, data, container) {
   try {
     const ctx = eventContext(container)
     if (!ctx.segment) throw new Error("segmentService is not registered in the container")
-    const calls = await buildCalls(event, data, container)
-    let made = 0
-    for (const { method, message } of calls) {
-      try {
-        ctx.segment[method](message)
-        made++
-      } catch (err) {
-        logger.error(`[segment] ${method} for ${event} ${data && data.id} rejected: ${err && err.message}`)
-      }
-    }
-    return made
+    return makeCalls(ctx.segment, await buildCalls(event, data, container), logger, `${event} ${data && data.id}`)
   } catch (err) {
     logger.error(`[segment] cannot track ${event} ${(data && data.id) || ""}: ${(err && err.stack) || err}`)
     return 0
   }
+}
+
+/**
+ * Makes an event's Segment calls (v1 and v2); a call the client refuses is
+ * logged and the others still go. Returns the number made.
+ */
+function makeCalls(segment, calls, logger, what) {
+  let made = 0
+  for (const { method, message } of calls) {
+    try {
+      segment[method](message)
+      made++
+    } catch (err) {
+      logger.error(`[segment] ${method} for ${what} rejected: ${err && err.message}`)
+    }
+  }
+  return made
 }
 
 function kebab(event) {
@@ -319,4 +326,5 @@ module.exports = {
   builderCtx,
   messageId,
   identifyCall,
+  makeCalls,
 }

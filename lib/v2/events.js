@@ -12,7 +12,7 @@
 const { lookup, loggerOf } = require("../container")
 const { subscriberClient } = require("./client")
 // messageIds and the customer's identify as on v1 (deterministic ids: Segment de-duplicates a redelivered event)
-const { messageId, identifyCall } = require("../events")
+const { messageId, identifyCall, makeCalls } = require("../events")
 const order = require("./order")
 
 // What the builders read. Asking for a total makes the order module compute
@@ -252,17 +252,7 @@ async function runEvent(event, data, container, pluginOptions) {
   const logger = loggerOf(container)
   try {
     const ctx = eventContext(container, pluginOptions)
-    const calls = await EVENTS[event].calls(data || {}, ctx)
-    let made = 0
-    for (const { method, message } of calls) {
-      try {
-        ctx.segment[method](message)
-        made++
-      } catch (err) {
-        logger.error(`[segment] ${method} for ${event} ${describe(data)} rejected: ${err && err.message}`)
-      }
-    }
-    return made
+    return makeCalls(ctx.segment, await EVENTS[event].calls(data || {}, ctx), logger, `${event} ${describe(data)}`)
   } catch (err) {
     logger.error(`[segment] cannot track ${event} ${describe(data)}: ${(err && err.stack) || err}`)
     return 0
