@@ -27,7 +27,8 @@ const TEMPLATE_DIR = __dirname
 const PROJECT_FILES = ["medusa-config.js", "tsconfig.json", "src"]
 const REDIS_URL = process.env.E2E_V2_REDIS_URL || "redis://127.0.0.1:6379/10"
 const PG = "postgres://postgres@127.0.0.1:5432"
-const DB_PREFIX = "segv2e_"
+// E2E_V2_DB_PREFIX (letters and digits, then one "_") keeps parallel checkouts' databases apart.
+const DB_PREFIX = process.env.E2E_V2_DB_PREFIX || "segv2e_"
 
 const say = (msg) => be.say(msg)
 const packageJson = () => fs.readFileSync(path.join(TEMPLATE_DIR, "package.json"))
