@@ -41,22 +41,22 @@ const ORDER = {
   email: NS,
   region_id: NS,
   payment_provider: NS,
-  shipping_methods: { type: "array", items: SHIPPING_METHOD },
+  shipping_methods: { type: "array", items: { type: "object", properties: SHIPPING_METHOD } },
   shipping_country: NS,
   shipping_city: NS,
   ...Object.fromEntries(MONEY.map((k) => [`reporting_${k}`, NN])),
   ...Object.fromEntries(MONEY.map((k) => [k, NN])),
   coupon: NS,
   currency: NS,
-  products: { type: "array", items: PRODUCT },
+  products: { type: "array", items: { type: "object", properties: PRODUCT } },
 }
 
 const SWAP_ITEM = { name: NS, product_id: NS, variant: NS, quantity: NN, price: NN, reporting_price: NN }
 const SWAP = {
   swap_id: S,
   order_id: S,
-  new_items: { type: "array", items: SWAP_ITEM },
-  return_items: { type: "array", items: SWAP_ITEM },
+  new_items: { type: "array", items: { type: "object", properties: SWAP_ITEM } },
+  return_items: { type: "array", items: { type: "object", properties: SWAP_ITEM } },
   currency: NS,
 }
 const SWAP_TOTAL = { reporting_total: NN, total: NN, ...SWAP }
@@ -78,7 +78,7 @@ const TRAITS = {
   default_billing_address: { type: ["object", "null"], properties: ADDRESS },
 }
 
-const TRACKING = { tracking_numbers: { type: "array", items: S }, tracking_urls: { type: "array", items: S } }
+const TRACKING = { tracking_numbers: { type: "array", items: { type: S } }, tracking_urls: { type: "array", items: { type: S } } }
 
 /**
  * The events. `medusa`: { v1: [...], v2: [...] } Medusa events that produce
@@ -128,7 +128,7 @@ const EVENTS = [
     name: "Fulfillment Created",
     description: "Order lines were fulfilled (not yet shipped); products are the fulfilled lines.",
     medusa: { v2: ["order.fulfillment_created"] },
-    properties: { ...ORDER, fulfillment_id: S },
+    properties: { ...ORDER, fulfillment_id: S, ...TRACKING },
     required: ["order_id", "fulfillment_id"],
     v2only: true,
   },

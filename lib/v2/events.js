@@ -246,13 +246,15 @@ const EVENTS = {
 
 // Order Updated/Delivered/Refunded (payment), Return Requested, Fulfillment Created, Order Completed on capture
 Object.assign(EVENTS, lifecycle.entries({ loadOrder, loadShipping, graphOne, graphAll, builderCtx, track, orderCompleted }))
+// identify on customer changes, Customer Created (lib/v2/customers.js)
+Object.assign(EVENTS, require("./customers").entries({ graphOne, graphAll }))
 
 /** Context of one event: the query graph, the shared client, the options, a logger. */
 function eventContext(container, pluginOptions) {
   const { segment, logger } = subscriberClient(pluginOptions, container)
   const query = lookup(container, "query")
   if (!query || typeof query.graph !== "function") throw new Error("the container has no `query` (Medusa 2.x)")
-  return { query, segment, logger, options: segment.options_ || {} }
+  return { query, segment, logger, container, options: segment.options_ || {} }
 }
 
 /** The Segment calls for `event` (throws on failure; used by tests). */
@@ -267,12 +269,15 @@ function describe(data) {
   return data.id || data.return_id || data.claim_id || data.exchange_id || data.order_id || ""
 }
 
-/** Handles one event: builds and makes its Segment calls. Never throws; returns the number of calls made. */
-async function runEvent(event, data, container, pluginOptions) {
+/**
+ * Handles one event: builds and makes its Segment calls. Never throws;
+ * returns the number of calls made. `entry`: the mapping (default: the table's).
+ */
+async function runEvent(event, data, container, pluginOptions, entry = EVENTS[event]) {
   const logger = loggerOf(container)
   try {
     const ctx = eventContext(container, pluginOptions)
-    const built = await EVENTS[event].calls(data || {}, ctx)
+    const built = await entry.calls(data || {}, ctx)
     // events / exclude / enrich / rename (lib/switchboard.js)
     const calls = await switchboardFor(ctx.options).apply(built, { event, container }, logger)
     return makeCalls(ctx.segment, calls, logger, `${event} ${describe(data)}`)
@@ -291,4 +296,4 @@ function subscriberFor(event) {
   return { handler: segmentSubscriber, config: { event, context: { subscriberId: `segment-${event.replace(/[._]/g, "-")}` } } }
 }
 
-module.exports = { EVENTS, ORDER_FIELDS, ORDER_LINK_FIELDS, messageId, buildCalls, runEvent, subscriberFor }
+module.exports = { EVENTS, ORDER_FIELDS, ORDER_LINK_FIELDS, messageId, buildCalls, runEvent, subscriberFor, graphOne, graphAll }
