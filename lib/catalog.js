@@ -97,7 +97,7 @@ const EVENTS = [
     name: "Order Updated",
     description: "The order was changed: edited by an admin (order.updated) or an order edit was confirmed (order-edit.confirmed).",
     medusa: { v2: ["order.updated", "order-edit.confirmed"] },
-    properties: { ...ORDER, order_change_id: NS },
+    properties: { ...ORDER, order_version: NN },
     required: ["order_id"],
     v2only: true,
   },

@@ -78,6 +78,9 @@ async function emit(name, data, { query = fakeQuery(), options = pluginOptions()
 
 test("the subscribers load as Medusa 2.x expects them", () => {
   assert.deepEqual(Object.keys(loadSubscribers()).sort(), [
+    "customer.created",
+    "customer.deleted",
+    "customer.updated",
     "delivery.created",
     "order-edit.confirmed",
     "order.canceled",

@@ -65,11 +65,12 @@ test("Order Updated: order.updated (messageId from updated_at) and order-edit.co
   assert.equal(u.event, "Order Updated")
   assert.equal(u.messageId, `medusa-order.updated-order_eur-${Date.parse("2026-12-04T10:00:00.000Z")}`)
   assert.equal(u.properties.total, 51.17)
-  const [e] = await calls("order-edit.confirmed", { order_id: "order_eur", actions: [{ id: "ordact_1", order_change_id: "ordch_7", action: "ITEM_ADD" }] }, q)
-  assert.equal(e.messageId, "medusa-order-edit.confirmed-ordch_7")
-  assert.equal(e.properties.order_change_id, "ordch_7")
+  assert.equal(u.properties.order_version, 3)
+  // 2.21.2's payload: the change's actions (ids ordchact_...), no change id
+  const [e] = await calls("order-edit.confirmed", { order_id: "order_eur", actions: [{ id: "ordchact_7", order_id: "order_eur", action: "ITEM_ADD", details: { quantity: 1 } }] }, q)
+  assert.equal(e.messageId, "medusa-order-edit.confirmed-ordchact_7")
   const [v] = await calls("order-edit.confirmed", { order_id: "order_eur", actions: [] }, q)
-  assert.equal(v.messageId, "medusa-order-edit.confirmed-order_eur-v3", "no change id: the order's version")
+  assert.equal(v.messageId, "medusa-order-edit.confirmed-order_eur-v3", "no action: the order's version")
   assert.deepEqual(checkAll([u, e, v]), [])
 })
 

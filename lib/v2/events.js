@@ -132,8 +132,11 @@ function withOrder(call, o) {
   return { ...call, order: o }
 }
 
-/** identify + Order Completed of an order (messageId medusa-order.placed-<id>, whichever event sends it). */
-async function orderCompleted(ctx, o, timestamp) {
+/**
+ * identify (unless `identify` is false) + Order Completed of an order
+ * (messageId medusa-order.placed-<id>, whichever event sends it).
+ */
+async function orderCompleted(ctx, o, timestamp, { identify = true } = {}) {
   const bctx = await builderCtx(ctx, o.currency_code)
   const t = track(o, "Order Completed", order.buildOrderProperties(o, bctx, o), timestamp, messageId("order.placed", o.id))
   // 2.x carts have no context (ip, user agent); a ga_id can be kept in the cart's metadata
@@ -142,7 +145,7 @@ async function orderCompleted(ctx, o, timestamp) {
   t.message.integrations = {}
   if (ctx.options.use_ga_id && meta.ga_id) t.message.integrations["Google Analytics"] = { clientId: meta.ga_id }
   const calls = []
-  if (o.customer_id) calls.push(withOrder(identifyCall(o), o))
+  if (o.customer_id && identify) calls.push(withOrder(identifyCall(o), o))
   calls.push(t)
   return calls
 }

@@ -91,27 +91,28 @@ function entries(h) {
     }
   }
 
-  async function orderUpdated(ctx, orderId, mid, extra) {
+  /** Order Updated; `mid(version row)` makes its messageId from the order's updated_at / version. */
+  async function orderUpdated(ctx, orderId, mid) {
     const o = await loadOrder(ctx, orderId)
+    const v = (await graphOne(ctx, "order", ["id", "version", "updated_at"], { id: o.id })) || {}
     const bctx = await h.builderCtx(ctx, o.currency_code)
-    return [track(o, "Order Updated", { ...order.buildOrderProperties(o, bctx, o), ...extra }, o.updated_at || new Date(), mid(o))]
+    const props = { ...order.buildOrderProperties(o, bctx, o), order_version: order.num(v.version) }
+    return [track(o, "Order Updated", props, v.updated_at || new Date(), mid(v))]
   }
 
   return {
     // data.id: the order. Each update is its own message: the id carries updated_at.
     "order.updated": {
       async calls({ id }, ctx) {
-        return orderUpdated(ctx, id, (o) => messageId("order.updated", o.id, time(o.updated_at)), {})
+        return orderUpdated(ctx, id, (v) => messageId("order.updated", id, time(v.updated_at)))
       },
     },
 
-    // data: { order_id, actions } (the confirmed change's actions)
+    // data: { order_id, actions } (the confirmed change's actions; their ids are the change's)
     "order-edit.confirmed": {
       async calls({ order_id, actions }, ctx) {
-        const change = ((actions || []).find((a) => a && a.order_change_id) || {}).order_change_id
-        return orderUpdated(ctx, order_id, (o) => messageId("order-edit.confirmed", change || `${o.id}-v${o.version}`), {
-          order_change_id: change || undefined,
-        })
+        const first = (actions || []).find((a) => a && a.id)
+        return orderUpdated(ctx, order_id, (v) => messageId("order-edit.confirmed", first ? first.id : `${order_id}-v${v.version}`))
       },
     },
 
@@ -173,7 +174,8 @@ function entries(h) {
         const all = ((payments && payments.payment_collections) || []).flatMap((pc) => (pc && pc.payments) || []).filter((p) => !p.canceled_at)
         if (all.some((p) => !p.captured_at)) return []
         const captured = all.reduce((a, p) => Math.max(a, time(p.captured_at)), 0)
-        return h.orderCompleted(ctx, o, captured ? new Date(captured) : new Date())
+        // the identify went with order.placed
+        return h.orderCompleted(ctx, o, captured ? new Date(captured) : new Date(), { identify: false })
       },
     },
   }
