@@ -220,8 +220,9 @@ class Switchboard {
 
   /**
    * The calls to make, of the calls built for `event`. `hook`: { event,
-   * order, customer, container } (a call's own `order`/`customer` win).
-   * Never throws.
+   * order, customer, container, orderDetails? } (a call's own
+   * `order`/`customer` win; `orderDetails(id)` -> { sales_channel_id,
+   * metadata } when the order was loaded without them). Never throws.
    */
   async apply(calls, hook, logger) {
     const out = []
@@ -233,6 +234,14 @@ class Switchboard {
       if (!this.enabled(call.medusaEvent || hook.event, name)) {
         countDrop("disabled")
         continue
+      }
+      if (order && this.needsOrderDetails() && hook.orderDetails && (order.metadata === undefined || order.sales_channel_id === undefined)) {
+        // the exclude rules read them; an event that did not load them asks once (the order object keeps them)
+        try {
+          Object.assign(order, await hook.orderDetails(order.id))
+        } catch (err) {
+          logger.warn(`[segment] cannot read the sales channel / metadata of order ${order.id}: ${err && err.message}`)
+        }
       }
       const reason = this.excludedBy(m, order, customer)
       if (reason) {

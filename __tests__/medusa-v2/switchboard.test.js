@@ -174,3 +174,16 @@ test("through a 2.x subscriber: exclude, enrich and rename on a real delivery", 
   await new Promise((r) => setTimeout(r, 300))
   assert.deepEqual(srv.messages.map((m) => [m.type, m.event, m.properties.order_id, m.properties.sales_channel_id]), [["track", "Purchase", "order_sb_ok", "sc_web"]])
 })
+
+test("exclude reads the sales channel and metadata of an order loaded without them (one query)", async () => {
+  const sb = new Switchboard({ exclude: { sales_channel_ids: ["sc_pos"] } })
+  const asked = []
+  const orderDetails = async (id) => {
+    asked.push(id)
+    return { sales_channel_id: "sc_pos", metadata: null }
+  }
+  const order = { id: "order_lean", email: "a@shop.test" }
+  const out = await sb.apply([track("Order Shipped", { order }), track("Order Shipped", { order })], { event: "shipment.created", orderDetails }, quiet)
+  assert.deepEqual(out, [])
+  assert.deepEqual(asked, ["order_lean"], "asked once: the order object keeps what was read")
+})

@@ -282,7 +282,11 @@ async function runEvent(event, data, container, pluginOptions, entry = EVENTS[ev
     const ctx = eventContext(container, pluginOptions)
     const built = await entry.calls(data || {}, ctx)
     // events / exclude / enrich / rename (lib/switchboard.js)
-    const calls = await switchboardFor(ctx.options).apply(built, { event, container }, logger)
+    const orderDetails = async (id) => {
+      const o = await graphOne(ctx, "order", ["id", "sales_channel_id", "metadata"], { id })
+      return { sales_channel_id: (o && o.sales_channel_id) || null, metadata: (o && o.metadata) || null }
+    }
+    const calls = await switchboardFor(ctx.options).apply(built, { event, container, orderDetails }, logger)
     return makeCalls(ctx.segment, calls, logger, `${event} ${describe(data)}`)
   } catch (err) {
     logger.error(`[segment] cannot track ${event} ${describe(data)}: ${(err && err.stack) || err}`)
