@@ -327,4 +327,15 @@ describe("Medusa 2.21.2: order lifecycle, customer identify with state, switchbo
     assert.deepEqual(checkAll(seg.messages.slice(before)), [])
     assert.ok(!backend.logs().includes(WRITE_KEY), "the write key never appears in the backend's output")
   })
+
+  it("a bad switchboard option stops the start, with an error naming the option", { timeout: 5 * 60 * 1000 }, async () => {
+    let bad = null
+    await assert.rejects(
+      (async () => {
+        bad = await v2.startBackend({ mode: "plugin", eventBus: "redis", segmentOptions: { ...BASE, host: seg.url, exclude: { emails: "qa@shop.test" } } })
+      })(),
+      /invalid option `exclude.emails`: must be an array of RegExps or strings/
+    )
+    if (bad && !bad.exited) await bad.stop()
+  })
 })
