@@ -19,7 +19,9 @@ function index(messages) {
     const p = m.properties || {}
     // per fulfillment / return where an order has several
     const own = m.event === "Fulfillment Created" || m.event === "Order Delivered" ? p.fulfillment_id : m.event === "Return Requested" ? p.return_id : null
-    const key = m.type === "identify" ? `identify:${m.userId}` : `${m.event}:${own || p.order_id || m.userId}`
+    // 2.x: customer.created/updated identifies (messageId medusa-identify-<customer>-<traits hash>) besides the order's
+    const kind = m.type === "identify" && String(m.messageId).startsWith(`medusa-identify-${m.userId}-`) ? "identify-customer" : "identify"
+    const key = m.type === "identify" ? `${kind}:${m.userId}` : `${m.event}:${own || p.order_id || m.userId}`
     if (!by.has(key)) by.set(key, [])
     by.get(key).push(m)
   }
@@ -37,6 +39,8 @@ function expectedKeys(story) {
   // 2.x only (docs/medusa-v2.md): one per fulfillment, and the return's request
   for (const f of [A.fulfillment_id, C.fulfillment_id, D.fulfillment_id, D.exchange_fulfillment_id]) keys.push(`Fulfillment Created:${f}`)
   keys.push(`Return Requested:${A.return_id}`)
+  // the registered customer's sign-up (customer.created); its profile is not changed afterwards
+  keys.push(`identify-customer:${story.customer.id}`)
   return keys
 }
 
