@@ -7,6 +7,7 @@
 // batching, gzip, HTTP, retries and accounting run on a background runtime.
 
 const native = require("./lib/load-native.js")
+const { withDrops } = require("./lib/drops.js")
 
 const KIND = { track: 0, identify: 1, page: 2, screen: 3, group: 4, alias: 5 }
 const MAX_MESSAGE_BYTES = 32 * 1024
@@ -146,7 +147,8 @@ class Handle {
   }
 
   stats() {
-    return this.native.stats()
+    // with the plugin's own drops (switchboard, ...), lib/drops.js
+    return withDrops(this.native.stats())
   }
 
   /** Resolves once everything accepted so far is settled (or the timeout expired). */

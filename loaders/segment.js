@@ -9,6 +9,7 @@ Object.defineProperty(exports, "__esModule", { value: true })
 
 const { lookup, loggerOf } = require("../lib/container")
 const { warnAboutReporting } = require("../lib/rates")
+const { validateSwitchboard } = require("../lib/switchboard")
 
 /** Currency codes of the store, or null when they cannot be read. */
 async function storeCurrencies(container) {
@@ -26,6 +27,8 @@ async function storeCurrencies(container) {
 
 exports.default = async function segmentStartup(container, options) {
   const logger = loggerOf(container)
+  // a misconfigured switchboard stops the start with an error naming the option
+  for (const k of validateSwitchboard(options || {})) logger.warn(`[segment] option events["${k}"] names no event this plugin sends`)
   try {
     warnAboutReporting(options || {}, logger, await storeCurrencies(container))
     // constructing the service logs a missing write_key once

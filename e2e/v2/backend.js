@@ -168,10 +168,16 @@ function dropQueue(queueName) {
  * provider + workflow, bench only) or "none".
  * eventBus: "redis" (Medusa's event-bus-redis on DB 10) or "local".
  */
-async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir } = {}) {
+async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir, database, migrate = false } = {}) {
   if (eventBus === "redis") await be.ensureRedis()
-  const dbName = await createRunDatabase()
-  const runId = dbName.slice(`${DB_PREFIX}run_`.length)
+  // database: reuse an earlier run's database (a restart; stop it with { keepDb: true })
+  const dbName = database || (await createRunDatabase())
+  // migrate: `medusa db:migrate` with the plugin configured, for the tables of the plugin's own module (segment)
+  if (migrate) {
+    const extra = { ...env, E2E_V2_MODE: mode, E2E_SEGMENT_OPTIONS: JSON.stringify(segmentOptions) }
+    await medusaCli(["db:migrate", "--skip-links"], { DATABASE_URL: `${PG}/${dbName}`, ...extra }, { timeoutMs: 10 * 60 * 1000 })
+  }
+  const runId = dbName.slice(`${DB_PREFIX}run_`.length) + (database ? `-r${Date.now().toString(36)}` : "")
   if (!logDir) {
     const logsRoot = path.join(ROOT, ".tmp", "e2e-v2-logs")
     if (fs.existsSync(logsRoot)) {
@@ -267,7 +273,7 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
      * SIGTERM (Medusa's graceful shutdown: HTTP server, then the modules'
      * shutdown hooks), SIGKILL after graceMs; resolves { code, signal, ms }.
      */
-    async stop({ graceMs = 30000 } = {}) {
+    async stop({ graceMs = 30000, keepDb = false } = {}) {
       const t0 = Date.now()
       if (!exited) {
         child.kill("SIGTERM")
@@ -275,7 +281,9 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
         await exitPromise
         clearTimeout(t)
       }
-      cleanup()
+      if (keepDb) {
+        if (eventBus === "redis") dropQueue(queueName)
+      } else cleanup()
       return { code: exited.code, signal: exited.signal, ms: exited.at - t0 }
     },
   }

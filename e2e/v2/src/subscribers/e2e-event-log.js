@@ -12,6 +12,15 @@ const EVENTS = [
   "order.claim_created",
   "order.exchange_created",
   "payment.captured",
+  "payment.refunded",
+  "order.updated",
+  "order-edit.confirmed",
+  "delivery.created",
+  "customer.created",
+  "customer.updated",
+  "customer.deleted",
+  "auth.password_reset",
+  "wishlist.product_added",
 ]
 
 exports.default = async function logEvent({ event }) {
