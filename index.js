@@ -29,6 +29,7 @@ const CORE_OPTIONS = [
   "shutdown_timeout",
   "spool_dir", // spool: src/spool, lib/spool.js
   "max_spool_bytes",
+  "spool_takeover_ms",
 ]
 
 // Native event codes (src/binding/client.rs).
