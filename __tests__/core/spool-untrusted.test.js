@@ -249,7 +249,7 @@ test("flush() and shutdown() right after a start that replays cover the replayed
     writeSegment(sub, "400-dead-000000.seg", srv.url, jsons)
     const { service } = makeService(srv, { spool_dir: sub })
     service.track({ userId: "u", event: "Own", properties: { tag, i: 5000 } })
-    const done = how === "flush" ? await service.flush() : await service.shutdown(10000)
+    const done = how === "flush" ? await service.flush() : await service.shutdown({ timeout: 10000 })
     assert.equal(done.queued, 0, `${how}() resolved with ${done.queued} still queued`)
     assert.equal(done.delivered, 5001, `${how}(): ${JSON.stringify(done)}`)
     if (how === "flush") await service.shutdown()
