@@ -171,6 +171,20 @@ test("replayed records are checked: a write key, integrations or an unknown type
   await service.shutdown()
 })
 
+test("the same endpoint spelled another way (localhost, upper case, a trailing slash) replays the spool; another key does not", async (t) => {
+  const { srv, dir } = await serverAndDir(t)
+  writeSegment(dir, "500-dead-000000.seg", srv.url, [trackJson("spelled", 0), trackJson("spelled", 1)])
+  const other = Buffer.concat([header(srv.url, "another_key_entirely"), message(0, trackJson("spelled", 2))])
+  fs.writeFileSync(path.join(dir, "501-other-000000.seg"), other, { mode: 0o600 })
+  const spelled = `HTTP://LOCALHOST:${new URL(srv.url).port}/`
+  const { service, logger } = makeService(srv, { spool_dir: dir, host: spelled })
+  const done = await service.flush()
+  assert.equal(done.spool.replayed, 2)
+  assert.deepEqual(tagged(srv, "spelled").map((m) => m.properties.i).sort(), [0, 1])
+  assert.ok(logger.lines.some((l) => /501-other-000000\.seg holds messages for another write key or host/.test(l.msg)))
+  await service.shutdown()
+})
+
 test("thousands of dead processes' files are replayed with a bounded number of open files", async (t) => {
   const { srv, dir } = await serverAndDir(t)
   const N = 1500
