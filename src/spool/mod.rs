@@ -11,11 +11,11 @@
 //! it; a busy delivery thread does not delay it.
 //!
 //! Every segment is held under an exclusive advisory lock (`flock`) while its
-//! process lives. A starting client locks the files nobody holds — their
-//! owner died — and replays their unsettled messages with their original
-//! messageId (Segment de-duplicates what may have been sent already): it
-//! appends them to its own segment, writes that, then deletes the adopted
-//! files.
+//! process lives. A starting client — and a running one, every
+//! `spool_takeover_ms / 2` — locks the files nobody holds (their owner died)
+//! and replays their unsettled messages with their original messageId
+//! (Segment de-duplicates what may have been sent already): `replay` streams
+//! them into its own segments, syncs those, then deletes the adopted files.
 //!
 //! The directory and its files are private (0700 and 0600, whatever the
 //! umask): they hold customers' data, and whoever can write there could have
