@@ -522,14 +522,15 @@ class SegmentService {
     // Check and encode one snapshot: each top-level field read once (a
     // getter or a toJSON could otherwise give the check one value and the
     // encoding another, and the message be dropped after track() accepted it).
+    let m
     let snap
     try {
-      const m = typeof message.toJSON === "function" ? message.toJSON("") : message
-      if (m === null || typeof m !== "object" || Array.isArray(m)) throw new TypeError("its toJSON() must return an object")
-      snap = Object.assign({}, m)
+      m = typeof message.toJSON === "function" ? message.toJSON("") : message
+      if (m !== null && typeof m === "object" && !Array.isArray(m)) snap = Object.assign({}, m)
     } catch (e) {
       throw new TypeError(`SegmentService.${call}: the message cannot be read (${errorText(e)})`)
     }
+    if (snap === undefined) throw new TypeError(`SegmentService.${call}: the message must encode as a JSON object`)
     checkMessage(call, snap)
     const hasCallback = typeof callback === "function"
     if (!hasCallback && callback !== undefined && callback !== null) {
