@@ -80,6 +80,7 @@ class Handle {
     this.closed = false
     this.closing = null
     this.owners = 0 // SegmentServices using this client and not shut down
+    this.policyDrops = new Map() // reason -> messages dropped by the plugin's own rules (countDropped)
     this.native = new native.NativeClient(optionsJson, (code, a, b, text) =>
       this.onEvent(code, a, b, text)
     )
@@ -145,8 +146,21 @@ class Handle {
     return this.native.pending()
   }
 
+  /** Messages the plugin decided not to send (consent, filters): accepted and dropped for `reason`. */
+  countDropped(reason, n) {
+    this.policyDrops.set(reason, (this.policyDrops.get(reason) || 0) + n)
+  }
+
   stats() {
-    return this.native.stats()
+    const s = this.native.stats()
+    if (this.policyDrops.size === 0) return s
+    const dropped = { ...s.dropped }
+    let n = 0
+    for (const [reason, count] of this.policyDrops) {
+      dropped[reason] = (dropped[reason] || 0) + count
+      n += count
+    }
+    return { ...s, accepted: s.accepted + n, dropped }
   }
 
   /** Resolves once everything accepted so far is settled (or the timeout expired). */
@@ -563,6 +577,16 @@ class SegmentService {
 
   closeAndFlush(opts) {
     return this.shutdown(opts)
+  }
+
+  /**
+   * Counts `n` messages the caller chose not to send (e.g. "consent"): they
+   * show as accepted and in stats().dropped[reason], so nothing is lost uncounted.
+   */
+  countDropped(reason, n = 1) {
+    if (typeof reason !== "string" || !reason) throw new TypeError("SegmentService.countDropped: reason must be a non-empty string")
+    if (!(Number.isInteger(n) && n > 0)) return
+    this.#h.countDropped(reason, n)
   }
 
   /** Counters; see the README for the shape. */

@@ -14,6 +14,8 @@ const { subscriberClient } = require("./client")
 // messageIds and the customer's identify as on v1 (deterministic ids: Segment de-duplicates a redelivered event)
 const { messageId, identifyCall, makeCalls } = require("../events")
 const order = require("./order")
+// browser identity, traits, shopper context and consent on every call (lib/attribution.js)
+const attribution = require("./attribution")
 
 // What the builders read. Asking for a total makes the order module compute
 // all totals and load items/shipping methods with their adjustments and tax lines.
@@ -66,15 +68,16 @@ async function loadOrder(ctx, id) {
   if (!id) throw new Error("the event carries no order id")
   let o
   try {
-    o = await graphOne(ctx, "order", [...ORDER_FIELDS, ...ORDER_LINK_FIELDS], { id })
+    o = await graphOne(ctx, "order", [...ORDER_FIELDS, ...attribution.ORDER_FIELDS, ...ORDER_LINK_FIELDS, ...attribution.ORDER_LINK_FIELDS], { id })
   } catch (err) {
     ctx.logger.warn(
       `[segment] cannot load the cart or payments of order ${id} (${err && err.message}); ` +
         "checkout_id and payment_provider are left empty"
     )
-    o = await graphOne(ctx, "order", ORDER_FIELDS, { id })
+    o = await graphOne(ctx, "order", [...ORDER_FIELDS, ...attribution.ORDER_FIELDS], { id })
   }
   if (!o) throw new Error(`order ${id} not found`)
+  ctx.source = attribution.orderSource(o)
   return o
 }
 
@@ -225,6 +228,8 @@ const EVENTS = {
       ]
     },
   },
+
+  ...attribution.EVENTS,
 }
 
 /** Context of one event: the query graph, the shared client, the options, a logger. */
@@ -239,7 +244,8 @@ function eventContext(container, pluginOptions) {
 async function buildCalls(event, data, container, pluginOptions) {
   const entry = EVENTS[event]
   if (!entry) throw new Error(`no Segment mapping for event ${event}`)
-  return entry.calls(data || {}, eventContext(container, pluginOptions))
+  const ctx = eventContext(container, pluginOptions)
+  return attribution.finishCalls(await entry.calls(data || {}, ctx), ctx, `${event} ${describe(data)}`)
 }
 
 function describe(data) {
@@ -252,7 +258,8 @@ async function runEvent(event, data, container, pluginOptions) {
   const logger = loggerOf(container)
   try {
     const ctx = eventContext(container, pluginOptions)
-    return makeCalls(ctx.segment, await EVENTS[event].calls(data || {}, ctx), logger, `${event} ${describe(data)}`)
+    const what = `${event} ${describe(data)}`
+    return makeCalls(ctx.segment, attribution.finishCalls(await EVENTS[event].calls(data || {}, ctx), ctx, what), logger, what)
   } catch (err) {
     logger.error(`[segment] cannot track ${event} ${describe(data)}: ${(err && err.stack) || err}`)
     return 0

@@ -6,6 +6,7 @@
 
 const native = require("../../native.js")
 const { CORE_OPTIONS } = require("../../index.js")
+const { checkConsentOptions } = require("../attribution")
 
 const PREFIX = "medusa-plugin-segment-rs"
 
@@ -68,6 +69,7 @@ function validateOptions(options) {
   for (const k of CORE_OPTIONS) if (o[k] !== undefined) picked[k] = o[k]
   native.normalizeOptions(JSON.stringify(picked))
   checkReporting(o)
+  checkConsentOptions(o)
   return o
 }
 
