@@ -252,6 +252,31 @@ function applyAttribution(calls, a, options, { countDropped, logger, what } = {}
   return out
 }
 
+/**
+ * Medusa 1.x: the order's cart (its metadata, and the context Medusa recorded
+ * from the request that created it: ip, user_agent), the order's and the
+ * customer's metadata, the addresses. One cart query per event.
+ */
+async function v1Source(o, ctx) {
+  let cart = null
+  const carts = ctx.resolve("cartService")
+  if (o.cart_id && carts) {
+    try {
+      cart = await carts.retrieve(o.cart_id, { select: ["id", "context", "metadata"] })
+    } catch (err) {
+      ctx.logger.warn(`[segment] cannot read the cart of order ${o.id}: ${err && err.message}`)
+    }
+  }
+  const c = (cart && cart.context) || {}
+  const server = serverContext({ [SERVER_CONTEXT_KEY]: { ip: c.ip, user_agent: c.user_agent } })
+  return {
+    metadata: [o.metadata, cart && cart.metadata],
+    customerMetadata: o.customer && o.customer.metadata,
+    traits: traitsOf({ email: o.email, address: o.shipping_address || o.billing_address, customer: o.customer }),
+    server,
+  }
+}
+
 function fail(option, what, value) {
   const got = value === undefined ? "" : ` (got ${JSON.stringify(value)})`
   throw new TypeError(`${PREFIX}: invalid option \`${option}\`: ${what}${got}`)
@@ -280,5 +305,6 @@ module.exports = {
   attributionOf,
   applyAttribution,
   checkConsentOptions,
+  v1Source,
   _resetWarnings: () => warned.clear(),
 }

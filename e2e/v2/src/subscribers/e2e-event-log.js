@@ -12,6 +12,7 @@ const EVENTS = [
   "order.claim_created",
   "order.exchange_created",
   "payment.captured",
+  "cart.customer_transferred",
 ]
 
 exports.default = async function logEvent({ event }) {
