@@ -64,7 +64,7 @@ test("Medusa 2.x's own loaders accept the plugin and the provider", { skip: NM ?
     assert.equal(plugin.admin, undefined)
     assert.deepEqual(plugin.modules, [])
 
-    // the framework's SubscriberLoader registers the six subscribers with the plugin options
+    // the framework's SubscriberLoader registers the subscribers with the plugin options
     const framework = req("@medusajs/framework")
     const { SubscriberLoader } = req("@medusajs/framework/subscribers")
     const subscribed = []
@@ -74,6 +74,7 @@ test("Medusa 2.x's own loaders accept the plugin and the provider", { skip: NM ?
     })
     await new SubscriberLoader(path.join(plugin.resolve, "subscribers"), plugin.options, framework.container).load()
     assert.deepEqual(subscribed.map(([e]) => e).sort(), [
+      "cart.customer_transferred",
       "order.canceled",
       "order.claim_created",
       "order.exchange_created",
