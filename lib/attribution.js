@@ -57,7 +57,7 @@ function describeValue(v) {
   if (v === null) return "null"
   if (Array.isArray(v)) return `an array of ${v.length}`
   if (typeof v === "string") return `a string of ${v.length} characters`
-  return `a ${typeof v}`
+  return typeof v === "object" ? "an object" : `a ${typeof v}`
 }
 
 function warnOnce(logger, key, why, value) {

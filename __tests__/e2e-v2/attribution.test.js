@@ -49,7 +49,7 @@ const options = (mode) => ({
 
 const skip = storefront.chromiumMissing()
 
-describe("Medusa 2.21.2: a storefront's browser ids and consent reach Segment on every call about the order", { skip, timeout: 20 * 60 * 1000 }, () => {
+describe("Medusa 2.21.2: a storefront's browser ids and consent reach Segment on every call about the order", { skip, timeout: 40 * 60 * 1000 }, () => {
   let seg
   let backend
   let api
@@ -68,7 +68,7 @@ describe("Medusa 2.21.2: a storefront's browser ids and consent reach Segment on
       timing.start = Date.now() - t1
       api = new MedusaV2Api(backend.url, backend.publishableKey)
     },
-    { timeout: 15 * 60 * 1000 }
+    { timeout: 25 * 60 * 1000 }
   )
 
   after(async () => {
@@ -146,12 +146,17 @@ describe("Medusa 2.21.2: a storefront's browser ids and consent reach Segment on
 
   it("cart.customer_transferred: an identify ties the guest cart's anonymousId to the customer", { timeout: 2 * 60 * 1000 }, async () => {
     const { regions, variants } = await api.loadCatalog()
+    const spoof = { ip: "6.6.6.6", user_agent: "spoofed" }
     const { cart } = await api.store(
       "POST",
       "/carts",
-      { region_id: regions.eur.id, email: "guest@attribution.test", items: [{ variant_id: variants["TSHIRT-BLACK-M"].id, quantity: 1 }], metadata: visit.metadata },
+      { region_id: regions.eur.id, email: "guest@attribution.test", items: [{ variant_id: variants["TSHIRT-BLACK-M"].id, quantity: 1 }], metadata: { ...visit.metadata, segment_context: spoof } },
       { headers: shopper() }
     )
+    assert.equal(cart.metadata.segment_context, undefined, "the store middleware removed the browser's segment_context (create)")
+    assert.equal(cart.metadata.fbp, visit.metadata.fbp)
+    const updated = await api.store("POST", `/carts/${cart.id}`, { metadata: { segment_context: spoof } }, { headers: shopper() })
+    assert.equal(updated.cart.metadata.segment_context, undefined, "and on update")
     const { customer, token } = await api.registerCustomer({ email: "lin@attribution.test", first_name: "Lin", last_name: "Chen" })
     await api.transferCart(cart.id, token, shopper())
     const got = await waitFor("the transfer identify", (m) => m.type === "identify" && (m.messageId || "").startsWith(`medusa-cart.customer_transferred-${cart.id}`))
