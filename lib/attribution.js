@@ -253,9 +253,11 @@ function applyAttribution(calls, a, options, { countDropped, logger, what } = {}
 }
 
 /**
- * Medusa 1.x: the order's cart (its metadata, and the context Medusa recorded
- * from the request that created it: ip, user_agent), the order's and the
- * customer's metadata, the addresses. One cart query per event.
+ * Medusa 1.x: the order's cart (the context Medusa recorded from the request
+ * that created it: ip, user_agent), the contract keys from the order's
+ * metadata, the cart's metadata or the cart's context (1.x's store API sets
+ * `context`, not `metadata`), the customer's metadata, the addresses. One
+ * cart query per event.
  */
 async function v1Source(o, ctx) {
   let cart = null
@@ -270,7 +272,7 @@ async function v1Source(o, ctx) {
   const c = (cart && cart.context) || {}
   const server = serverContext({ [SERVER_CONTEXT_KEY]: { ip: c.ip, user_agent: c.user_agent } })
   return {
-    metadata: [o.metadata, cart && cart.metadata],
+    metadata: [o.metadata, cart && cart.metadata, c],
     customerMetadata: o.customer && o.customer.metadata,
     traits: traitsOf({ email: o.email, address: o.shipping_address || o.billing_address, customer: o.customer }),
     server,

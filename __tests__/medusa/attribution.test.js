@@ -53,6 +53,16 @@ test("v1: every call about the order carries the cart's browser ids, consent, tr
   }
 })
 
+test("v1: the contract in cart.context (what 1.x's store API can set) works the same", async () => {
+  const sc = h.scenario()
+  sc.services.cartService.retrieve = async (id) => ({ id, context: { ...CONTEXT, ...BROWSER }, metadata: null })
+  const { container } = h.setupOurs(sc, { enabled: false })
+  const [identify, track] = await buildCalls("order.placed", { id: "order_usd" }, container)
+  assert.equal(identify.message.anonymousId, BROWSER.segment_anonymous_id)
+  assert.equal(track.message.properties.gclid, BROWSER.gclid)
+  assert.deepEqual(track.message.context.consent, { categoryPreferences: BROWSER.segment_consent })
+})
+
 test("v1: consent_mode drop counts dropped.consent; anonymize strips identifiers; a bad value is warned about once", async () => {
   const refused = { ...BROWSER, segment_consent: { analytics: false }, fbp: 12 }
   const drop = setup({ consent_category: "analytics", consent_mode: "drop" }, refused)
