@@ -133,6 +133,8 @@ export declare class SegmentService {
   shutdown(opts?: { timeout?: number }): Promise<FlushResult & { closed: boolean }>
   closeAndFlush(opts?: { timeout?: number }): Promise<FlushResult & { closed: boolean }>
   stats(): SegmentStats
+  /** Counts `n` (default 1) messages the caller chose not to send: accepted, and in stats().dropped[reason]. */
+  countDropped(reason: string, n?: number): void
 }
 
 export default SegmentService

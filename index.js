@@ -7,7 +7,7 @@
 // batching, gzip, HTTP, retries and accounting run on a background runtime.
 
 const native = require("./lib/load-native.js")
-const { withDrops } = require("./lib/drops.js")
+const { countDrop, withDrops } = require("./lib/drops.js")
 
 const KIND = { track: 0, identify: 1, page: 2, screen: 3, group: 4, alias: 5 }
 const MAX_MESSAGE_BYTES = 32 * 1024
@@ -155,6 +155,11 @@ class Handle {
 
   pending() {
     return this.native.pending()
+  }
+
+  /** Messages the plugin decided not to send (consent, filters): accepted and dropped for `reason` (lib/drops.js). */
+  countDropped(reason, n) {
+    countDrop(reason, n)
   }
 
   stats() {
@@ -604,6 +609,16 @@ class SegmentService {
 
   closeAndFlush(opts) {
     return this.shutdown(opts)
+  }
+
+  /**
+   * Counts `n` messages the caller chose not to send (e.g. "consent"): they
+   * show as accepted and in stats().dropped[reason], so nothing is lost uncounted.
+   */
+  countDropped(reason, n = 1) {
+    if (typeof reason !== "string" || !reason) throw new TypeError("SegmentService.countDropped: reason must be a non-empty string")
+    if (!(Number.isInteger(n) && n > 0)) return
+    this.#h.countDropped(reason, n)
   }
 
   /** Counters; see the README for the shape. */

@@ -199,10 +199,16 @@ const EVENTS = [
   },
 ]
 
-/** The identify call: with each order (v1, 2.x) and on customer changes (2.x). */
+// The browser's ad and GA ids, on every track about an order whose cart
+// carried them (lib/attribution.js; docs/attribution.md)
+const ATTRIBUTION = { fbp: S, fbc: S, gclid: S, client_id: S, session_id: S, session_number: S }
+for (const e of EVENTS) e.properties = { ...e.properties, ...ATTRIBUTION }
+
+/** The identify call: with each order (v1, 2.x), on customer changes and when a cart is transferred to a customer (2.x). */
 const IDENTIFY = {
-  description: "The customer's traits: with each order, and (2.x) when customer.created/updated changed them since the last identify sent.",
-  medusa: { v1: ["order.placed"], v2: ["order.placed", "customer.created", "customer.updated"] },
+  description:
+    "The customer's traits: with each order, (2.x) when customer.created/updated changed them since the last identify sent, and when a guest cart is transferred to a signed-in customer (ties the browser's anonymousId to the userId).",
+  medusa: { v1: ["order.placed"], v2: ["order.placed", "customer.created", "customer.updated", "cart.customer_transferred"] },
   traits: TRAITS,
 }
 

@@ -12,6 +12,8 @@
 const { lookup, loggerOf } = require("./container")
 const order = require("./order")
 const { switchboardFor } = require("./switchboard")
+// browser identity, traits, the cart's ip/user agent and consent on every call (lib/attribution.js)
+const attribution = require("./attribution")
 
 // What 1.3.5 loads for the order events (totals need `select`).
 const ORDER_QUERY = {
@@ -63,15 +65,19 @@ function need(ctx, name) {
   return s
 }
 
-function loadOrder(ctx, id) {
-  return need(ctx, "orderService").retrieve(id, {
+async function loadOrder(ctx, id) {
+  const o = await need(ctx, "orderService").retrieve(id, {
     select: [...ORDER_QUERY.select],
     relations: [...ORDER_QUERY.relations],
   })
+  ctx.order = o
+  return o
 }
 
-function loadSwap(ctx, id) {
-  return need(ctx, "swapService").retrieve(id, { relations: [...SWAP_RELATIONS] })
+async function loadSwap(ctx, id) {
+  const swap = await need(ctx, "swapService").retrieve(id, { relations: [...SWAP_RELATIONS] })
+  ctx.order = swap.order
+  return swap
 }
 
 /** Builder context for one entity in `currency`. */
@@ -220,6 +226,7 @@ const EVENTS = {
       const claim = await need(ctx, "claimService").retrieve(id, {
         relations: ["order", "claim_items", "claim_items.item", "claim_items.tags", "claim_items.variant"],
       })
+      ctx.order = claim.order
       const bctx = await builderCtx(ctx, claim.order.currency_code)
       return (claim.claim_items || []).map((ci) => ({
         ...trackCall(
@@ -264,7 +271,14 @@ async function buildCalls(event, data, container) {
   if (!entry) throw new Error(`no Segment mapping for event ${event}`)
   const ctx = eventContext(container)
   if (!ctx.segment) throw new Error("segmentService is not registered in the container")
-  return entry.calls(data || {}, ctx)
+  const calls = await entry.calls(data || {}, ctx)
+  if (!ctx.order || !calls.length) return calls
+  const source = await attribution.v1Source(ctx.order, ctx)
+  return attribution.applyAttribution(calls, attribution.attributionOf(source, ctx.logger), ctx.segment.options_, {
+    countDropped: (reason, n) => ctx.segment.countDropped(reason, n),
+    logger: ctx.logger,
+    what: `${event} ${(data && data.id) || ""}`,
+  })
 }
 
 /**

@@ -144,12 +144,13 @@ test("the spool directory is 0700 and its files 0600 whatever the umask; a direc
   await s2.shutdown()
 })
 
-test("replayed records are checked: a write key, integrations or an unknown type is dropped, counted and logged", async (t) => {
+test("replayed records are checked: a write key, odd integrations or an unknown type is dropped, counted and logged; use_ga_id's integrations replay", async (t) => {
   const { srv, dir } = await serverAndDir(t)
   writeSegment(dir, "1-dead-000000.seg", srv.url, [
     trackJson("checked", 0),
     JSON.stringify({ userId: "u", event: "Injected", writeKey: "other", properties: { tag: "checked", i: 1 } }),
-    JSON.stringify({ userId: "u", event: "Injected", integrations: { All: false, Evil: true }, properties: { tag: "checked", i: 2 } }),
+    JSON.stringify({ userId: "u", event: "Injected", integrations: { All: "yes" }, properties: { tag: "checked", i: 2 } }),
+    JSON.stringify({ userId: "u", event: "Order Completed", integrations: { "Google Analytics": { clientId: "1.2" } }, properties: { tag: "checked", i: 6 } }),
     [9, trackJson("checked", 3)],
     [5, JSON.stringify({ userId: "u", previousId: "victim", properties: { tag: "checked", i: 4 } })],
   ])
@@ -162,12 +163,12 @@ test("replayed records are checked: a write key, integrations or an unknown type
   const done = await service.flush()
   const got = tagged(srv, "checked").map((m) => m.properties.i).sort()
   // an alias is a call the client makes: the type stays, checked like any alias
-  assert.deepEqual(got, [0, 4])
+  assert.deepEqual(got, [0, 4, 6])
   assert.equal(done.dropped.spool_invalid, 3)
   const text = logger.lines.map((l) => l.msg).join("\n")
   assert.match(text, /carries a write key/)
   if (process.getuid() === 0) assert.match(text, /belongs to another user/)
-  assert.ok(!srv.messages.some((m) => m.writeKey || m.integrations))
+  assert.ok(!srv.messages.some((m) => m.writeKey || (m.integrations && m.integrations.All)))
   await service.shutdown()
 })
 

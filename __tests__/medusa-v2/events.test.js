@@ -78,6 +78,7 @@ async function emit(name, data, { query = fakeQuery(), options = pluginOptions()
 
 test("the subscribers load as Medusa 2.x expects them", () => {
   assert.deepEqual(Object.keys(loadSubscribers()).sort(), [
+    "cart.customer_transferred",
     "customer.created",
     "customer.deleted",
     "customer.updated",

@@ -16,6 +16,8 @@ const { messageId, identifyCall, makeCalls } = require("../events")
 const order = require("./order")
 const lifecycle = require("./lifecycle")
 const { switchboardFor } = require("../switchboard")
+// browser identity, traits, shopper context and consent on every call (lib/attribution.js)
+const attribution = require("./attribution")
 
 // What the builders read. Asking for a total makes the order module compute
 // all totals and load items/shipping methods with their adjustments and tax lines.
@@ -70,15 +72,16 @@ async function loadOrder(ctx, id) {
   if (!id) throw new Error("the event carries no order id")
   let o
   try {
-    o = await graphOne(ctx, "order", [...ORDER_FIELDS, ...ORDER_LINK_FIELDS], { id })
+    o = await graphOne(ctx, "order", [...ORDER_FIELDS, ...attribution.ORDER_FIELDS, ...ORDER_LINK_FIELDS, ...attribution.ORDER_LINK_FIELDS], { id })
   } catch (err) {
     ctx.logger.warn(
       `[segment] cannot load the cart or payments of order ${id} (${err && err.message}); ` +
         "checkout_id and payment_provider are left empty"
     )
-    o = await graphOne(ctx, "order", ORDER_FIELDS, { id })
+    o = await graphOne(ctx, "order", [...ORDER_FIELDS, ...attribution.ORDER_FIELDS], { id })
   }
   if (!o) throw new Error(`order ${id} not found`)
+  ctx.source = attribution.orderSource(o)
   return o
 }
 
@@ -245,6 +248,8 @@ const EVENTS = {
       ]
     },
   },
+
+  ...attribution.EVENTS,
 }
 
 // Order Updated/Delivered/Refunded (payment), Return Requested, Fulfillment Created, Order Completed on capture
@@ -264,7 +269,8 @@ function eventContext(container, pluginOptions) {
 async function buildCalls(event, data, container, pluginOptions) {
   const entry = EVENTS[event]
   if (!entry) throw new Error(`no Segment mapping for event ${event}`)
-  return entry.calls(data || {}, eventContext(container, pluginOptions))
+  const ctx = eventContext(container, pluginOptions)
+  return attribution.finishCalls(await entry.calls(data || {}, ctx), ctx, `${event} ${describe(data)}`)
 }
 
 function describe(data) {
@@ -280,14 +286,15 @@ async function runEvent(event, data, container, pluginOptions, entry = EVENTS[ev
   const logger = loggerOf(container)
   try {
     const ctx = eventContext(container, pluginOptions)
-    const built = await entry.calls(data || {}, ctx)
-    // events / exclude / enrich / rename (lib/switchboard.js)
+    const what = `${event} ${describe(data)}`
+    // identity, traits and consent (lib/v2/attribution.js), then events / exclude / enrich / rename (lib/switchboard.js)
+    const built = attribution.finishCalls(await entry.calls(data || {}, ctx), ctx, what)
     const orderDetails = async (id) => {
       const o = await graphOne(ctx, "order", ["id", "sales_channel_id", "metadata"], { id })
       return { sales_channel_id: (o && o.sales_channel_id) || null, metadata: (o && o.metadata) || null }
     }
     const calls = await switchboardFor(ctx.options).apply(built, { event, container, orderDetails }, logger)
-    return makeCalls(ctx.segment, calls, logger, `${event} ${describe(data)}`)
+    return makeCalls(ctx.segment, calls, logger, what)
   } catch (err) {
     logger.error(`[segment] cannot track ${event} ${describe(data)}: ${(err && err.stack) || err}`)
     return 0

@@ -7,6 +7,7 @@
 const native = require("../../native.js")
 const { CORE_OPTIONS } = require("../../index.js")
 const { validateSwitchboard } = require("../switchboard")
+const { checkConsentOptions } = require("../attribution")
 
 const PREFIX = "medusa-plugin-segment-rs"
 
@@ -70,6 +71,7 @@ function validateOptions(options) {
   native.normalizeOptions(JSON.stringify(picked))
   checkReporting(o)
   validateSwitchboard(o) // events, rename, exclude, enrich, event_map, order_completed_on
+  checkConsentOptions(o)
   return o
 }
 

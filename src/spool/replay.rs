@@ -288,18 +288,26 @@ impl Replayer {
 
 /// A replayed record must be a message this plugin's client produces:
 /// a JSON object without a write key of its own (which could send it to
-/// another source) and without `integrations` (which could route it to
-/// other destinations). The rest is checked by `prepare`, as for any message.
+/// another source), whose `integrations`, if any, has the shape `track()`
+/// accepts (destination name -> true/false or a settings object; the
+/// plugin's own `use_ga_id` puts the GA client id there, so refusing every
+/// `integrations` would lose those events after a crash). Forging a file
+/// needs the write key (the header's HMAC). The rest is checked by
+/// `prepare`, as for any message.
 fn check_record(json: &str) -> Result<(), &'static str> {
     let map: BTreeMap<Cow<str>, &RawValue> =
         serde_json::from_str(json).map_err(|_| "not a JSON object")?;
-    for key in map.keys() {
+    for (key, value) in &map {
         let k = key.to_ascii_lowercase();
         if k == "writekey" || k == "write_key" {
             return Err("it carries a write key");
         }
         if k == "integrations" {
-            return Err("it carries integrations");
+            let dests: BTreeMap<Cow<str>, serde_json::Value> = serde_json::from_str(value.get())
+                .map_err(|_| "its integrations is not an object")?;
+            if !dests.values().all(|v| v.is_boolean() || v.is_object()) {
+                return Err("its integrations is not destination -> true/false or settings");
+            }
         }
     }
     Ok(())
@@ -310,12 +318,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_replayed_record_cannot_carry_a_write_key_or_integrations() {
+    fn a_replayed_record_cannot_carry_a_write_key_or_odd_integrations() {
         assert!(check_record(r#"{"userId":"u","event":"E"}"#).is_ok());
+        // what use_ga_id and track({ integrations }) produce
+        assert!(check_record(r#"{"userId":"u","event":"E","integrations":{"Google Analytics":{"clientId":"1.2"},"All":true}}"#).is_ok());
         for bad in [
             r#"{"userId":"u","event":"E","writeKey":"other"}"#,
             r#"{"userId":"u","event":"E","WRITE_KEY":"other"}"#,
-            r#"{"userId":"u","event":"E","integrations":{"All":false}}"#,
+            r#"{"userId":"u","event":"E","integrations":["All"]}"#,
+            r#"{"userId":"u","event":"E","integrations":{"All":"yes"}}"#,
             r#"[1,2]"#,
             "not json",
         ] {

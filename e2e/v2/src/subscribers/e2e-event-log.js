@@ -21,6 +21,7 @@ const EVENTS = [
   "customer.deleted",
   "auth.password_reset",
   "wishlist.product_added",
+  "cart.customer_transferred",
 ]
 
 exports.default = async function logEvent({ event }) {
