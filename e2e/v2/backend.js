@@ -162,14 +162,25 @@ function dropQueue(queueName) {
   } catch {}
 }
 
+/** `medusa db:migrate` on the run database with this package loaded: its module `segment` gets its tables. */
+async function migratePlugin(dbName, env) {
+  await medusaCli(["db:migrate", "--skip-scripts"], { DATABASE_URL: `${PG}/${dbName}`, E2E_V2_MODE: "plugin", ...env }, { timeoutMs: 5 * 60 * 1000 })
+}
+
 /**
  * Starts `medusa start` on 127.0.0.1 with a fresh database.
  * mode: "plugin" (this package: plugin + provider), "docs" (the docs' example
  * provider + workflow, bench only) or "none".
  * eventBus: "redis" (Medusa's event-bus-redis on DB 10) or "local".
+ * migrate: run `medusa db:migrate` with the plugin first (the template
+ * database has no plugin tables).
+ * workerModes: one Medusa process per entry, each with that workerMode; the
+ * first serves the API. ["shared", "worker"] (Redis bus): two processes
+ * consuming the same events.
  */
-async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir } = {}) {
+async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir, migrate = false, workerModes = ["shared"] } = {}) {
   if (eventBus === "redis") await be.ensureRedis()
+  if (workerModes.length > 1 && eventBus !== "redis") throw new Error("startBackend: several processes need eventBus \"redis\"")
   const dbName = await createRunDatabase()
   const runId = dbName.slice(`${DB_PREFIX}run_`.length)
   if (!logDir) {
@@ -185,43 +196,18 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
   }
   fs.mkdirSync(logDir, { recursive: true })
   const eventLog = path.join(logDir, "events.jsonl")
-  const logFile = path.join(logDir, "server.log")
   fs.writeFileSync(eventLog, "")
   const queueName = `segv2e-events-${runId}`
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
-  const dir = backendDir()
-  const out = fs.openSync(logFile, "a")
-  const started = Date.now()
-  // E2E_V2_NODE_ARGS: extra node flags for the Medusa process (e.g. "--cpu-prof --cpu-prof-dir=DIR", not allowed in NODE_OPTIONS)
-  const nodeArgs = (process.env.E2E_V2_NODE_ARGS || "").split(" ").filter(Boolean)
-  const child = spawn(process.execPath, [...nodeArgs, path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), "start", "-p", String(port), "-H", "127.0.0.1"], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      ...baseEnv({
-        DATABASE_URL: `${PG}/${dbName}`,
-        E2E_V2_MODE: mode,
-        E2E_EVENT_BUS: eventBus,
-        E2E_REDIS_URL: REDIS_URL,
-        E2E_QUEUE_NAME: queueName,
-        E2E_SEGMENT_OPTIONS: JSON.stringify(segmentOptions),
-        ...(providerOptions ? { E2E_PROVIDER_OPTIONS: JSON.stringify(providerOptions) } : {}),
-        E2E_EVENT_LOG: eventLog,
-        ...env,
-      }),
-    },
-    stdio: ["ignore", out, out],
-  })
-  fs.closeSync(out)
-  let exited = null
-  const exitPromise = new Promise((resolve) =>
-    child.on("exit", (code, signal) => {
-      exited = { code, signal, at: Date.now() }
-      resolve(exited)
-    })
-  )
-  const logs = () => fs.readFileSync(logFile, "utf8")
+  const runEnv = {
+    DATABASE_URL: `${PG}/${dbName}`,
+    E2E_V2_MODE: mode,
+    E2E_EVENT_BUS: eventBus,
+    E2E_REDIS_URL: REDIS_URL,
+    E2E_QUEUE_NAME: queueName,
+    E2E_SEGMENT_OPTIONS: JSON.stringify(segmentOptions),
+    ...(providerOptions ? { E2E_PROVIDER_OPTIONS: JSON.stringify(providerOptions) } : {}),
+    E2E_EVENT_LOG: eventLog,
+  }
   const cleanup = () => {
     if (!process.env.E2E_KEEP_DB) {
       try {
@@ -230,26 +216,70 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
     }
     if (eventBus === "redis") dropQueue(queueName)
   }
-  const until = Date.now() + 240000
-  for (;;) {
-    if (exited || Date.now() > until) {
-      if (!exited) child.kill("SIGKILL")
-      await exitPromise
+  if (migrate) {
+    const t0 = Date.now()
+    try {
+      await migratePlugin(dbName, { ...runEnv, ...env })
+    } catch (err) {
       cleanup()
-      throw new Error(`medusa 2.x did not become ready (${exited ? `exited ${JSON.stringify(exited)}` : "timeout"}):\n${logs().split("\n").slice(-40).join("\n")}`)
+      throw err
     }
-    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false)
-    if (ok) break
-    await sleep(250)
+    say(`plugin migrations run in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  }
+  const dir = backendDir()
+  const started = Date.now()
+  // E2E_V2_NODE_ARGS: extra node flags for the Medusa process (e.g. "--cpu-prof --cpu-prof-dir=DIR", not allowed in NODE_OPTIONS)
+  const nodeArgs = (process.env.E2E_V2_NODE_ARGS || "").split(" ").filter(Boolean)
+  /** One `medusa start` process; logs to server.log (the first) or <workerMode>-<i>.log. */
+  const spawnMedusa = (port, workerMode, i) => {
+    const logFile = path.join(logDir, i === 0 ? "server.log" : `${workerMode}-${i}.log`)
+    const out = fs.openSync(logFile, "a")
+    const child = spawn(process.execPath, [...nodeArgs, path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), "start", "-p", String(port), "-H", "127.0.0.1"], {
+      cwd: dir,
+      env: { ...process.env, ...baseEnv({ ...runEnv, E2E_WORKER_MODE: workerMode, ...env }) },
+      stdio: ["ignore", out, out],
+    })
+    fs.closeSync(out)
+    const p = { child, port, workerMode, logFile, exited: null }
+    p.exitPromise = new Promise((resolve) =>
+      child.on("exit", (code, signal) => {
+        p.exited = { code, signal, at: Date.now() }
+        resolve(p.exited)
+      })
+    )
+    return p
+  }
+  const procs = []
+  for (const [i, workerMode] of workerModes.entries()) procs.push(spawnMedusa(await freePort(), workerMode, i))
+  const [main] = procs
+  const url = `http://127.0.0.1:${main.port}`
+  const logs = () => fs.readFileSync(main.logFile, "utf8")
+  const until = Date.now() + 240000
+  const pending = new Set(procs)
+  while (pending.size) {
+    const dead = procs.find((p) => p.exited)
+    if (dead || Date.now() > until) {
+      for (const p of procs) if (!p.exited) p.child.kill("SIGKILL")
+      await Promise.all(procs.map((p) => p.exitPromise))
+      cleanup()
+      const who = dead || [...pending][0]
+      throw new Error(
+        `medusa 2.x (${who.workerMode}) did not become ready (${dead ? `exited ${JSON.stringify(dead.exited)}` : "timeout"}):\n` +
+          fs.readFileSync(who.logFile, "utf8").split("\n").slice(-40).join("\n")
+      )
+    }
+    for (const p of [...pending]) if (await fetch(`http://127.0.0.1:${p.port}/health`).then((r) => r.ok, () => false)) pending.delete(p)
+    if (pending.size) await sleep(250)
   }
   const publishableKey = psql(`SELECT token FROM api_key WHERE type = 'publishable' LIMIT 1`, dbName)
-  say(`medusa 2.21.2 (${mode}, event bus ${eventBus}) ready at ${url} in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${path.relative(ROOT, logDir)}`)
+  say(`medusa 2.21.2 (${mode}, event bus ${eventBus}, ${workerModes.join(" + ")}) ready at ${url} in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${path.relative(ROOT, logDir)}`)
 
   return {
     url,
     dbName,
     logDir,
-    pid: child.pid,
+    pid: main.child.pid,
+    pids: procs.map((p) => p.child.pid),
     publishableKey,
     /** Events Medusa emitted, as the backend's own logging subscriber saw them. */
     events() {
@@ -261,22 +291,24 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
     },
     logs,
     get exited() {
-      return exited
+      return main.exited
     },
     /**
      * SIGTERM (Medusa's graceful shutdown: HTTP server, then the modules'
-     * shutdown hooks), SIGKILL after graceMs; resolves { code, signal, ms }.
+     * shutdown hooks), SIGKILL after graceMs; resolves { code, signal, ms }
+     * of the first process. The API process first: the others drain what it enqueued.
      */
     async stop({ graceMs = 30000 } = {}) {
       const t0 = Date.now()
-      if (!exited) {
-        child.kill("SIGTERM")
-        const t = setTimeout(() => child.kill("SIGKILL"), graceMs)
-        await exitPromise
+      for (const p of procs) {
+        if (p.exited) continue
+        p.child.kill("SIGTERM")
+        const t = setTimeout(() => p.child.kill("SIGKILL"), graceMs)
+        await p.exitPromise
         clearTimeout(t)
       }
       cleanup()
-      return { code: exited.code, signal: exited.signal, ms: exited.at - t0 }
+      return { code: main.exited.code, signal: main.exited.signal, ms: main.exited.at - t0 }
     },
   }
 }

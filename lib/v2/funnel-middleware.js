@@ -11,15 +11,11 @@
 const { lookup, loggerOf } = require("../container")
 const funnel = require("./funnel")
 
-/** Funnel events switched on by the plugin options the `segment` module was loaded with (null: not known). */
-let configured = null
-function configure(options) {
-  configured = funnel.enabledEvents(options)
-}
-
 function emitAfterSuccess(eventName) {
   return function segmentFunnelHook(req, res, next) {
     const id = req.params && req.params.id
+    // (known once the module `segment` is loaded; until then, emit: the subscriber decides)
+    const configured = funnel.configured()
     if (id && !(configured && configured.size === 0)) {
       res.on("finish", () => {
         if (res.statusCode < 200 || res.statusCode >= 300) return
@@ -43,4 +39,4 @@ const routes = [
   },
 ]
 
-module.exports = { routes, configure, emitAfterSuccess }
+module.exports = { routes, emitAfterSuccess }

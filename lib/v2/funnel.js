@@ -18,7 +18,7 @@ const { isDeepStrictEqual } = require("node:util")
 const { lookup, loggerOf } = require("../container")
 const { roundAmount, currencyCode } = require("../currency")
 const { makeCalls } = require("../events")
-const { subscriberClient } = require("./client")
+const { subscriberClient, subscriberOptions } = require("./client")
 const { num } = require("./order")
 const cartState = require("./cart-state")
 
@@ -98,7 +98,7 @@ function enabledEvents(options) {
 }
 
 const enabledCache = new WeakMap()
-function enabledFor(options) {
+function enabledIn(options) {
   if (!options || typeof options !== "object") return new Set()
   let on = enabledCache.get(options)
   if (!on) {
@@ -106,6 +106,28 @@ function enabledFor(options) {
     enabledCache.set(options, on)
   }
   return on
+}
+
+/**
+ * The switches the module `segment` was loaded with (its loader calls
+ * configure() at start-up with the plugin options); null before that.
+ */
+let configured = null
+function configure(options) {
+  configured = enabledEvents(options)
+  return configured
+}
+
+/**
+ * The funnel events switched on for a subscriber call. Medusa 2.21.2 hands
+ * plugin subscribers empty `pluginOptions`, so: those when they say
+ * something, else what the module was loaded with, else the Analytics
+ * provider's options (as the order subscribers fall back to them).
+ */
+function enabledFor(pluginOptions, container) {
+  if (pluginOptions && pluginOptions.events !== undefined) return enabledIn(pluginOptions)
+  if (configured) return configured
+  return enabledIn(subscriberOptions(pluginOptions, container))
 }
 
 // ---------------------------------------------------------------- the diff
@@ -354,7 +376,7 @@ async function runFunnel(event, data, container, pluginOptions) {
   const logger = loggerOf(container)
   let cartId = data && data.id
   try {
-    const enabled = enabledFor(pluginOptions)
+    const enabled = enabledFor(pluginOptions, container)
     if (enabled.size === 0) return 0
     const query = lookup(container, "query")
     const pg = lookup(container, "__pg_connection__")
@@ -386,6 +408,8 @@ module.exports = {
   SUBSCRIBED,
   CART_FIELDS,
   enabledEvents,
+  configure,
+  configured: () => configured,
   snapshot,
   diff,
   callsFor,

@@ -3,7 +3,7 @@
 // funnel switch in the plugin option `events` stops the start with an error
 // naming it, rather than at the first cart event.
 Object.defineProperty(exports, "__esModule", { value: true })
-const { configure } = require("../../../../../../lib/v2/funnel-middleware")
+const { configure } = require("../../../../../../lib/v2/funnel")
 exports.default = async function funnelOptions({ options }) {
   configure(options)
 }
