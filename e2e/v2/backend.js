@@ -136,9 +136,52 @@ async function templateDatabase() {
   return name
 }
 
-/** A fresh database for one run; databases of earlier runs whose process is gone are dropped. */
-async function createRunDatabase() {
-  const template = await templateDatabase()
+/**
+ * The template migrated with this package too (its module `segment`'s
+ * tables), built once per template and set of the installed package's
+ * migration files.
+ */
+async function pluginTemplateDatabase(base, env) {
+  const modules = path.join(backendDir(), "node_modules", "medusa-plugin-segment-rs", ".medusa", "server", "src", "modules")
+  const files = []
+  const walk = (d) => {
+    for (const f of fs.existsSync(d) ? fs.readdirSync(d).sort() : []) {
+      const p = path.join(d, f)
+      if (fs.statSync(p).isDirectory()) walk(p)
+      else if (/[\\/]migrations[\\/]/.test(p)) files.push(path.relative(modules, p), fs.readFileSync(p))
+    }
+  }
+  walk(modules)
+  const name = `${DB_PREFIX}tmplp_${sha(base, ...files).slice(0, 12)}`
+  if (dbExists(name)) return name
+  for (const old of databases(`${DB_PREFIX}tmplp_`)) {
+    try {
+      psql(`DROP DATABASE IF EXISTS "${old}"`)
+    } catch {}
+  }
+  const building = `${name}_build_${process.pid}`
+  psql(`DROP DATABASE IF EXISTS "${building}"`)
+  psql(`CREATE DATABASE "${building}" TEMPLATE "${base}"`)
+  const t0 = Date.now()
+  try {
+    await medusaCli(["db:migrate", "--skip-scripts"], { DATABASE_URL: `${PG}/${building}`, E2E_V2_MODE: "plugin", ...env }, { timeoutMs: 5 * 60 * 1000 })
+    psql(`ALTER DATABASE "${building}" RENAME TO "${name}"`)
+  } catch (err) {
+    psql(`DROP DATABASE IF EXISTS "${building}" WITH (FORCE)`)
+    if (!dbExists(name)) throw err
+  }
+  say(`plugin migrations run into a template database in ${((Date.now() - t0) / 1000).toFixed(1)} s (once per migration change)`)
+  return name
+}
+
+/**
+ * A fresh database for one run; databases of earlier runs whose process is
+ * gone are dropped. migrate: with this package's tables (`medusa db:migrate`
+ * with the plugin; the base template has none).
+ */
+async function createRunDatabase({ migrate = false, env = {} } = {}) {
+  let template = await templateDatabase()
+  if (migrate) template = await pluginTemplateDatabase(template, env)
   for (const old of databases(`${DB_PREFIX}run_`)) {
     const pid = Number(old.split("_")[2])
     if (pid && pid !== process.pid && pidAlive(pid)) continue
@@ -162,18 +205,13 @@ function dropQueue(queueName) {
   } catch {}
 }
 
-/** `medusa db:migrate` on the run database with this package loaded: its module `segment` gets its tables. */
-async function migratePlugin(dbName, env) {
-  await medusaCli(["db:migrate", "--skip-scripts"], { DATABASE_URL: `${PG}/${dbName}`, E2E_V2_MODE: "plugin", ...env }, { timeoutMs: 5 * 60 * 1000 })
-}
-
 /**
  * Starts `medusa start` on 127.0.0.1 with a fresh database.
  * mode: "plugin" (this package: plugin + provider), "docs" (the docs' example
  * provider + workflow, bench only) or "none".
  * eventBus: "redis" (Medusa's event-bus-redis on DB 10) or "local".
- * migrate: run `medusa db:migrate` with the plugin first (the template
- * database has no plugin tables).
+ * migrate: the database has this package's tables (the base template has
+ * none; see pluginTemplateDatabase).
  * workerModes: one Medusa process per entry, each with that workerMode; the
  * first serves the API. ["shared", "worker"] (Redis bus): two processes
  * consuming the same events.
@@ -181,7 +219,7 @@ async function migratePlugin(dbName, env) {
 async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir, migrate = false, workerModes = ["shared"] } = {}) {
   if (eventBus === "redis") await be.ensureRedis()
   if (workerModes.length > 1 && eventBus !== "redis") throw new Error("startBackend: several processes need eventBus \"redis\"")
-  const dbName = await createRunDatabase()
+  const dbName = await createRunDatabase({ migrate, env: { E2E_SEGMENT_OPTIONS: JSON.stringify(segmentOptions), ...env } })
   const runId = dbName.slice(`${DB_PREFIX}run_`.length)
   if (!logDir) {
     const logsRoot = path.join(ROOT, ".tmp", "e2e-v2-logs")
@@ -215,16 +253,6 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
       } catch {}
     }
     if (eventBus === "redis") dropQueue(queueName)
-  }
-  if (migrate) {
-    const t0 = Date.now()
-    try {
-      await migratePlugin(dbName, { ...runEnv, ...env })
-    } catch (err) {
-      cleanup()
-      throw err
-    }
-    say(`plugin migrations run in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
   }
   const dir = backendDir()
   const started = Date.now()
