@@ -1,7 +1,7 @@
 "use strict"
 // The funnel's per-cart state (models/cart-state.js).
 Object.defineProperty(exports, "__esModule", { value: true })
-// Medusa >= 2.x re-exports MikroORM's Migration; older installs have the package itself
+// MikroORM's Migration, as @medusajs/framework re-exports it (2.21.2), else from MikroORM itself
 let Migration
 try {
   ;({ Migration } = require("@medusajs/framework/mikro-orm/migrations"))
