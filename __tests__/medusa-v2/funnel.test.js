@@ -2,9 +2,9 @@
 
 // The funnel (lib/v2/funnel.js, lib/v2/cart-state.js): the diff of a cart
 // journey, the option switches, and the per-cart state in a real PostgreSQL
-// (the plugin's own migration, Medusa's knex): concurrent checkpoints of one
-// cart report a change once, a redelivered event reports nothing, a completed
-// cart is forgotten, stale states are pruned. The cart comes from a small
+// (the plugin's own migration, knex as Medusa's __pg_connection__):
+// concurrent checkpoints of one cart report a change once, a burst does not
+// starve a small pool, a completed cart is forgotten, stale states are pruned. The cart comes from a small
 // in-memory `query` shaped like 2.21.2's cart graph; the real Medusa runs are
 // in __tests__/e2e-v2/funnel.test.js.
 
@@ -210,6 +210,25 @@ describe("per-cart state in PostgreSQL", () => {
     const { rows } = await knex.raw("select version, state from segment_cart_state where id = 'cart_race'")
     assert.equal(rows[0].version, 2)
     assert.equal(rows[0].state.items.li_1.quantity, 4)
+  })
+
+  it("a burst of carts on a small connection pool: no handler holds a connection while Medusa reads the cart", async () => {
+    // Medusa's query graph takes connections from the same pool as __pg_connection__
+    const small = require("knex")({ client: "pg", connection: `postgres://postgres@127.0.0.1:5432/${DB}`, pool: { min: 0, max: 2 }, acquireConnectionTimeout: 3000 })
+    try {
+      const query = {
+        async graph({ filters }) {
+          await small.raw("select pg_sleep(0.05)")
+          return { data: [cart({ id: filters.id, items: [line("li_1", 1)] })] }
+        },
+      }
+      const seg = sink()
+      const ids = Array.from({ length: 8 }, (_, i) => `cart_pool_${i}`)
+      await Promise.all(ids.map((id) => funnel.checkpoint(id, { query, pg: small, segment: seg, logger: console, enabled: ALL })))
+      assert.deepEqual(seg.calls.map((m) => m.properties.cart_id).sort(), ids)
+    } finally {
+      await small.destroy()
+    }
   })
 
   it("a completed cart is forgotten after its last look; a late event for it sends nothing", async () => {

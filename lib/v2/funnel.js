@@ -9,10 +9,10 @@
 // events, order.placed (the cart's last look), and two events of our own
 // emitted by a store-route middleware (lib/v2/funnel-middleware.js) -- leads
 // to one "checkpoint": read the cart, compare it with the state recorded
-// last time (lib/v2/cart-state.js, under the cart's row lock), send what
-// changed, record the new state. A redelivered or duplicated event finds
-// nothing new; a transition sent again (a crash before the commit) has the
-// same messageIds, derived from the cart, the state's version and the change.
+// last time (lib/v2/cart-state.js), record the new state (a compare-and-swap
+// on its version), then send what changed. A redelivered or duplicated event
+// finds nothing new; messageIds derive from the cart, the state's version and
+// the change.
 
 const { isDeepStrictEqual } = require("node:util")
 const { lookup, loggerOf } = require("../container")
@@ -345,30 +345,33 @@ async function cartIdOf(event, data, query) {
 }
 
 /**
- * Reads cart `cartId`, compares it with its recorded state and sends the
- * enabled events of the change; a completed (or deleted) cart is then
- * forgotten. Resolves { calls, changes } (the Segment calls made and every
- * change seen, enabled or not). Throws on failure (see runFunnel).
+ * Reads cart `cartId`, compares it with its recorded state, records the new
+ * one and then sends the enabled events of the change; a completed (or
+ * deleted) cart is then forgotten. Resolves { calls, changes } (the Segment
+ * calls made, and every change seen, enabled or not). Throws on failure (see
+ * runFunnel).
  */
 async function checkpoint(cartId, { query, pg, segment, logger, enabled }) {
-  return cartState.withCartState(pg, cartId, async (prev, version) => {
+  const out = await cartState.transition(pg, cartId, async (prev, version) => {
     const cart = await graphOne(query, "cart", CART_FIELDS, { id: cartId })
-    if (!cart) return { drop: true, calls: 0, changes: [] }
+    if (!cart) return { drop: true, calls: [], changes: [] }
     // a completed cart first seen now: its funnel happened before we were watching
-    if (cart.completed_at && prev === null) return { drop: true, calls: 0, changes: [] }
+    if (cart.completed_at && prev === null) return { drop: true, calls: [], changes: [] }
     const { next, changes } = diff(prev, cart)
-    let made = 0
+    let calls = []
     if (changes.length) {
       const started = changes.find((c) => c.event === "Checkout Started")
       if (started && enabled.has("Checkout Started")) {
         started.properties = checkoutStartedProps(cart, await graphOne(query, "cart", TOTAL_FIELDS, { id: cartId }), next)
       }
-      made = makeCalls(segment, callsFor(cart, changes, version + 1, enabled), logger, `cart ${cartId}`)
+      calls = callsFor(cart, changes, version + 1, enabled)
     }
-    if (cart.completed_at) return { drop: true, calls: made, changes }
-    if (sameState(prev, next)) return { calls: made, changes }
-    return { state: next, calls: made, changes }
+    if (cart.completed_at) return { drop: true, calls, changes }
+    if (sameState(prev, next)) return { calls, changes }
+    return { state: next, calls, changes }
   })
+  // sent once the transition is recorded: a handler that lost the race sends nothing of it
+  return { calls: out.calls.length ? makeCalls(segment, out.calls, logger, `cart ${cartId}`) : 0, changes: out.changes }
 }
 
 /** Handles one event. Never throws; resolves the number of Segment calls made. */
