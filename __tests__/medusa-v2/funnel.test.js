@@ -129,7 +129,7 @@ describe("funnel diff", () => {
   it("option `events`: a group switch, per-event switches, errors naming the option", () => {
     assert.equal(funnel.enabledEvents({}).size, 0, "off unless switched on")
     assert.deepEqual([...funnel.enabledEvents({ events: { funnel: true } })], funnel.FUNNEL_EVENTS)
-    assert.deepEqual([...funnel.enabledEvents({ events: { funnel: true, "Coupon Removed": false } })].includes("Coupon Removed"), false)
+    assert.equal(funnel.enabledEvents({ events: { funnel: true, "Coupon Removed": false } }).has("Coupon Removed"), false)
     assert.deepEqual([...funnel.enabledEvents({ events: { "Product Added": true, "order.placed": false } })], ["Product Added"])
     assert.throws(() => funnel.enabledEvents({ events: ["Product Added"] }), /invalid option `events`: must be an object/)
     assert.throws(() => funnel.enabledEvents({ events: { funnel: "yes" } }), /invalid option `events.funnel`: must be true or false \(got "yes"\)/)
