@@ -22,6 +22,8 @@ const segment = {
   // .segment-spool/ to .gitignore and .dockerignore; one directory per OS
   // user (created 0700, files 0600). See docs/delivery.md, "What is on disk".
   // spool_dir: ".segment-spool",
+  // Cart and checkout events (docs/funnel.md; needs `npx medusa db:migrate`):
+  // events: { funnel: true },
 }
 
 module.exports = defineConfig({

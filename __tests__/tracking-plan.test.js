@@ -10,7 +10,7 @@ const assert = require("node:assert/strict")
 const fs = require("node:fs")
 
 const { text, FILE } = require("../scripts/tracking-plan")
-const { EVENTS: CATALOG, IDENTIFY } = require("../lib/catalog")
+const { EVENTS: CATALOG, FUNNEL, IDENTIFY } = require("../lib/catalog")
 const v1 = require("../lib/events")
 const v2 = require("../lib/v2/events")
 const { checkAll, planValidator } = require("./support/tracking-plan")
@@ -28,7 +28,7 @@ test("the catalog lists every Medusa event the v1 and 2.x tables handle, and not
   assert.deepEqual([...listed("v1")].sort(), Object.keys(v1.EVENTS).sort())
   assert.deepEqual([...listed("v2")].sort(), Object.keys(v2.EVENTS).filter((e) => !silent.has(e)).sort())
   const rules = JSON.parse(fs.readFileSync(FILE, "utf8")).rules
-  assert.deepEqual(rules.filter((r) => r.type === "TRACK").map((r) => r.key).sort(), CATALOG.map((e) => e.name).sort())
+  assert.deepEqual(rules.filter((r) => r.type === "TRACK").map((r) => r.key).sort(), [...CATALOG, ...FUNNEL].map((e) => e.name).sort())
 })
 
 test("the validator catches a wrong type, a missing required property and an unplanned property", () => {

@@ -212,6 +212,46 @@ const IDENTIFY = {
   traits: TRAITS,
 }
 
+// The opt-in cart and checkout events (lib/v2/funnel.js, docs/funnel.md): from
+// cart.created/cart.updated, the store-route hooks and order.placed, through a
+// per-cart state; switched on with events: { funnel: true } or by name.
+const FUNNEL_PRODUCT = { cart_id: S, product_id: NS, variant_id: NS, sku: NS, name: NS, variant: NS, price: NN, quantity: N, currency: NS }
+const FUNNEL_COUPON = { cart_id: S, coupon_id: S, coupon_name: NS, discount: NN, currency: NS }
+const FUNNEL_STEP = {
+  cart_id: S,
+  checkout_id: S,
+  step: N,
+  step_name: NS,
+  shipping_method: NS,
+  payment_method: NS,
+}
+const FUNNEL_SOURCE = "Medusa 2.x: cart.created, cart.updated, the promotion and payment-session store routes (opt-in: events.funnel)"
+const FUNNEL = [
+  ["Product Added", "A line item was added to a cart or its quantity raised (quantity: the units added).", FUNNEL_PRODUCT],
+  ["Product Removed", "A line item was removed from a cart or its quantity lowered (quantity: the units removed).", FUNNEL_PRODUCT],
+  ["Coupon Applied", "A promotion code was applied to a cart.", FUNNEL_COUPON],
+  ["Coupon Removed", "A promotion code was removed from a cart.", FUNNEL_COUPON],
+  [
+    "Checkout Started",
+    "The first time a cart has a shipping address, a shipping method or a payment session, or its email is set after creation.",
+    {
+      cart_id: S,
+      checkout_id: S,
+      value: NN,
+      revenue: NN,
+      shipping: NN,
+      tax: NN,
+      discount: NN,
+      coupon: NS,
+      currency: NS,
+      products: { type: "array", items: { type: "object", properties: FUNNEL_PRODUCT } },
+    },
+  ],
+  ["Checkout Step Completed", "Step 1 address, 2 shipping method, 3 payment session: once per cart and step.", FUNNEL_STEP],
+  ["Payment Info Entered", "The cart's first payment session was created (with step 3).", FUNNEL_STEP],
+].map(([name, description, properties]) => ({ name, description: `${description} Sent on: ${FUNNEL_SOURCE}.`, properties, required: ["cart_id"] }))
+for (const e of FUNNEL) e.properties = { ...e.properties, ...ATTRIBUTION }
+
 /** Medusa events whose payloads carry secrets (tokens, codes): never forwarded, not even by event_map. */
 const NEVER_FORWARD = /^auth\./
 
@@ -224,4 +264,4 @@ function medusaEvents() {
   return out
 }
 
-module.exports = { EVENTS, IDENTIFY, BY_NAME, NEVER_FORWARD, medusaEvents, ORDER }
+module.exports = { EVENTS, FUNNEL, IDENTIFY, BY_NAME, NEVER_FORWARD, medusaEvents, ORDER }

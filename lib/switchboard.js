@@ -16,7 +16,7 @@
 // counted in stats().dropped.<reason> (lib/drops.js): `disabled`,
 // `excluded_email`, `excluded_sales_channel`, `excluded_test_order`, `enrich`.
 
-const { EVENTS, NEVER_FORWARD, medusaEvents } = require("./catalog")
+const { EVENTS, FUNNEL, NEVER_FORWARD, medusaEvents } = require("./catalog")
 const { countDrop } = require("./drops")
 
 const PREFIX = "medusa-plugin-segment-rs"
@@ -42,7 +42,7 @@ function fail(option, what, value) {
 
 /** Names `events` keys may use: Medusa events, Segment events, "identify", event_map entries. */
 function knownNames(options) {
-  const names = new Set(["identify", ...medusaEvents(), ...EVENTS.map((e) => e.name)])
+  const names = new Set(["identify", "funnel", ...medusaEvents(), ...EVENTS.map((e) => e.name), ...FUNNEL.map((e) => e.name)])
   const map = options && isPlainObject(options.event_map) ? options.event_map : {}
   for (const [medusa, entry] of Object.entries(map)) {
     names.add(medusa)

@@ -10,7 +10,7 @@
 
 const fs = require("node:fs")
 const path = require("node:path")
-const { EVENTS, IDENTIFY } = require("../lib/catalog")
+const { EVENTS, FUNNEL, IDENTIFY } = require("../lib/catalog")
 
 const FILE = path.join(__dirname, "..", "tracking-plan.json")
 
@@ -56,6 +56,7 @@ function build() {
   const rules = [rule("IDENTIFY", null, `${IDENTIFY.description} Sent on: ${sentOn(IDENTIFY.medusa)}.`, "traits", IDENTIFY.traits)]
   delete rules[0].key
   for (const e of EVENTS) rules.push(rule("TRACK", e.name, `${e.description} Sent on: ${sentOn(e.medusa)}.`, "properties", e.properties, e.required))
+  for (const e of FUNNEL) rules.push(rule("TRACK", e.name, e.description, "properties", e.properties, e.required))
   return {
     name: "medusa-plugin-segment-rs",
     description:

@@ -30,15 +30,16 @@ test.after(async () => {
   await rates.close()
 })
 
-/** The subscriber files as Medusa 2.x loads them: event -> handler. */
+/** The subscriber files as Medusa 2.x loads them: event (or, for several events, subscriberId) -> handler. */
 function loadSubscribers() {
   const out = {}
   for (const f of fs.readdirSync(SUBSCRIBERS)) {
     if (!f.endsWith(".js") || f.startsWith("_")) continue
     const mod = require(path.join(SUBSCRIBERS, f))
     assert.equal(typeof mod.default, "function", `${f}: default export is the handler`)
-    assert.ok(mod.config && typeof mod.config.event === "string", `${f}: config.event`)
-    out[mod.config.event] = mod.default
+    const events = mod.config && [].concat(mod.config.event)
+    assert.ok(events && events.length && events.every((e) => typeof e === "string"), `${f}: config.event`)
+    out[events.length === 1 ? events[0] : mod.config.context.subscriberId] = mod.default
   }
   return out
 }
@@ -76,7 +77,7 @@ async function emit(name, data, { query = fakeQuery(), options = pluginOptions()
   return { got: srv.messages.slice(before), logger, query }
 }
 
-test("the subscribers load as Medusa 2.x expects them", () => {
+test("the order, customer and funnel subscribers load as Medusa 2.x expects them", () => {
   assert.deepEqual(Object.keys(loadSubscribers()).sort(), [
     "cart.customer_transferred",
     "customer.created",
@@ -94,6 +95,7 @@ test("the subscribers load as Medusa 2.x expects them", () => {
     "order.updated",
     "payment.captured",
     "payment.refunded",
+    "segment-funnel",
     "shipment.created",
   ])
 })

@@ -45,7 +45,7 @@ test("bad switchboard options are refused at start-up, naming the option and the
     assert.throws(() => validateOptions(options), re)
   }
   const good = {
-    events: { "order.updated": false, "Order Delivered": false, identify: true, "Product Added": true },
+    events: { "order.updated": false, "Order Delivered": false, identify: true, "Product Added": true, funnel: true, "Product Reviewd": true },
     rename: { "Order Completed": "Purchase" },
     exclude: { emails: [/@example\.com$/i, "qa@shop.test"], sales_channel_ids: ["sc_pos"], test_orders: true },
     enrich: (m) => m,
@@ -54,7 +54,7 @@ test("bad switchboard options are refused at start-up, naming the option and the
     event_map: { "review.created": { event: "Product Reviewed", entity: "review", fields: ["id", "rating"], user_id: "customer_id", properties: { rating: "rating" } } },
   }
   // keys that name no event of this plugin are returned (logged as a warning), not refused
-  assert.deepEqual(validateSwitchboard(good), ["Product Added"])
+  assert.deepEqual(validateSwitchboard(good), ["Product Reviewd"])
 })
 
 test("events: off by Medusa event or by Segment name; identify too; counted as dropped.disabled", async () => {

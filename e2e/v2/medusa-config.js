@@ -53,6 +53,8 @@ module.exports = defineConfig({
   projectConfig: {
     databaseUrl: process.env.DATABASE_URL,
     databaseLogging: false,
+    // e2e/v2/backend.js workerModes: "shared" (API + subscribers), "server", "worker"
+    workerMode: process.env.E2E_WORKER_MODE || "shared",
     http: {
       storeCors: "http://127.0.0.1",
       adminCors: "http://127.0.0.1",

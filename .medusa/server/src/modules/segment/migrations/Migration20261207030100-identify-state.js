@@ -3,7 +3,7 @@
 Object.defineProperty(exports, "__esModule", { value: true })
 const { Migration } = require("../../../../../../lib/v2/migration")
 
-class Migration20261207030000 extends Migration {
+class Migration20261207030100 extends Migration {
   async up() {
     this.addSql(
       'create table if not exists "segment_identify_state" ("id" text not null, "customer_id" text not null, "traits_hash" text not null, ' +
@@ -19,4 +19,4 @@ class Migration20261207030000 extends Migration {
     this.addSql('drop table if exists "segment_identify_state" cascade;')
   }
 }
-exports.Migration20261207030000 = Migration20261207030000
+exports.Migration20261207030100 = Migration20261207030100
