@@ -26,7 +26,6 @@ pub mod format;
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -520,7 +519,7 @@ impl Spool {
             }
         }
         // Deleted by another process that adopted it just before us.
-        if file.metadata().ok()?.nlink() == 0 {
+        if unlinked(&file, path) {
             return None;
         }
         let mut data = Vec::new();
@@ -585,6 +584,19 @@ impl Spool {
         }
         Some((file, contents.messages))
     }
+}
+
+/// Whether `file` (opened from `path`) has been deleted since: by its link
+/// count on Unix; elsewhere (Windows) by whether the path is gone.
+#[cfg(unix)]
+fn unlinked(file: &File, _path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    !file.metadata().is_ok_and(|m| m.nlink() > 0)
+}
+
+#[cfg(not(unix))]
+fn unlinked(_file: &File, path: &Path) -> bool {
+    !path.exists()
 }
 
 #[cfg(test)]
