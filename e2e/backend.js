@@ -33,19 +33,29 @@ const TEMPLATE_PACKAGE = JSON.parse(fs.readFileSync(path.join(TEMPLATE_DIR, "pac
 /** The Medusa version installed: e2e/backend/package.json's, or E2E_MEDUSA_VERSION's (the matrix). */
 const MEDUSA_VERSION = process.env.E2E_MEDUSA_VERSION || TEMPLATE_PACKAGE.dependencies["@medusajs/medusa"]
 /**
- * Pins a store on that version needs. Medusa 1.18.0 asks for @medusajs/utils
- * ^1.11.x, npm picks the newest 1.11 (1.11.11), whose exports no longer match
- * what 1.18.0's loaders call, so `medusa start` crashes (the original plugin's
- * store too); 1.11.2 is the last that works with it.
+ * What a store on that version needs besides. Medusa 1.18.0 today installs
+ * broken in two ways, with or without this plugin:
+ *  - its loaders call utils.SearchUtils.isSearchService, which @medusajs/utils
+ *    dropped after 1.11.2, and it asks for ^1.11.0 (npm picks 1.11.11):
+ *    pinned with an npm override;
+ *  - it requires @medusajs/types without depending on it (a devDependency),
+ *    and its medusa-test-utils (^1.1.40, now 1.1.45) peer-depends on
+ *    @medusajs/medusa >1.19, so npm installs a 2.x Medusa beside it whose
+ *    @medusajs/types 2.x lands at the top, where 1.18.0 reads the missing
+ *    MODULE_RESOURCE_TYPE: the store depends on @medusajs/types 1.11 itself.
  */
-const PINS = { "1.18.0": { "@medusajs/utils": "1.11.2" } }
+const PINS = {
+  "1.18.0": { overrides: { "@medusajs/utils": "1.11.2" }, dependencies: { "@medusajs/types": "^1.11.7" } },
+}
 /** e2e/backend/package.json with @medusajs/medusa at MEDUSA_VERSION (unchanged bytes by default). */
 function packageJson() {
   const text = fs.readFileSync(path.join(TEMPLATE_DIR, "package.json"))
   if (MEDUSA_VERSION === TEMPLATE_PACKAGE.dependencies["@medusajs/medusa"]) return text
   const pkg = JSON.parse(text)
   pkg.dependencies["@medusajs/medusa"] = MEDUSA_VERSION
-  if (PINS[MEDUSA_VERSION]) pkg.overrides = PINS[MEDUSA_VERSION]
+  const pins = PINS[MEDUSA_VERSION] || {}
+  Object.assign(pkg.dependencies, pins.dependencies)
+  if (pins.overrides) pkg.overrides = pins.overrides
   return JSON.stringify(pkg, null, 2) + "\n"
 }
 const LOGGED_EVENTS = [

@@ -31,10 +31,11 @@ const PREFIX = (process.env.MATRIX_DB_PREFIX || "segmx").replace(/[^a-z0-9]/gi, 
 
 function envFor({ major, version }) {
   const prefix = `${PREFIX}v${version.replace(/\./g, "")}_`
-  if (major === 2) {
-    return { E2E_V2_MEDUSA_VERSION: version, E2E_V2_BACKEND_DIR: path.join(DIR, `v2-${version}`), E2E_V2_DB_PREFIX: prefix }
-  }
-  return { E2E_MEDUSA_VERSION: version, E2E_BACKEND_DIR: path.join(DIR, `v1-${version}`), E2E_DB_PREFIX: prefix }
+  // No dot in the directory name: MikroORM 6.4 (Medusa 2.8.3) takes a working
+  // directory ending in ".3" for a file and then cannot find its migrator.
+  const dir = path.join(DIR, `v${major}-${version.replace(/\./g, "_")}`)
+  if (major === 2) return { E2E_V2_MEDUSA_VERSION: version, E2E_V2_BACKEND_DIR: dir, E2E_V2_DB_PREFIX: prefix }
+  return { E2E_MEDUSA_VERSION: version, E2E_BACKEND_DIR: dir, E2E_DB_PREFIX: prefix }
 }
 
 function runOne(entry) {
