@@ -3,8 +3,8 @@
 // `npm run test:matrix [-- <version>...]`: the end-to-end tests against every
 // Medusa version the package claims, one after the other:
 //   2.x (__tests__/e2e-v2/): 2.8.3 (the peer range's floor), 2.14.2, 2.21.2
-//   1.x (__tests__/e2e/):    1.18.0 (with @medusajs/utils pinned to 1.11.2,
-//                            see PINS in e2e/backend.js), 1.20.8
+//   1.x (__tests__/e2e/):    1.18.0 (utils and types pinned, see PINS in
+//                            e2e/backend.js; local event bus only), 1.20.8
 // Each version gets its own install (MATRIX_DIR/<major>-<version>, default
 // ~/.cache/medusa-plugin-segment-rs/matrix; a few minutes the first time,
 // reused after) and its own database prefix, so it never touches the default
@@ -23,19 +23,22 @@ const MATRIX = [
   { major: 2, version: "2.8.3" },
   { major: 2, version: "2.14.2" },
   { major: 2, version: "2.21.2" },
-  { major: 1, version: "1.18.0" },
+  // The v1 e2e's Redis run is a server process plus a worker process
+  // (worker_mode), which Medusa has only since 1.20: 1.18.0 runs on the
+  // local event bus.
+  { major: 1, version: "1.18.0", env: { E2E_BUSES: "local" } },
   { major: 1, version: "1.20.8" },
 ]
 const DIR = process.env.MATRIX_DIR || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "medusa-plugin-segment-rs", "matrix")
 const PREFIX = (process.env.MATRIX_DB_PREFIX || "segmx").replace(/[^a-z0-9]/gi, "").toLowerCase()
 
-function envFor({ major, version }) {
+function envFor({ major, version, env = {} }) {
   const prefix = `${PREFIX}v${version.replace(/\./g, "")}_`
   // No dot in the directory name: MikroORM 6.4 (Medusa 2.8.3) takes a working
   // directory ending in ".3" for a file and then cannot find its migrator.
   const dir = path.join(DIR, `v${major}-${version.replace(/\./g, "_")}`)
   if (major === 2) return { E2E_V2_MEDUSA_VERSION: version, E2E_V2_BACKEND_DIR: dir, E2E_V2_DB_PREFIX: prefix }
-  return { E2E_MEDUSA_VERSION: version, E2E_BACKEND_DIR: dir, E2E_DB_PREFIX: prefix }
+  return { E2E_MEDUSA_VERSION: version, E2E_BACKEND_DIR: dir, E2E_DB_PREFIX: prefix, ...env }
 }
 
 function runOne(entry) {
