@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 "use strict"
 // npm run bench [-- --smoke] [--reps N] [--scenarios burst,steady] [--libs ours,analytics-node]
-//               [--json FILE] [--no-medusa] [--no-ceiling] [--cpu-prof] [--medusa-v2]
+//               [--json FILE] [--no-medusa] [--no-ceiling] [--cpu-prof] [--medusa-v2] [--docs | --no-docs]
+// A full run (no --smoke and no subset) writes the figures the docs show
+// (bench/figures.js: README.md and docs/benchmarks.md); --docs forces it,
+// --no-docs skips it.
 // --medusa-v2 adds the Medusa 2.x figure (bench/medusa-v2.js: a real 2.21.2
 // backend, our v2 subscriber against Medusa's Segment guide; needs PostgreSQL).
 // --cpu-prof writes each driver's V8 CPU profile to .tmp/prof/.
@@ -292,7 +295,7 @@ async function main() {
   const libsFor = (sc) => (opt("libs") ? libs : sc.floor ? [...FLOORS, ...libs] : ["floor", ...libs])
   const anchors = libs.filter((l) => l !== "ours" && !FLOORS.includes(l))
   const sink = await startSink()
-  const results = { header, smoke: SMOKE, skipped, runs: [], ceiling: null, medusa: null }
+  const results = { header, date: new Date().toISOString(), commit: commitOf(), smoke: SMOKE, skipped, runs: [], ceiling: null, medusa: null }
 
   if (!flag("no-ceiling")) {
     const n = SMOKE ? 4000 : 100000
@@ -429,6 +432,19 @@ async function main() {
   fs.mkdirSync(path.dirname(file), { recursive: true })
   fs.writeFileSync(file, JSON.stringify(results, null, 2))
   log(`results: ${file}`)
+  const full = !SMOKE && !opt("scenarios") && !opt("libs") && !reps
+  if ((full || flag("docs")) && !flag("no-docs")) {
+    for (const f of require("./figures").writeFigures(results)) log(`figures written to ${f}`)
+  }
+}
+
+/** The commit measured, "-dirty" when the checkout has changes. */
+function commitOf() {
+  const git = (args) => require("node:child_process").spawnSync("git", args, { cwd: path.join(__dirname, ".."), encoding: "utf8" })
+  const head = git(["rev-parse", "--short", "HEAD"])
+  if (head.status !== 0) return "unknown commit"
+  const dirty = git(["status", "--porcelain", "--untracked-files=no"]).stdout.trim() !== ""
+  return head.stdout.trim() + (dirty ? "-dirty" : "")
 }
 
 main().catch((err) => {
