@@ -29,6 +29,8 @@ const CORE_OPTIONS = [
   "shutdown_timeout",
   "spool_dir", // spool: src/spool, lib/spool.js
   "max_spool_bytes",
+  "spool_url", // Redis spool: src/spool/redis.rs
+  "spool_takeover_ms",
 ]
 
 // Native event codes (src/binding/client.rs).

@@ -46,7 +46,7 @@ const SCENARIOS = SMOKE
 const reps = opt("reps")
 const onlyScenarios = opt("scenarios") ? opt("scenarios").split(",") : Object.keys(SCENARIOS)
 // The floors are not libraries: they run beside the libraries, never as anchors.
-const FLOORS = ["floor", "stringify", "handoff", "ours-nospool"]
+const FLOORS = ["floor", "stringify", "handoff", "ours-nospool", "ours-redis"]
 const wantedLibs = opt("libs") ? opt("libs").split(",") : Object.keys(LIBS).filter((l) => !FLOORS.includes(l))
 const jsonOut = opt("json")
 

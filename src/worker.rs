@@ -18,7 +18,8 @@ use crate::inbox::{Cmd, Inbox};
 use crate::log::Level;
 use crate::message::{self, Kind};
 use crate::shared::{Event, Shared};
-use crate::spool::{Spool, Spooled};
+use crate::spool::backend::SpoolBackend;
+use crate::spool::Spooled;
 
 /// Worker polling period while messages flow, and idle polls before parking.
 const POLL: Duration = Duration::from_millis(1);
@@ -28,7 +29,7 @@ const QUIET_POLLS: u32 = 3;
 
 /// Start the worker of one client on the shared runtime. It ends once the
 /// client is closed and what is pending has settled.
-pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>, spool: Option<Arc<Spool>>) {
+pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>, spool: Option<Arc<dyn SpoolBackend>>) {
     let config = shared.config.clone();
     let sender = if config.delivers() {
         match Sender::new(config.clone()) {
@@ -96,8 +97,8 @@ struct Done {
 
 struct Worker {
     shared: Arc<Shared>,
-    /// On-disk copy of what is accepted and not yet settled (src/spool).
-    spool: Option<Arc<Spool>>,
+    /// Durable copy of what is accepted and not yet settled (src/spool).
+    spool: Option<Arc<dyn SpoolBackend>>,
     batcher: Batcher,
     /// Interval deadline of the open batch: (its first seq, when it closes).
     deadline: Option<(u64, TokioInstant)>,
@@ -123,6 +124,10 @@ impl Worker {
         let mut buf = Vec::new();
         let mut idle_polls = 0u32;
         self.replay_spool();
+        // Spools shared by live processes (Redis) hand over what dead ones
+        // left while this one runs.
+        let adopt_every = self.spool.as_ref().and_then(|s| s.adopt_every());
+        let mut next_adopt = adopt_every.map(|p| TokioInstant::now() + p);
         loop {
             inbox.drain(&mut buf);
             if buf.is_empty() {
@@ -147,6 +152,10 @@ impl Worker {
                 Some(done) = done_rx.recv() => self.complete(done),
                 _ = sleep_until(batch_at) => self.close_open_batch(),
                 _ = sleep_until(flush_at) => self.expire_waiters(),
+                _ = sleep_until(next_adopt) => {
+                    next_adopt = adopt_every.map(|p| TokioInstant::now() + p);
+                    self.replay_spool();
+                }
             }
         }
         if let Some(spool) = self.spool.take() {
@@ -204,32 +213,30 @@ impl Worker {
         }
     }
 
-    /// Replay what dead processes left in the spool directory: their
-    /// messages are accepted again here, with their original messageId, and
-    /// their files deleted once our own spool holds the messages.
+    /// Replay what dead processes left in the spool: their messages are
+    /// accepted again here, with their original messageId, and held by our
+    /// own spool until settled.
     fn replay_spool(&mut self) {
         let Some(spool) = self.spool.clone() else {
             return;
         };
-        let mut adopted = spool.adopt();
-        let n = adopted.messages.len() as u64;
         let shared = self.shared.clone();
-        for m in adopted.messages.drain(..) {
+        let adopted = spool.adopt(&mut || shared.next_seq.fetch_add(1, Relaxed));
+        let n = adopted.len() as u64;
+        for (seq, m, spooled) in adopted {
+            shared.stats.accepted.fetch_add(1, Relaxed);
             // Kinds are fixed in format version 1; anything else is damage.
             let Some(kind) = Kind::from_code(m.stamp.kind as u32) else {
+                spool.settle(seq, seq);
+                shared.stats.drop_messages("invalid", 1);
                 continue;
             };
             let charged = m.json.len();
-            shared.stats.accepted.fetch_add(1, Relaxed);
             shared.stats.queued.fetch_add(1, Relaxed);
             shared.stats.queued_bytes.fetch_add(charged as u64, Relaxed);
-            let seq = shared.next_seq.fetch_add(1, Relaxed);
             self.last_seq = Some(seq);
-            let spooled = spool.append(seq, &m.stamp, &m.json);
             self.accept(seq, kind, m.json, charged, false, spooled);
         }
-        spool.sync_now();
-        adopted.remove();
         if n > 0 {
             shared.stats.replayed.fetch_add(n, Relaxed);
             shared.log(

@@ -167,8 +167,10 @@ function dropQueue(queueName) {
  * mode: "plugin" (this package: plugin + provider), "docs" (the docs' example
  * provider + workflow, bench only) or "none".
  * eventBus: "redis" (Medusa's event-bus-redis on DB 10) or "local".
+ * worker: true for a server process plus a worker process (Redis bus only).
  */
-async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir } = {}) {
+async function startBackend({ mode = "plugin", eventBus = "redis", worker = false, segmentOptions = {}, providerOptions, env = {}, logDir } = {}) {
+  if (worker && eventBus !== "redis") throw new Error("startBackend: a separate worker needs the Redis event bus")
   if (eventBus === "redis") await be.ensureRedis()
   const dbName = await createRunDatabase()
   const runId = dbName.slice(`${DB_PREFIX}run_`.length)
@@ -191,37 +193,56 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const dir = backendDir()
-  const out = fs.openSync(logFile, "a")
   const started = Date.now()
   // E2E_V2_NODE_ARGS: extra node flags for the Medusa process (e.g. "--cpu-prof --cpu-prof-dir=DIR", not allowed in NODE_OPTIONS)
   const nodeArgs = (process.env.E2E_V2_NODE_ARGS || "").split(" ").filter(Boolean)
-  const child = spawn(process.execPath, [...nodeArgs, path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), "start", "-p", String(port), "-H", "127.0.0.1"], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      ...baseEnv({
-        DATABASE_URL: `${PG}/${dbName}`,
-        E2E_V2_MODE: mode,
-        E2E_EVENT_BUS: eventBus,
-        E2E_REDIS_URL: REDIS_URL,
-        E2E_QUEUE_NAME: queueName,
-        E2E_SEGMENT_OPTIONS: JSON.stringify(segmentOptions),
-        ...(providerOptions ? { E2E_PROVIDER_OPTIONS: JSON.stringify(providerOptions) } : {}),
-        E2E_EVENT_LOG: eventLog,
-        ...env,
-      }),
-    },
-    stdio: ["ignore", out, out],
+  const medusaEnv = (extra) => ({
+    ...process.env,
+    ...baseEnv({
+      DATABASE_URL: `${PG}/${dbName}`,
+      E2E_V2_MODE: mode,
+      E2E_EVENT_BUS: eventBus,
+      E2E_REDIS_URL: REDIS_URL,
+      E2E_QUEUE_NAME: queueName,
+      E2E_SEGMENT_OPTIONS: JSON.stringify(segmentOptions),
+      ...(providerOptions ? { E2E_PROVIDER_OPTIONS: JSON.stringify(providerOptions) } : {}),
+      E2E_EVENT_LOG: eventLog,
+      ...env,
+      ...extra,
+    }),
   })
-  fs.closeSync(out)
-  let exited = null
-  const exitPromise = new Promise((resolve) =>
-    child.on("exit", (code, signal) => {
-      exited = { code, signal, at: Date.now() }
-      resolve(exited)
+  /** One `medusa start` process, its output in `file`. */
+  const spawnMedusa = (listenPort, file, extraEnv = {}) => {
+    const out = fs.openSync(file, "a")
+    const proc = spawn(process.execPath, [...nodeArgs, path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), "start", "-p", String(listenPort), "-H", "127.0.0.1"], {
+      cwd: dir,
+      env: medusaEnv(extraEnv),
+      stdio: ["ignore", out, out],
     })
-  )
-  const logs = () => fs.readFileSync(logFile, "utf8")
+    fs.closeSync(out)
+    const p = { child: proc, exited: null }
+    p.exitPromise = new Promise((resolve) =>
+      proc.on("exit", (code, signal) => {
+        p.exited = { code, signal, at: Date.now() }
+        resolve(p.exited)
+      })
+    )
+    return p
+  }
+  // worker: a server process (MEDUSA_WORKER_MODE=server: the API, events
+  // enqueued on the Redis bus) and a worker process (subscribers), as a
+  // production deployment runs them; else one process (shared).
+  const main = spawnMedusa(port, logFile, worker ? { MEDUSA_WORKER_MODE: "server" } : {})
+  const child = main.child
+  let exited = null
+  const exitPromise = main.exitPromise.then((e) => (exited = e))
+  let workerProc = null
+  if (worker) {
+    const workerLog = path.join(logDir, "worker.log")
+    workerProc = spawnMedusa(await freePort(), workerLog, { MEDUSA_WORKER_MODE: "worker" })
+    workerProc.logFile = workerLog
+  }
+  const logs = () => fs.readFileSync(logFile, "utf8") + (workerProc ? `\n--- worker ---\n${fs.readFileSync(workerProc.logFile, "utf8")}` : "")
   const cleanup = () => {
     if (!process.env.E2E_KEEP_DB) {
       try {
@@ -231,19 +252,21 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
     if (eventBus === "redis") dropQueue(queueName)
   }
   const until = Date.now() + 240000
+  const workerReady = () => !workerProc || /Server is ready on port/.test(fs.readFileSync(workerProc.logFile, "utf8"))
   for (;;) {
-    if (exited || Date.now() > until) {
+    if (exited || (workerProc && workerProc.exited) || Date.now() > until) {
       if (!exited) child.kill("SIGKILL")
+      if (workerProc && !workerProc.exited) workerProc.child.kill("SIGKILL")
       await exitPromise
       cleanup()
       throw new Error(`medusa 2.x did not become ready (${exited ? `exited ${JSON.stringify(exited)}` : "timeout"}):\n${logs().split("\n").slice(-40).join("\n")}`)
     }
     const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false)
-    if (ok) break
+    if (ok && workerReady()) break
     await sleep(250)
   }
   const publishableKey = psql(`SELECT token FROM api_key WHERE type = 'publishable' LIMIT 1`, dbName)
-  say(`medusa 2.21.2 (${mode}, event bus ${eventBus}) ready at ${url} in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${path.relative(ROOT, logDir)}`)
+  say(`medusa 2.21.2 (${mode}, event bus ${eventBus}${worker ? ", server + worker" : ""}) ready at ${url} in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${path.relative(ROOT, logDir)}`)
 
   return {
     url,
@@ -263,6 +286,8 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
     get exited() {
       return exited
     },
+    /** With `worker`: the worker process ({ child, exited, exitPromise, logFile }), else null. */
+    worker: workerProc,
     /**
      * SIGTERM (Medusa's graceful shutdown: HTTP server, then the modules'
      * shutdown hooks), SIGKILL after graceMs; resolves { code, signal, ms }.
@@ -273,6 +298,12 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
         child.kill("SIGTERM")
         const t = setTimeout(() => child.kill("SIGKILL"), graceMs)
         await exitPromise
+        clearTimeout(t)
+      }
+      if (workerProc && !workerProc.exited) {
+        workerProc.child.kill("SIGTERM")
+        const t = setTimeout(() => workerProc.child.kill("SIGKILL"), graceMs)
+        await workerProc.exitPromise
         clearTimeout(t)
       }
       cleanup()

@@ -51,6 +51,8 @@ if (mode === "plugin") {
 module.exports = defineConfig({
   projectConfig: {
     databaseUrl: process.env.DATABASE_URL,
+    // E2E_PROJECT_REDIS_URL: the store's own Redis (the plugin's default spool then)
+    ...(process.env.E2E_PROJECT_REDIS_URL ? { redisUrl: process.env.E2E_PROJECT_REDIS_URL } : {}),
     databaseLogging: false,
     http: {
       storeCors: "http://127.0.0.1",

@@ -21,7 +21,9 @@
 //! be used, a failed write or a damaged file is logged once with the fix and
 //! counted, and delivery goes on from memory.
 
+pub mod backend;
 pub mod format;
+pub mod redis;
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions, TryLockError};
