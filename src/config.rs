@@ -403,7 +403,10 @@ fn spool_url(v: Option<&Value>, o: &Options) -> Result<Option<String>, ConfigErr
                 Err(_) => Err(bad("is not a valid Redis URL")),
             }
         }
-        Some(v) => Err(bad(&format!("must be a URL string (got {})", o.describe(v)))),
+        Some(v) => Err(bad(&format!(
+            "must be a URL string (got {})",
+            o.describe(v)
+        ))),
     }
 }
 
@@ -606,6 +609,38 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("SECRETKEY"));
         assert!(dbg.contains("[redacted]"));
+    }
+
+    #[test]
+    fn spool_url_is_checked_and_never_echoed() {
+        let c = Config::from_json(
+            r#"{"spool_url":" rediss://u:pw@redis.internal:6380/3 ","spool_takeover_ms":1000}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.spool_url.as_deref(),
+            Some("rediss://u:pw@redis.internal:6380/3")
+        );
+        assert_eq!(c.spool_takeover, Duration::from_secs(1));
+        assert!(!format!("{c:?}").contains("pw@"));
+        assert_eq!(
+            Config::from_json(r#"{"spool_url":false}"#)
+                .unwrap()
+                .spool_url,
+            None
+        );
+        for json in [
+            r#"{"spool_url":"http://secretpass@h:6379"}"#,
+            r#"{"spool_url":"redis://:secretpass@[::1"}"#,
+            r#"{"spool_url":true}"#,
+            r#"{"spool_url":"redis://h/0","spool_dir":"/tmp/s"}"#,
+        ] {
+            let e = Config::from_json(json).unwrap_err();
+            assert_eq!(e.option, "spool_url", "{json}");
+            assert!(!e.to_string().contains("secretpass"), "{e}");
+        }
+        let e = Config::from_json(r#"{"spool_takeover_ms":10}"#).unwrap_err();
+        assert_eq!(e.option, "spool_takeover_ms");
     }
 
     #[test]

@@ -50,8 +50,7 @@ pub fn open(shared: &Arc<Shared>) -> Option<Arc<dyn SpoolBackend>> {
         if !shared.config.delivers() {
             return None;
         }
-        return super::redis::RedisSpool::open_logged(shared)
-            .map(|s| s as Arc<dyn SpoolBackend>);
+        return super::redis::RedisSpool::open_logged(shared).map(|s| s as Arc<dyn SpoolBackend>);
     }
     Spool::open_logged(shared).map(|s| s as Arc<dyn SpoolBackend>)
 }

@@ -263,7 +263,10 @@ impl RedisSpool {
         let config = &shared.config;
         let digest = format!(
             "{:08x}",
-            format::fingerprint(&config.host, config.write_key.as_deref().unwrap_or_default())
+            format::fingerprint(
+                &config.host,
+                config.write_key.as_deref().unwrap_or_default()
+            )
         );
         let host = std::env::var("HOSTNAME").unwrap_or_default();
         let consumer = format!(
@@ -538,7 +541,13 @@ impl RedisSpool {
         for (e, id) in batch.iter().zip(&ids) {
             if let Some(id) = id {
                 let bytes = e.value.len() as u64 + ENTRY_OVERHEAD;
-                st.held.insert(e.seq, Held { id: id.clone(), bytes });
+                st.held.insert(
+                    e.seq,
+                    Held {
+                        id: id.clone(),
+                        bytes,
+                    },
+                );
             }
         }
         // Entries nobody had read (a transaction cut short by a failover):
@@ -549,7 +558,14 @@ impl RedisSpool {
                 continue;
             }
             match value.as_deref().and_then(decode) {
-                Some((stamp, json)) => st.claimed.push((id, Stored { seq: 0, stamp, json })),
+                Some((stamp, json)) => st.claimed.push((
+                    id,
+                    Stored {
+                        seq: 0,
+                        stamp,
+                        json,
+                    },
+                )),
                 None => st.to_ack.push(id),
             }
         }
@@ -784,7 +800,14 @@ impl RedisSpool {
                     match value.as_deref().and_then(decode) {
                         Some((stamp, json)) => {
                             st.note_size(STAMP_BYTES + json.len());
-                            st.claimed.push((id, Stored { seq: 0, stamp, json }))
+                            st.claimed.push((
+                                id,
+                                Stored {
+                                    seq: 0,
+                                    stamp,
+                                    json,
+                                },
+                            ))
                         }
                         None => {
                             lost += 1;
@@ -899,5 +922,50 @@ impl SpoolBackend for RedisSpool {
     fn close(&self) {
         self.state().closed = true;
         self.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_keeps_its_stamp_and_json() {
+        let stamp = Stamp {
+            kind: 2,
+            at_ms: 1_700_000_000_123,
+            message_id: [7; 16],
+        };
+        let v = encode(&stamp, r#"{"userId":"u"}"#);
+        assert_eq!(decode(&v), Some((stamp, r#"{"userId":"u"}"#.to_string())));
+        assert_eq!(decode(&v[..10]), None);
+    }
+
+    #[test]
+    fn replies_of_xreadgroup_and_xclaim_are_read() {
+        let bulk = |s: &[u8]| Value::BulkString(s.to_vec());
+        let entry = |id: &str, v: &[u8]| {
+            Value::Array(vec![
+                bulk(id.as_bytes()),
+                Value::Array(vec![bulk(b"m"), bulk(v)]),
+            ])
+        };
+        let read = Value::Array(vec![Value::Array(vec![
+            bulk(b"segment:spool:x"),
+            Value::Array(vec![entry("1-0", b"a"), entry("1-1", b"b")]),
+        ])]);
+        assert_eq!(
+            entries(&read, true),
+            vec![
+                (Some("1-0".into()), Some(b"a".to_vec())),
+                (Some("1-1".into()), Some(b"b".to_vec()))
+            ]
+        );
+        let claimed = Value::Array(vec![entry("2-0", b"c"), Value::Nil]);
+        assert_eq!(
+            entries(&claimed, false),
+            vec![(Some("2-0".into()), Some(b"c".to_vec())), (None, None)]
+        );
+        assert!(entries(&Value::Nil, true).is_empty());
     }
 }
