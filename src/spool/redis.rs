@@ -4,27 +4,29 @@
 //! its disk gone with it — loses nothing: a live one takes its messages over.
 //!
 //! Layout, under a digest of host and write key (never the key itself):
-//! - stream `segment:spool:<digest>`, one entry per accepted message (field
-//!   `m`: kind, time accepted, messageId, the JSON as given), and one
-//!   consumer group `segment` on it;
+//! - stream `segment:spool:<digest>` with one consumer group `segment`;
+//!   each entry (field `m`) packs the messages one round accepted: for each,
+//!   its length, kind, time accepted, messageId and the JSON as given;
 //! - `segment:spool:<digest>:alive:<consumer>`, set with a TTL of half
 //!   `spool_takeover_ms` and refreshed every quarter by each live process.
 //!
 //! `accept` runs on the caller's thread and only copies the message into a
-//! buffer. This spool's task (on the client runtime) writes the buffer in
-//! one transaction per round — XGROUP CREATE (a no-op unless Redis lost the
-//! group), XADD per message, XREADGROUP `>` — so the new entries land in
-//! this process's pending list at once and no other process delivers them
-//! while it lives. Settled messages are XACKed and XDELed. Entries of
-//! consumers whose alive key has expired are XCLAIMed and handed to the
-//! worker, which delivers them with their original messageId.
+//! buffer. This spool's task (on the client runtime) writes the buffer as
+//! one entry per round, in one transaction — XGROUP CREATE (a no-op unless
+//! Redis lost the group), XADD, XREADGROUP `>` — so the entry lands in this
+//! process's pending list at once and no other process delivers it while
+//! this one lives. An entry whose messages are all settled is XACKed and
+//! XDELed. The entries of consumers whose alive key has expired are
+//! XCLAIMed and handed to the worker, which delivers their messages with
+//! their original messageId (those the dead process had delivered already
+//! are sent again with it: Segment de-duplicates them).
 //!
 //! Redis is never allowed to take the store down: while it is unreachable
 //! messages are delivered from memory (logged once; written to Redis when it
 //! is back, if still unsettled), and what it loses (a flush, a failover to a
 //! replica without the data) is counted and logged.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -42,54 +44,62 @@ use crate::shared::Shared;
 
 const GROUP: &str = "segment";
 const FIELD: &str = "m";
-/// Messages written per transaction at most (a burst takes several rounds).
-const ROUND_MESSAGES: usize = 2_000;
+/// Bytes of messages packed into one entry at most (a burst takes several
+/// rounds; one message larger than this gets an entry of its own).
+const ENTRY_BYTES: usize = 256 * 1024;
 /// Entries claimed from a dead consumer per command.
-const CLAIM_BATCH: usize = 500;
+const CLAIM_BATCH: usize = 100;
 /// Backoff between attempts while Redis is unreachable.
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How long `commit` (process exit) waits for the buffer to be written.
 const COMMIT_WAIT: Duration = Duration::from_millis(500);
-/// Stamp bytes before the JSON in an entry: kind, time (ms), messageId.
+/// A packed message: length (u32 LE) of what follows, then kind, time (ms,
+/// i64 LE), messageId, and the JSON.
 const STAMP_BYTES: usize = 1 + 8 + 16;
+const RECORD_HEAD: usize = 4 + STAMP_BYTES;
+/// Redis's own memory per entry beyond its value, measured on Redis 7.0
+/// (INFO used_memory): about 25 bytes in the stream and 90 in the consumer
+/// group's pending lists; rounded up. (MEMORY USAGE estimates the pending
+/// lists several times higher, so the bound does not ask it.)
+const ENTRY_OVERHEAD: u64 = 128;
 
-/// A message waiting to be written.
-struct Entry {
+/// A message waiting to be written: its packed record.
+struct Record {
     seq: u64,
-    value: Vec<u8>,
+    bytes: Vec<u8>,
 }
 
-/// A message written to the stream and not yet settled.
+/// A stream entry of ours not yet acknowledged.
 struct Held {
-    id: String,
-    bytes: u64,
+    /// Its messages not yet settled.
+    remaining: usize,
 }
 
 struct State {
-    /// Accepted, not yet written (the next transaction's).
-    pending: Vec<Entry>,
+    /// Accepted, not yet written (the next rounds').
+    pending: Vec<Record>,
     /// Taken out of `pending` by the round in progress.
     writing: usize,
-    /// Written and not settled, by seq.
-    held: BTreeMap<u64, Held>,
+    /// Unsettled messages written: seq -> the id of their entry.
+    seqs: BTreeMap<u64, Arc<str>>,
+    /// Our entries in Redis, by id.
+    held: HashMap<Arc<str>, Held>,
     /// Settled ranges not yet applied.
     settled: Vec<(u64, u64)>,
-    /// Stream ids to XACK/XDEL (kept across a failed round).
-    to_ack: Vec<String>,
+    /// Entry ids to XACK/XDEL (kept across a failed round).
+    to_ack: Vec<Arc<str>>,
     /// An XACK/XDEL is on its way.
     acking: bool,
     /// Entries claimed from dead processes, for the worker's next `adopt`.
-    claimed: Vec<(String, Stored)>,
+    claimed: Vec<(Arc<str>, Vec<Stored>)>,
     /// The stream's size at the last round (its length times the average
     /// entry), and the bytes accepted since: together, what
     /// `max_spool_bytes` is held to.
     remote_bytes: u64,
     added_since: u64,
-    /// Values seen (written or claimed): count and bytes, for the average.
+    /// Entries seen (written or claimed): count and bytes, for the average.
     sizes: (u64, u64),
-    /// Our entries known to be gone from Redis, not yet settled.
-    missing: u64,
     /// Redis unreachable (since the last failed round).
     down: bool,
     /// The group existed at some round: its absence later means a loss.
@@ -110,11 +120,20 @@ impl State {
     fn measured(&mut self, len: i64) {
         let avg = self.sizes.1.checked_div(self.sizes.0).unwrap_or(0);
         self.remote_bytes = len.max(0) as u64 * (avg + ENTRY_OVERHEAD);
-        self.added_since = self
-            .pending
-            .iter()
-            .map(|e| e.value.len() as u64 + ENTRY_OVERHEAD)
-            .sum();
+        self.added_since = self.pending.iter().map(|r| r.bytes.len() as u64).sum();
+    }
+
+    /// Our entries `gone` vanished from Redis: stop tracking them; returns
+    /// how many unsettled messages they held.
+    fn forget(&mut self, gone: &HashSet<Arc<str>>) -> u64 {
+        let mut lost = 0;
+        for id in gone {
+            if let Some(h) = self.held.remove(id) {
+                lost += h.remaining as u64;
+            }
+        }
+        self.seqs.retain(|_, id| !gone.contains(id));
+        lost
     }
 }
 
@@ -139,9 +158,10 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// An entry's value: the stamp, then the JSON as the caller gave it.
+/// A message's record in an entry.
 fn encode(stamp: &Stamp, json: &str) -> Vec<u8> {
-    let mut v = Vec::with_capacity(STAMP_BYTES + json.len());
+    let mut v = Vec::with_capacity(RECORD_HEAD + json.len());
+    v.extend_from_slice(&((STAMP_BYTES + json.len()) as u32).to_le_bytes());
     v.push(stamp.kind);
     v.extend_from_slice(&stamp.at_ms.to_le_bytes());
     v.extend_from_slice(&stamp.message_id);
@@ -149,24 +169,37 @@ fn encode(stamp: &Stamp, json: &str) -> Vec<u8> {
     v
 }
 
-fn decode(value: &[u8]) -> Option<(Stamp, String)> {
-    if value.len() < STAMP_BYTES {
-        return None;
+/// The messages of an entry; reading stops at a record that does not
+/// check out (counted by the caller as lost).
+fn decode(mut value: &[u8]) -> (Vec<Stored>, bool) {
+    let mut out = Vec::new();
+    while !value.is_empty() {
+        let Some(len) = value
+            .get(..4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize)
+        else {
+            return (out, false);
+        };
+        let Some(body) = value.get(4..4 + len).filter(|b| b.len() >= STAMP_BYTES) else {
+            return (out, false);
+        };
+        let Ok(json) = String::from_utf8(body[STAMP_BYTES..].to_vec()) else {
+            return (out, false);
+        };
+        let stamp = Stamp {
+            kind: body[0],
+            at_ms: i64::from_le_bytes(body[1..9].try_into().unwrap()),
+            message_id: body[9..25].try_into().unwrap(),
+        };
+        out.push(Stored {
+            seq: 0,
+            stamp,
+            json,
+        });
+        value = &value[4 + len..];
     }
-    let stamp = Stamp {
-        kind: value[0],
-        at_ms: i64::from_le_bytes(value[1..9].try_into().ok()?),
-        message_id: value[9..25].try_into().ok()?,
-    };
-    let json = String::from_utf8(value[STAMP_BYTES..].to_vec()).ok()?;
-    Some((stamp, json))
+    (out, true)
 }
-
-/// Redis's own memory per entry beyond its value, measured on Redis 7.0
-/// (INFO used_memory): about 25 bytes in the stream and 90 in the consumer
-/// group's pending lists; rounded up. (MEMORY USAGE estimates the pending
-/// lists several times higher, so the bound does not ask it.)
-const ENTRY_OVERHEAD: u64 = 128;
 
 fn text(v: &Value) -> Option<String> {
     match v {
@@ -296,7 +329,8 @@ impl RedisSpool {
             state: Mutex::new(State {
                 pending: Vec::new(),
                 writing: 0,
-                held: BTreeMap::new(),
+                seqs: BTreeMap::new(),
+                held: HashMap::new(),
                 settled: Vec::new(),
                 to_ack: Vec::new(),
                 acking: false,
@@ -304,7 +338,6 @@ impl RedisSpool {
                 remote_bytes: 0,
                 added_since: 0,
                 sizes: (0, 0),
-                missing: 0,
                 down: false,
                 seen_group: false,
                 others_pending: 0,
@@ -459,38 +492,50 @@ impl RedisSpool {
     }
 
     /// Apply settled ranges (dropping unwritten messages, queueing acks of
-    /// written ones) and take the next batch to write.
-    fn take_batch(&self) -> Vec<Entry> {
+    /// entries whose messages are all settled) and take the next entry's
+    /// messages.
+    fn take_batch(&self) -> Vec<Record> {
         let mut st = self.state();
-        let ranges = std::mem::take(&mut st.settled);
-        for (first, last) in ranges {
-            let gone: Vec<u64> = st.held.range(first..=last).map(|(s, _)| *s).collect();
-            for seq in gone {
-                let h = st.held.remove(&seq).expect("present");
-                st.added_since = st.added_since.saturating_sub(h.bytes);
-                st.to_ack.push(h.id);
+        for (first, last) in std::mem::take(&mut st.settled) {
+            let done: Vec<(u64, Arc<str>)> = st
+                .seqs
+                .range(first..=last)
+                .map(|(s, id)| (*s, id.clone()))
+                .collect();
+            for (seq, id) in done {
+                st.seqs.remove(&seq);
+                let finished = st.held.get_mut(&id).is_some_and(|h| {
+                    h.remaining -= 1;
+                    h.remaining == 0
+                });
+                if finished {
+                    st.held.remove(&id);
+                    st.to_ack.push(id);
+                }
             }
-            let before = st.pending.len();
             let mut freed = 0;
-            st.pending.retain(|e| {
-                let keep = e.seq < first || e.seq > last;
+            st.pending.retain(|r| {
+                let keep = r.seq < first || r.seq > last;
                 if !keep {
-                    freed += e.value.len() as u64 + ENTRY_OVERHEAD;
+                    freed += r.bytes.len() as u64;
                 }
                 keep
             });
-            if st.pending.len() != before {
-                st.added_since = st.added_since.saturating_sub(freed);
-            }
+            st.added_since = st.added_since.saturating_sub(freed);
         }
-        let n = st.pending.len().min(ROUND_MESSAGES);
+        let (mut n, mut bytes) = (0, 0);
+        while n < st.pending.len() && (n == 0 || bytes + st.pending[n].bytes.len() <= ENTRY_BYTES) {
+            bytes += st.pending[n].bytes.len();
+            n += 1;
+        }
         st.writing = n;
         st.pending.drain(..n).collect()
     }
 
-    /// One transaction: make sure the group exists, add the entries, read
-    /// them into this consumer's pending list, and measure the stream.
-    async fn write(&self, con: &mut ConnectionManager, batch: &[Entry]) -> redis::RedisResult<()> {
+    /// One transaction: make sure the group exists, add the entry, read it
+    /// into this consumer's pending list, and measure the stream.
+    async fn write(&self, con: &mut ConnectionManager, batch: &[Record]) -> redis::RedisResult<()> {
+        let value: Vec<u8> = batch.iter().flat_map(|r| r.bytes.iter().copied()).collect();
         let mut pipe = redis::pipe();
         pipe.atomic().ignore_errors();
         pipe.cmd("XGROUP")
@@ -499,13 +544,11 @@ impl RedisSpool {
             .arg(GROUP)
             .arg("0")
             .arg("MKSTREAM");
-        for e in batch {
-            pipe.cmd("XADD")
-                .arg(&self.stream)
-                .arg("*")
-                .arg(FIELD)
-                .arg(&e.value);
-        }
+        pipe.cmd("XADD")
+            .arg(&self.stream)
+            .arg("*")
+            .arg(FIELD)
+            .arg(&value);
         pipe.cmd("XREADGROUP")
             .arg("GROUP")
             .arg(GROUP)
@@ -515,65 +558,55 @@ impl RedisSpool {
             .arg(">");
         pipe.cmd("XLEN").arg(&self.stream);
         let replies: Vec<Value> = pipe.query_async(con).await?;
-        let n = batch.len();
-        if replies.len() != n + 3 {
+        let [created, added, read, len] = replies.as_slice() else {
             return Err(redis::RedisError::from((
                 redis::ErrorKind::Client,
                 "unexpected reply to the spool's transaction",
             )));
-        }
-        let created = matches!(replies[0], Value::Okay);
-        let ids: Vec<Option<String>> = replies[1..=n].iter().map(text).collect();
-        let read = entries(&replies[n + 1], true);
+        };
         let seen = std::mem::replace(&mut self.state().seen_group, true);
-        if created && seen {
+        if matches!(created, Value::Okay) && seen {
             self.lost_group();
         }
+        let Some(id) = text(added).map(Arc::<str>::from) else {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "the spool's XADD was refused",
+                server_error(added).unwrap_or_default(),
+            )));
+        };
         let mut st = self.state();
         st.writing = 0;
-        for e in batch {
-            st.note_size(e.value.len());
+        st.note_size(value.len());
+        for r in batch {
+            st.seqs.insert(r.seq, id.clone());
         }
-        if let Some(len) = int(&replies[n + 2]) {
-            st.measured(len);
-        }
-        let ours: HashSet<&str> = ids.iter().flatten().map(String::as_str).collect();
-        for (e, id) in batch.iter().zip(&ids) {
-            if let Some(id) = id {
-                let bytes = e.value.len() as u64 + ENTRY_OVERHEAD;
-                st.held.insert(
-                    e.seq,
-                    Held {
-                        id: id.clone(),
-                        bytes,
-                    },
-                );
-            }
-        }
+        st.held.insert(
+            id.clone(),
+            Held {
+                remaining: batch.len(),
+            },
+        );
         // Entries nobody had read (a transaction cut short by a failover):
         // ours now, delivered like a dead process's.
-        for (id, value) in read {
-            let Some(id) = id else { continue };
-            if ours.contains(id.as_str()) {
+        for (other, value) in entries(read, true) {
+            let Some(other) = other.map(Arc::<str>::from) else {
+                continue;
+            };
+            if other == id {
                 continue;
             }
-            match value.as_deref().and_then(decode) {
-                Some((stamp, json)) => st.claimed.push((
-                    id,
-                    Stored {
-                        seq: 0,
-                        stamp,
-                        json,
-                    },
-                )),
-                None => st.to_ack.push(id),
-            }
+            let (messages, _) = decode(value.as_deref().unwrap_or_default());
+            st.claimed.push((other, messages));
+        }
+        if let Some(len) = int(len) {
+            st.measured(len);
         }
         self.publish_bytes(&st);
         Ok(())
     }
 
-    /// XACK and XDEL settled entries; count those Redis no longer had.
+    /// XACK and XDEL the entries whose messages are all settled.
     async fn acknowledge(&self, con: &mut ConnectionManager) -> redis::RedisResult<()> {
         let ids = {
             let mut st = self.state();
@@ -583,37 +616,25 @@ impl RedisSpool {
         if ids.is_empty() {
             return Ok(());
         }
+        let names: Vec<&str> = ids.iter().map(|id| &**id).collect();
         let mut pipe = redis::pipe();
         pipe.atomic();
-        pipe.cmd("XACK").arg(&self.stream).arg(GROUP).arg(&ids);
-        pipe.cmd("XDEL").arg(&self.stream).arg(&ids);
+        pipe.cmd("XACK").arg(&self.stream).arg(GROUP).arg(&names);
+        pipe.cmd("XDEL").arg(&self.stream).arg(&names);
         let res: redis::RedisResult<(i64, i64)> = pipe.query_async(con).await;
-        self.state().acking = false;
-        let (acked, _deleted) = match res {
-            Ok(r) => r,
-            Err(e) => {
-                let mut st = self.state();
-                let rest = std::mem::take(&mut st.to_ack);
-                st.to_ack = ids;
-                st.to_ack.extend(rest);
-                return Err(e);
-            }
-        };
-        let gone = (ids.len() as u64).saturating_sub(acked.max(0) as u64);
-        if gone > 0 {
-            let known = {
-                let mut st = self.state();
-                let known = gone.min(st.missing);
-                st.missing -= known;
-                known
-            };
-            self.count_lost(gone - known);
+        let mut st = self.state();
+        st.acking = false;
+        if let Err(e) = res {
+            let rest = std::mem::take(&mut st.to_ack);
+            st.to_ack = ids;
+            st.to_ack.extend(rest);
+            return Err(e);
         }
         Ok(())
     }
 
-    /// Our own entries that vanished from Redis: still delivered from
-    /// memory, but no longer safe from a crash. Counted and logged.
+    /// Unsettled messages of this process that vanished from Redis: still
+    /// delivered from memory, but no longer safe from a crash.
     fn count_lost(&self, n: u64) {
         if n == 0 {
             return;
@@ -635,16 +656,14 @@ impl RedisSpool {
     /// The consumer group was gone (we just made it again): Redis lost the
     /// stream. What dead processes had left there is lost with it.
     fn lost_group(&self) {
-        let st = self.state();
-        let others = st.others_pending;
-        drop(st);
+        let others = self.state().others_pending;
         self.shared.stats.spool_errors.fetch_add(1, Relaxed);
         self.shared.log(
             Level::Error,
             "spool_redis_flushed",
             format!(
                 "spool: Redis at {} lost the spool (flushed, or restarted or failed over without \
-                 its data); messages that other processes had spooled there ({others} at the last \
+                 its data); what other processes had spooled there ({others} entries at the last \
                  look, some delivered since) may be lost. Fix: give Redis persistence \
                  (appendonly yes) and maxmemory-policy noeviction",
                 self.shown
@@ -652,8 +671,8 @@ impl RedisSpool {
         );
     }
 
-    /// Refresh our alive key, check our pending list, and take over the
-    /// entries of consumers whose alive key expired.
+    /// Refresh our alive key, check that our entries are still in Redis,
+    /// and take over the entries of consumers whose alive key expired.
     async fn heartbeat(&self, con: &mut ConnectionManager) -> redis::RedisResult<()> {
         let alive = format!("{}{}", self.alive_prefix, self.consumer);
         let mut pipe = redis::pipe();
@@ -669,35 +688,34 @@ impl RedisSpool {
         let replies: Vec<Value> = pipe.query_async(con).await?;
         let summary = replies.first().cloned().unwrap_or(Value::Nil);
         if let Some(e) = server_error(&summary) {
-            if e.contains("NOGROUP") {
-                let made: redis::RedisResult<Value> = redis::cmd("XGROUP")
-                    .arg("CREATE")
-                    .arg(&self.stream)
-                    .arg(GROUP)
-                    .arg("0")
-                    .arg("MKSTREAM")
-                    .query_async(con)
-                    .await;
-                let seen = std::mem::replace(&mut self.state().seen_group, true);
-                if matches!(made, Ok(Value::Okay)) && seen {
-                    self.lost_group();
-                }
-                // All our held entries went with it.
-                let gone = {
-                    let mut st = self.state();
-                    let gone = (st.held.len() as u64).saturating_sub(st.missing);
-                    st.missing += gone;
-                    gone
-                };
-                self.count_lost(gone);
+            if !e.contains("NOGROUP") {
+                return Ok(());
             }
+            let made: redis::RedisResult<Value> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(&self.stream)
+                .arg(GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(con)
+                .await;
+            let seen = std::mem::replace(&mut self.state().seen_group, true);
+            if matches!(made, Ok(Value::Okay)) && seen {
+                self.lost_group();
+            }
+            // All our entries went with it.
+            let lost = {
+                let mut st = self.state();
+                let all: HashSet<Arc<str>> = st.held.keys().cloned().collect();
+                st.forget(&all)
+            };
+            self.count_lost(lost);
             return Ok(());
         }
         // [count, min id, max id, [[consumer, count], ...]]
-        let parts = items(&summary);
         let mut ours = 0u64;
         let mut others = Vec::new();
-        for c in parts.get(3).map(items).unwrap_or(&[]) {
+        for c in items(&summary).get(3).map(items).unwrap_or(&[]) {
             let pair = items(c);
             let (Some(name), Some(n)) = (pair.first().and_then(text), pair.get(1).and_then(int))
             else {
@@ -709,7 +727,7 @@ impl RedisSpool {
                 others.push((name, n.max(0) as u64));
             }
         }
-        let gone = {
+        let expected = {
             let mut st = self.state();
             st.seen_group = true;
             st.others_pending = others.iter().map(|(_, n)| n).sum();
@@ -717,14 +735,13 @@ impl RedisSpool {
                 st.measured(len);
                 self.publish_bytes(&st);
             }
-            // Held entries and claimed ones not yet adopted are all in our
-            // pending list; fewer there means Redis lost some.
-            let expected = st.held.len() as u64 + st.claimed.len() as u64;
-            let gone = expected.saturating_sub(ours).saturating_sub(st.missing);
-            st.missing += gone;
-            gone
+            // Our entries and the claimed ones not yet adopted are all in
+            // our pending list.
+            st.held.len() as u64 + st.claimed.len() as u64
         };
-        self.count_lost(gone);
+        if ours < expected {
+            self.find_lost(con).await?;
+        }
         if others.is_empty() {
             return Ok(());
         }
@@ -739,6 +756,37 @@ impl RedisSpool {
                 self.take_over(con, name).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Fewer entries in our pending list than we hold: find which are gone
+    /// (flushed, evicted, a failover), count their messages as lost.
+    async fn find_lost(&self, con: &mut ConnectionManager) -> redis::RedisResult<()> {
+        let listed: Value = redis::cmd("XPENDING")
+            .arg(&self.stream)
+            .arg(GROUP)
+            .arg("-")
+            .arg("+")
+            .arg(usize::MAX >> 1)
+            .arg(&self.consumer)
+            .query_async(con)
+            .await?;
+        let present: HashSet<String> = items(&listed)
+            .iter()
+            .filter_map(|e| items(e).first().and_then(text))
+            .collect();
+        let lost = {
+            let mut st = self.state();
+            let gone: HashSet<Arc<str>> = st
+                .held
+                .keys()
+                .filter(|id| !present.contains(&***id))
+                .cloned()
+                .collect();
+            st.claimed.retain(|(id, _)| present.contains(&**id));
+            st.forget(&gone)
+        };
+        self.count_lost(lost);
         Ok(())
     }
 
@@ -762,11 +810,6 @@ impl RedisSpool {
                 .arg(dead)
                 .query_async(con)
                 .await?;
-            let ids: Vec<String> = items(&listed)
-                .iter()
-                .filter(|e| items(e).get(2).and_then(int).unwrap_or(0) as u64 >= min_idle)
-                .filter_map(|e| items(e).first().and_then(text))
-                .collect();
             if items(&listed).is_empty() {
                 let _: redis::RedisResult<i64> = redis::cmd("XGROUP")
                     .arg("DELCONSUMER")
@@ -777,6 +820,11 @@ impl RedisSpool {
                     .await;
                 return Ok(());
             }
+            let ids: Vec<String> = items(&listed)
+                .iter()
+                .filter(|e| items(e).get(2).and_then(int).unwrap_or(0) as u64 >= min_idle)
+                .filter_map(|e| items(e).first().and_then(text))
+                .collect();
             if ids.is_empty() {
                 return Ok(()); // not idle long enough yet
             }
@@ -788,35 +836,19 @@ impl RedisSpool {
                 .arg(&ids)
                 .query_async(con)
                 .await?;
-            let got = entries(&claimed, false);
+            let got: Vec<(String, Vec<u8>)> = entries(&claimed, false)
+                .into_iter()
+                .filter_map(|(id, v)| Some((id?, v.unwrap_or_default())))
+                .collect();
             if got.is_empty() {
                 return Ok(()); // claimed by another process just before us
             }
-            let mut lost = 0u64;
-            {
-                let mut st = self.state();
-                for (id, value) in got {
-                    let Some(id) = id else { continue };
-                    match value.as_deref().and_then(decode) {
-                        Some((stamp, json)) => {
-                            st.note_size(STAMP_BYTES + json.len());
-                            st.claimed.push((
-                                id,
-                                Stored {
-                                    seq: 0,
-                                    stamp,
-                                    json,
-                                },
-                            ))
-                        }
-                        None => {
-                            lost += 1;
-                            st.to_ack.push(id);
-                        }
-                    }
-                }
+            let mut st = self.state();
+            for (id, value) in got {
+                st.note_size(value.len());
+                let (messages, _) = decode(&value);
+                st.claimed.push((Arc::from(id), messages));
             }
-            self.count_lost(lost);
         }
     }
 
@@ -851,19 +883,19 @@ impl SpoolBackend for RedisSpool {
             at_ms: now_ms(),
             message_id: *uuid::Uuid::new_v4().as_bytes(),
         };
-        let value = encode(&stamp, json);
-        let bytes = value.len() as u64 + ENTRY_OVERHEAD;
+        let bytes = encode(&stamp, json);
+        let len = bytes.len() as u64;
         let mut st = self.state();
         if st.closed {
             return Spooled::Off;
         }
         // While Redis is unreachable its memory is unknown: messages go on
         // from memory (bounded by max_queue_bytes) rather than being dropped.
-        if !st.down && st.remote_bytes + st.added_since + bytes > self.max_bytes {
+        if !st.down && st.remote_bytes + st.added_since + len + ENTRY_OVERHEAD > self.max_bytes {
             return Spooled::Full;
         }
-        st.added_since += bytes;
-        st.pending.push(Entry { seq, value });
+        st.added_since += len;
+        st.pending.push(Record { seq, bytes });
         drop(st);
         if self.idle.swap(false, Relaxed) {
             self.wake.notify_one();
@@ -878,20 +910,31 @@ impl SpoolBackend for RedisSpool {
         }
     }
 
+    /// Claimed entries' messages, held under new seqs; an entry without
+    /// any (damaged) is acknowledged at once.
     fn adopt(&self, next_seq: &mut dyn FnMut() -> u64) -> Vec<(u64, Stored, Spooled)> {
         let mut st = self.state();
-        let claimed = std::mem::take(&mut st.claimed);
-        claimed
-            .into_iter()
-            .map(|(id, mut m)| {
+        let mut out = Vec::new();
+        for (id, messages) in std::mem::take(&mut st.claimed) {
+            if messages.is_empty() {
+                st.to_ack.push(id);
+                continue;
+            }
+            st.held.insert(
+                id.clone(),
+                Held {
+                    remaining: messages.len(),
+                },
+            );
+            for mut m in messages {
                 let seq = next_seq();
                 m.seq = seq;
-                let bytes = (STAMP_BYTES + m.json.len()) as u64 + ENTRY_OVERHEAD;
-                st.held.insert(seq, Held { id, bytes });
+                st.seqs.insert(seq, id.clone());
                 let stamp = m.stamp;
-                (seq, m, Spooled::Stamped(stamp))
-            })
-            .collect()
+                out.push((seq, m, Spooled::Stamped(stamp)));
+            }
+        }
+        out
     }
 
     fn adopt_every(&self) -> Option<Duration> {
@@ -930,15 +973,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_entry_keeps_its_stamp_and_json() {
-        let stamp = Stamp {
-            kind: 2,
+    fn an_entry_packs_messages_with_their_stamps() {
+        let stamp = |k| Stamp {
+            kind: k,
             at_ms: 1_700_000_000_123,
-            message_id: [7; 16],
+            message_id: [k; 16],
         };
-        let v = encode(&stamp, r#"{"userId":"u"}"#);
-        assert_eq!(decode(&v), Some((stamp, r#"{"userId":"u"}"#.to_string())));
-        assert_eq!(decode(&v[..10]), None);
+        let mut v = encode(&stamp(2), r#"{"userId":"u"}"#);
+        v.extend(encode(&stamp(0), r#"{"event":"E"}"#));
+        let (messages, whole) = decode(&v);
+        assert!(whole);
+        let got: Vec<(Stamp, &str)> = messages
+            .iter()
+            .map(|m| (m.stamp, m.json.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (stamp(2), r#"{"userId":"u"}"#),
+                (stamp(0), r#"{"event":"E"}"#)
+            ]
+        );
+        // A cut entry: the whole records before the cut.
+        let (messages, whole) = decode(&v[..v.len() - 3]);
+        assert!(!whole);
+        assert_eq!(messages.len(), 1);
     }
 
     #[test]
