@@ -159,6 +159,36 @@ for (const backend of BACKENDS) {
   )
 }
 
+for (const backend of BACKENDS) {
+  test(
+    `${backend.name} spool: process.exit() right after tracking 5,000 events in an outage: a live process delivers them all`,
+    { skip: backend.skip, timeout: 120_000 },
+    async (t) => {
+      const srv = await startSegmentServer()
+      const spool = backend.options()
+      t.after(() => {
+        backend.cleanup(spool)
+        return srv.close()
+      })
+      const options = { ...spool, spool_takeover_ms: TAKEOVER_MS, flush_at: 100, max_retries: 1000, max_retry_time: 600_000 }
+      srv.failFor(600_000, { status: 503 })
+      const live = start(srv, "live", options, { SPOOL_LIMIT: "100" })
+      t.after(() => live.child.exitCode === null && live.child.signalCode === null && live.child.kill("SIGKILL"))
+      await live.reached(100)
+      const exiting = spawn(process.execPath, [FIXTURE, srv.url, KEY, "", "exit-now", "exit", JSON.stringify(options)], {
+        stdio: "ignore",
+        env: { ...process.env, SPOOL_CHUNK: "5000" },
+      })
+      assert.equal(await new Promise((r) => exiting.on("exit", r)), 0)
+      srv.failFor(0, { status: 503 })
+      await waitFor("the 5,000 messages of the process that exited", () => received(srv, "exit").byI.size >= 5000, 60_000)
+      const { byI, copies } = received(srv, "exit")
+      for (const [i, ids] of byI) assert.equal(ids.size, 1, `message ${i} arrived with ${ids.size} messageIds`)
+      t.diagnostic(`${backend.name}: 5000 delivered by the live process, ${copies - byI.size} duplicate copies`)
+    }
+  )
+}
+
 /** A free TCP port on 127.0.0.1. */
 function freePort() {
   return new Promise((resolve, reject) => {
