@@ -25,7 +25,7 @@ const TAKEOVER_MS = 3000
 
 const redisCli = (...args) => spawnSync("redis-cli", ["-n", String(REDIS_DB), ...args], { encoding: "utf8" }).stdout
 
-describe("Medusa 2.21.2, server + worker on the Redis event bus with the Redis spool: the worker killed during an outage", { timeout: 20 * 60 * 1000 }, () => {
+describe("Medusa 2.21.2, server + worker on the Redis event bus with the Redis spool: the worker killed during an outage", { timeout: 40 * 60 * 1000 }, () => {
   let seg
   let backend
   let api
@@ -50,7 +50,7 @@ describe("Medusa 2.21.2, server + worker on the Redis event bus with the Redis s
       backend = await v2.startBackend({ mode: "plugin", eventBus: "redis", worker: true, segmentOptions: options, env: { E2E_PROJECT_REDIS_URL: STORE_REDIS_URL } })
       api = new MedusaV2Api(backend.url, backend.publishableKey)
     },
-    { timeout: 15 * 60 * 1000 }
+    { timeout: 30 * 60 * 1000 }
   )
 
   after(async () => {

@@ -798,8 +798,14 @@ impl RedisSpool {
         let min_idle = (self.takeover / 8).as_millis() as u64;
         let budget = self.shared.config.max_queue_bytes as u64 / 2;
         loop {
-            if self.shared.stats.queued_bytes.load(Relaxed) > budget {
-                return Ok(()); // next round
+            let claimed: u64 = self
+                .state()
+                .claimed
+                .iter()
+                .flat_map(|(_, ms)| ms.iter().map(|m| m.json.len() as u64))
+                .sum();
+            if self.shared.stats.queued_bytes.load(Relaxed) + claimed > budget {
+                return Ok(()); // the rest at a later round, once these are delivered
             }
             let listed: Value = redis::cmd("XPENDING")
                 .arg(&self.stream)
