@@ -52,6 +52,10 @@ const CLAIM_BATCH: usize = 100;
 /// Backoff between attempts while Redis is unreachable.
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Rounds follow each other at most this often while messages arrive (a
+/// group commit: a burst is written in a few large entries, not in many
+/// small ones that each cost a transaction).
+const ROUND_EVERY: Duration = Duration::from_millis(1);
 /// How long `commit` (process exit) waits for the buffer to be written.
 const COMMIT_WAIT: Duration = Duration::from_millis(500);
 /// A packed message: length (u32 LE) of what follows, then kind, time (ms,
@@ -388,6 +392,7 @@ impl RedisSpool {
         loop {
             // While Redis is down every attempt talks to it (the heartbeat).
             let beat = self.state().down || tokio::time::Instant::now() >= next_beat;
+            let began = tokio::time::Instant::now();
             match self.round(&mut con, beat).await {
                 Ok(busy) => {
                     backoff = MIN_BACKOFF;
@@ -400,6 +405,7 @@ impl RedisSpool {
                         return;
                     }
                     if busy {
+                        tokio::time::sleep_until(began + ROUND_EVERY).await;
                         continue;
                     }
                     self.idle.store(true, Relaxed);
@@ -535,7 +541,10 @@ impl RedisSpool {
     /// One transaction: make sure the group exists, add the entry, read it
     /// into this consumer's pending list, and measure the stream.
     async fn write(&self, con: &mut ConnectionManager, batch: &[Record]) -> redis::RedisResult<()> {
-        let value: Vec<u8> = batch.iter().flat_map(|r| r.bytes.iter().copied()).collect();
+        let mut value = Vec::with_capacity(batch.iter().map(|r| r.bytes.len()).sum());
+        for r in batch {
+            value.extend_from_slice(&r.bytes);
+        }
         let mut pipe = redis::pipe();
         pipe.atomic().ignore_errors();
         pipe.cmd("XGROUP")
