@@ -113,7 +113,10 @@ for (const backend of BACKENDS) {
     async (t) => {
       const srv = await startSegmentServer()
       const spool = backend.options()
+      const children = []
       t.after(() => {
+        // the processes first: a live one would make its stream again
+        for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL")
         backend.cleanup(spool)
         return srv.close()
       })
@@ -121,10 +124,10 @@ for (const backend of BACKENDS) {
       const options = { ...spool, spool_takeover_ms: TAKEOVER_MS, flush_at: 100, max_retries: 1000, max_retry_time: 600_000 }
       srv.failFor(600_000, { status: 503 })
       const survivors = [start(srv, "survivorA", options, { SPOOL_LIMIT: String(SURVIVOR_EVENTS) }), start(srv, "survivorB", options, { SPOOL_LIMIT: String(SURVIVOR_EVENTS) })]
-      t.after(() => survivors.forEach((s) => s.child.exitCode === null && s.child.signalCode === null && s.child.kill("SIGKILL")))
+      children.push(...survivors.map((s) => s.child))
       await Promise.all(survivors.map((s) => s.reached(SURVIVOR_EVENTS)))
       const victim = start(srv, "victim", options, { SPOOL_LIMIT: String(VICTIM_EVENTS) })
-      t.after(() => victim.child.exitCode === null && victim.child.signalCode === null && victim.child.kill("SIGKILL"))
+      children.push(victim.child)
       await victim.reached(VICTIM_EVENTS)
       await sleep(100)
       const killedAt = Date.now()
@@ -166,14 +169,15 @@ for (const backend of BACKENDS) {
     async (t) => {
       const srv = await startSegmentServer()
       const spool = backend.options()
+      let live
       t.after(() => {
+        if (live && live.child.exitCode === null && live.child.signalCode === null) live.child.kill("SIGKILL")
         backend.cleanup(spool)
         return srv.close()
       })
       const options = { ...spool, spool_takeover_ms: TAKEOVER_MS, flush_at: 100, max_retries: 1000, max_retry_time: 600_000 }
       srv.failFor(600_000, { status: 503 })
-      const live = start(srv, "live", options, { SPOOL_LIMIT: "100" })
-      t.after(() => live.child.exitCode === null && live.child.signalCode === null && live.child.kill("SIGKILL"))
+      live = start(srv, "live", options, { SPOOL_LIMIT: "100" })
       await live.reached(100)
       const exiting = spawn(process.execPath, [FIXTURE, srv.url, KEY, "", "exit-now", "exit", JSON.stringify(options)], {
         stdio: "ignore",

@@ -27,11 +27,17 @@ test("an explicit spool_dir or spool_url wins; spool_url false keeps the disk sp
   assert.deepEqual(withMedusaSpoolDefault({ spool_dir: false }, store), { spool_dir: false })
 })
 
-test("a v1 SegmentService built in a container with a Redis URL spools to Redis", () => {
+test("a v1 SegmentService built in a container with a Redis URL spools to Redis", async () => {
+  const { spawnSync } = require("node:child_process")
+  const keys = () => spawnSync("redis-cli", ["-n", "12", "--scan", "--pattern", "segment:spool:*"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean)
+  const before = new Set(keys())
   const SegmentService = require("../../services/segment").default
   const logger = { info() {}, warn() {}, error() {} }
   const s = new SegmentService({ logger, ...v1("redis://127.0.0.1:6379/12") }, { write_key: "wk_spool_default_test", host: "http://127.0.0.1:9" })
   assert.equal(s.stats().spool.redis, true)
   assert.equal(s.stats().spool.dir, null)
-  return s.shutdown({ timeout: 0 })
+  await s.shutdown({ timeout: 0 })
+  await new Promise((r) => setTimeout(r, 300)) // the spool's last round
+  const mine = keys().filter((k) => !before.has(k))
+  if (mine.length) spawnSync("redis-cli", ["-n", "12", "del", ...mine])
 })
