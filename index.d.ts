@@ -37,7 +37,14 @@ export interface SegmentOptions {
   spool_dir?: string | false
   /** Bytes the spool may take on disk; beyond it new messages are dropped (`dropped.spool_full`). Default 256 MiB. */
   max_spool_bytes?: number
-  /** ms within which a live process adopts the spool files of one that died on the same host (from 100). Default 30000. */
+  /**
+   * Redis spool shared by every process of the write key + host
+   * (`redis://[user:password@]host:port/db` or `rediss://...`), or false.
+   * Not together with spool_dir. Default: off standalone; in Medusa the
+   * store's Redis URL when it has one. See docs/multi-instance.md.
+   */
+  spool_url?: string | false
+  /** ms before a live process takes over the spooled messages of a dead one (disk: same host; from 100). Default 30000. */
   spool_takeover_ms?: number
   /** Options of the Medusa layer (and any other) are kept in `options_`. */
   [other: string]: unknown
@@ -95,12 +102,16 @@ export interface SegmentStats {
   bytes_sent: number
   spool: {
     dir: string | null
+    /** The Redis spool (spool_url) is in use. */
+    redis: boolean
     bytes: number
-    /** Messages replayed from the files of processes that died. */
+    /** Messages replayed from the files (or Redis entries) of processes that died. */
     replayed: number
+    /** Redis spool: unsettled messages of this process that Redis lost (still delivered from memory). */
+    lost: number
     /** Spool files found with a torn or corrupt tail. */
     damaged_files: number
-    /** Failures to use the spool directory (then messages stay in memory). */
+    /** Failures to use the spool directory, or Redis outages (then messages stay in memory). */
     errors: number
   }
   enabled: boolean

@@ -30,6 +30,7 @@ const CORE_OPTIONS = [
   "shutdown_timeout",
   "spool_dir", // spool: src/spool, lib/spool.js
   "max_spool_bytes",
+  "spool_url", // Redis spool: src/spool/redis.rs
   "spool_takeover_ms",
 ]
 
