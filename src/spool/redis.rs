@@ -39,6 +39,7 @@ use tokio::sync::Notify;
 use super::backend::SpoolBackend;
 use super::format;
 use super::{Spooled, Stamp, Stored};
+use crate::batch::MESSAGE_OVERHEAD;
 use crate::log::Level;
 use crate::message::Kind;
 use crate::shared::Shared;
@@ -815,7 +816,7 @@ impl RedisSpool {
                 .state()
                 .claimed
                 .iter()
-                .flat_map(|(_, ms)| ms.iter().map(|m| m.json.len() as u64))
+                .flat_map(|(_, ms)| ms.iter().map(|m| (m.json.len() + MESSAGE_OVERHEAD) as u64))
                 .sum();
             if self.shared.stats.queued_bytes.load(Relaxed) + claimed > budget {
                 return Ok(()); // the rest at a later round, once these are delivered
