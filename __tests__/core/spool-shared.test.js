@@ -46,9 +46,8 @@ const BACKENDS = [
     name: "disk",
     options: () => ({ spool_dir: fs.mkdtempSync(path.join(os.tmpdir(), "segment-spool-shared-")) }),
     cleanup: (o) => fs.rmSync(o.spool_dir, { recursive: true, force: true }),
-    // The disk spool adopts a dead process's files at start only, until it
-    // adopts them while running (issue 18 item 3): then drop this skip.
-    skip: "the disk spool does not adopt while running yet (issue 18 item 3)",
+    // (a live process adopts a dead one's files every spool_takeover_ms / 2: src/spool/replay.rs)
+    skip: false,
   },
   {
     name: "redis",
