@@ -227,6 +227,8 @@ impl Worker {
                 timeout,
                 abandon,
             } => {
+                // A flush covers what the spool has claimed from dead processes.
+                self.adopt_claimed();
                 self.close_open_batch();
                 self.waiters.push(Waiter {
                     id,
