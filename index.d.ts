@@ -32,11 +32,13 @@ export interface SegmentOptions {
   enabled?: boolean
   /** ms bound of the flush on `beforeExit`/SIGTERM/SIGINT and the default of `shutdown()`. Default 5000. */
   shutdown_timeout?: number
-  /** Directory of the on-disk spool (see Crash safety); `false` turns it off. Several processes may share it. Default: Medusa: .segment-spool under the backend's working directory; standalone: off. */
+  /** Directory of the on-disk spool (see Crash safety); `false` turns it off. Several processes may share it. Default: Medusa: .segment-spool under the backend's working directory when the store has no Redis URL (else spool_url); standalone: off. */
   spool_dir?: string | false
   /** Bound on the spool's files; beyond it new messages are dropped, counted (`stats().dropped.spool_full`) and logged. Default: 268435456 (256 MB). */
   max_spool_bytes?: number
-  /** ms after which a live process takes over the spooled messages of one that died (same `spool_dir`), with their original `messageId`s, without waiting for a restart. Default 30000. */
+  /** Redis spool shared by every process of the write key + host (`redis://[user:password@]host:port/db` or `rediss://...`), or `false`; not together with `spool_dir`. See Several instances. The URL is never logged. Default: Medusa: the store's Redis URL when it has one (projectConfig.redisUrl / redis_url), else off; standalone: off. */
+  spool_url?: string | false
+  /** ms after which a live process takes over the spooled messages of one that died (disk: same host, same `spool_dir`; Redis: any host), with their original `messageId`s, without waiting for a restart. Default 30000. */
   spool_takeover_ms?: number
   /** If the cart context has `ga_id`, "Order Completed" carries `integrations["Google Analytics"] = { clientId }`. Default false. */
   use_ga_id?: boolean
@@ -125,12 +127,16 @@ export interface SegmentStats {
   bytes_sent: number
   spool: {
     dir: string | null
+    /** The Redis spool (spool_url) is in use. */
+    redis: boolean
     bytes: number
-    /** Messages replayed from the files of processes that died. */
+    /** Messages replayed from the files (or Redis entries) of processes that died. */
     replayed: number
+    /** Redis spool: unsettled messages of this process that Redis lost (still delivered from memory). */
+    lost: number
     /** Spool files found with a torn or corrupt tail. */
     damaged_files: number
-    /** Failures to use the spool directory (then messages stay in memory). */
+    /** Failures to use the spool directory, or Redis outages (then messages stay in memory). */
     errors: number
   }
   enabled: boolean

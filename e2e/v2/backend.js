@@ -339,6 +339,8 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
     get exited() {
       return main.exited
     },
+    /** The processes after the first, e.g. the worker of ["server", "worker"] ({ child, exited, exitPromise, logFile }). */
+    others: procs.slice(1),
     /**
      * SIGTERM (Medusa's graceful shutdown: HTTP server, then the modules'
      * shutdown hooks), SIGKILL after graceMs; resolves { code, signal, ms }

@@ -52,6 +52,8 @@ if (mode === "plugin") {
 module.exports = defineConfig({
   projectConfig: {
     databaseUrl: process.env.DATABASE_URL,
+    // E2E_PROJECT_REDIS_URL: the store's own Redis (the plugin's default spool then)
+    ...(process.env.E2E_PROJECT_REDIS_URL ? { redisUrl: process.env.E2E_PROJECT_REDIS_URL } : {}),
     databaseLogging: false,
     // e2e/v2/backend.js workerModes: "shared" (API + subscribers), "server", "worker"
     workerMode: process.env.E2E_WORKER_MODE || "shared",
