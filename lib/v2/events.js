@@ -15,9 +15,16 @@ const { subscriberClient } = require("./client")
 const { messageId, identifyCall, makeCalls } = require("../events")
 const order = require("./order")
 
-// What the builders read. Asking for a total makes the order module compute
-// all totals and load items/shipping methods with their adjustments and tax lines.
-const ORDER_FIELDS = [
+// What each event's Segment calls read, as data: per Medusa event, the
+// query-graph fields of each entity it loads (FIELDS below). A property that
+// needs more data gets its field here and is read in lib/v2/order.js (or the
+// event's entry); nothing else is loaded. One query per entity and event.
+
+// The order, for every event's properties. Asking for a total makes the order
+// module compute all totals, for which it loads the items and shipping
+// methods with their adjustments and tax lines in any case (so listing their
+// fields one by one would not load less).
+const ORDER = [
   "id",
   "email",
   "currency_code",
@@ -41,15 +48,40 @@ const ORDER_FIELDS = [
   "shipping_methods.adjustments.*",
   "shipping_address.*",
 ]
-// Through module links (order-cart, order-payment-collection). The coupon is
-// read from the line adjustments (their code is the promotion's), which saves
-// the order-promotion link's query.
-const ORDER_LINK_FIELDS = ["cart.id", "cart.metadata", "payment_collections.payments.provider_id"]
-const RETURN_FIELDS = ["id", "order_id", "refund_amount", "received_at", "items.*", "items.reason.*"]
-const CLAIM_FIELDS = ["id", "order_id", "type", "created_at", "return_id", "claim_items.*"]
-const EXCHANGE_FIELDS = ["id", "order_id", "difference_due", "created_at", "return_id", "additional_items.*"]
-const FULFILLMENT_FIELDS = ["id", "shipped_at", "items.*", "order.id"]
+// Through module links (order-cart, order-payment-collection): checkout_id,
+// payment_provider. The coupon is read from the line adjustments (their code
+// is the promotion's), which saves the order-promotion link's query.
+const ORDER_LINKS = ["cart.id", "cart.metadata", "payment_collections.payments.provider_id"]
+// A return's received items, with their reasons.
+const RETURN_ITEMS = ["id", "items.*", "items.reason.*"]
+// Shipping methods with what their total needs (tax lines, adjustments).
+const SHIPPING = ["shipping_methods.*", "shipping_methods.tax_lines.*", "shipping_methods.adjustments.*"]
+const EXCHANGE = ["id", "order_id", "difference_due", "created_at", "return_id", "additional_items.*"]
 
+const FIELDS = {
+  "order.placed": { order: [...ORDER, ...ORDER_LINKS] },
+  "order.canceled": { order: [...ORDER, ...ORDER_LINKS] },
+  "shipment.created": {
+    fulfillment: ["id", "shipped_at", "items.*", "order.id"],
+    order: [...ORDER, ...ORDER_LINKS],
+    // the order's exchanges: is this the shipment of one's outbound items?
+    order_exchange: EXCHANGE,
+    // the exchange's inbound items and shipping (Swap Shipped), read with it
+    exchange: [...EXCHANGE, ...RETURN_ITEMS.map((f) => `return.${f}`), ...SHIPPING],
+  },
+  "order.return_received": {
+    return: ["id", "order_id", "refund_amount", "received_at", "items.*", "items.reason.*", ...SHIPPING],
+    order: [...ORDER, ...ORDER_LINKS],
+  },
+  "order.claim_created": {
+    order_claim: ["id", "order_id", "type", "created_at", "return_id", "claim_items.*", ...RETURN_ITEMS.map((f) => `return.${f}`)],
+    order: [...ORDER, ...ORDER_LINKS],
+  },
+  "order.exchange_created": {
+    order_exchange: [...EXCHANGE, ...RETURN_ITEMS.map((f) => `return.${f}`), ...SHIPPING],
+    order: [...ORDER, ...ORDER_LINKS],
+  },
+}
 
 async function graphOne(ctx, entity, fields, filters) {
   const { data } = await ctx.query.graph({ entity, fields, filters })
@@ -61,39 +93,62 @@ async function graphAll(ctx, entity, fields, filters) {
   return Array.isArray(data) ? data : data ? [data] : []
 }
 
-/** The order with its link data; without the links when a link is not there (logged). */
-async function loadOrder(ctx, id) {
-  if (!id) throw new Error("the event carries no order id")
-  let o
+/** The fields of `entity` without those read through `prefix` (a relation that could not be read). */
+const without = (fields, prefix) => fields.filter((f) => !f.startsWith(prefix))
+
+/**
+ * One query of `entity` with `fields`; when it fails, the same without the
+ * fields read through the relations in `optional` (`warn(err)` is told), so
+ * that what those add is loaded separately or left empty and the event still goes.
+ */
+async function graphOneOr(ctx, entity, fields, filters, optional, warn) {
   try {
-    o = await graphOne(ctx, "order", [...ORDER_FIELDS, ...ORDER_LINK_FIELDS], { id })
+    return await graphOne(ctx, entity, fields, filters)
   } catch (err) {
+    if (warn) warn(err)
+    return graphOne(ctx, entity, optional.reduce(without, fields), filters)
+  }
+}
+
+async function graphAllOr(ctx, entity, fields, filters, optional) {
+  try {
+    return await graphAll(ctx, entity, fields, filters)
+  } catch (_) {
+    return graphAll(ctx, entity, optional.reduce(without, fields), filters)
+  }
+}
+
+/** The order with its link data; without the links when a link is not there (logged). */
+async function loadOrder(ctx, fields, id) {
+  if (!id) throw new Error("the event carries no order id")
+  const o = await graphOneOr(ctx, "order", fields, { id }, ["cart.", "payment_collections."], (err) =>
     ctx.logger.warn(
       `[segment] cannot load the cart or payments of order ${id} (${err && err.message}); ` +
         "checkout_id and payment_provider are left empty"
     )
-    o = await graphOne(ctx, "order", ORDER_FIELDS, { id })
-  }
+  )
   if (!o) throw new Error(`order ${id} not found`)
   return o
 }
 
-async function loadReturnItems(ctx, returnId) {
-  if (!returnId) return []
-  const r = await graphOne(ctx, "return", ["id", "items.*", "items.reason.*"], { id: returnId })
+/** A return's items, when the entity that refers to it did not bring them. */
+async function returnItems(ctx, owner) {
+  if (owner.return && Array.isArray(owner.return.items)) return owner.return.items
+  if (!owner.return_id) return []
+  const r = await graphOne(ctx, "return", RETURN_ITEMS, { id: owner.return_id })
   return (r && r.items) || []
 }
 
 /**
- * The shipping methods of a return or exchange, with their tax lines when
- * those can be read; [] when none can be.
+ * The shipping methods of a return or exchange as loaded with it, else read
+ * on their own (with their tax lines when those can be read); [] when none can be.
  */
-async function loadShipping(ctx, entity, id) {
-  if (!id) return []
-  const tries = [["id", "shipping_methods.*", "shipping_methods.tax_lines.*", "shipping_methods.adjustments.*"], ["id", "shipping_methods.*"]]
-  for (const fields of tries) {
+async function shippingOf(ctx, entity, owner) {
+  if (Array.isArray(owner.shipping_methods)) return owner.shipping_methods
+  if (!owner.id) return []
+  for (const fields of [["id", ...SHIPPING], ["id", "shipping_methods.*"]]) {
     try {
-      const r = await graphOne(ctx, entity, fields, { id })
+      const r = await graphOne(ctx, entity, fields, { id: owner.id })
       return (r && r.shipping_methods) || []
     } catch (_) {
       // next, with fewer fields
@@ -103,15 +158,22 @@ async function loadShipping(ctx, entity, id) {
 }
 
 /** The exchange with its inbound items, and its shipping when the difference due must be computed. */
-async function loadExchange(ctx, exchange) {
-  const out = { ...exchange, return: { items: await loadReturnItems(ctx, exchange.return_id) } }
-  if (order.num(exchange.difference_due) === null) out.shipping_methods = await loadShipping(ctx, "order_exchange", exchange.id)
+async function withReturn(ctx, exchange) {
+  const out = { ...exchange, return: { items: await returnItems(ctx, exchange) } }
+  if (order.num(exchange.difference_due) === null) out.shipping_methods = await shippingOf(ctx, "order_exchange", exchange)
   return out
 }
 
-/** Builder context for an order's currency. */
-async function builderCtx(ctx, currency) {
-  return { reportingCurrency: ctx.segment.reportingCurrency_ || "EUR", rate: await ctx.segment.reportingRate(currency) }
+/**
+ * Builder context for an order's currency: synchronous when the rate needs
+ * no wait (the reporting currency, no key, a warm exchange-rate cache), a
+ * promise otherwise.
+ */
+function builderCtx(ctx, currency) {
+  const seg = ctx.segment
+  const make = (rate) => ({ reportingCurrency: seg.reportingCurrency_ || "EUR", rate })
+  const now = seg.cachedReportingRate(currency)
+  return now !== undefined ? make(now) : seg.reportingRate(currency).then(make)
 }
 
 /** userId of an order's calls; a guest order without a customer falls back to an anonymousId. */
@@ -126,7 +188,7 @@ function track(o, event, properties, timestamp, id) {
 const EVENTS = {
   "order.placed": {
     async calls({ id }, ctx) {
-      const o = await loadOrder(ctx, id)
+      const o = await loadOrder(ctx, FIELDS["order.placed"].order, id)
       const bctx = await builderCtx(ctx, o.currency_code)
       const t = track(o, "Order Completed", order.buildOrderProperties(o, bctx, o), o.created_at, messageId("order.placed", o.id))
       // 2.x carts have no context (ip, user agent); a ga_id can be kept in the cart's metadata
@@ -135,6 +197,7 @@ const EVENTS = {
       t.message.integrations = {}
       if (ctx.options.use_ga_id && meta.ga_id) t.message.integrations["Google Analytics"] = { clientId: meta.ga_id }
       const calls = []
+      // identify and track from the same order
       if (o.customer_id) calls.push(identifyCall(o))
       calls.push(t)
       return calls
@@ -144,17 +207,18 @@ const EVENTS = {
   // data.id is the fulfillment's id; an exchange's outbound items are shipped as order fulfillments.
   "shipment.created": {
     async calls({ id }, ctx) {
-      const f = await graphOne(ctx, "fulfillment", FULFILLMENT_FIELDS, { id })
+      const fields = FIELDS["shipment.created"]
+      const f = await graphOne(ctx, "fulfillment", fields.fulfillment, { id })
       if (!f) throw new Error(`fulfillment ${id} not found`)
       if (!f.order || !f.order.id) throw new Error(`fulfillment ${id} belongs to no order`)
-      const o = await loadOrder(ctx, f.order.id)
+      const o = await loadOrder(ctx, fields.order, f.order.id)
       const bctx = await builderCtx(ctx, o.currency_code)
       const shipped = new Set((f.items || []).map((fi) => fi.line_item_id))
-      const exchanges = await graphAll(ctx, "order_exchange", EXCHANGE_FIELDS, { order_id: o.id })
+      const exchanges = await graphAllOr(ctx, "order_exchange", fields.order_exchange, { order_id: o.id }, ["return.", "shipping_methods."])
       const ex = exchanges.find((e) => (e.additional_items || []).some((a) => shipped.has(a.item_id)))
       const mid = messageId("shipment.created", f.id)
       if (ex) {
-        const props = order.buildSwapTotalProperties(o, await loadExchange(ctx, ex), bctx)
+        const props = order.buildSwapTotalProperties(o, await withReturn(ctx, ex), bctx)
         return [track(o, "Swap Shipped", props, f.shipped_at, mid)]
       }
       const byId = new Map((o.items || []).map((i) => [i.id, i]))
@@ -167,7 +231,7 @@ const EVENTS = {
 
   "order.canceled": {
     async calls({ id }, ctx) {
-      const o = await loadOrder(ctx, id)
+      const o = await loadOrder(ctx, FIELDS["order.canceled"].order, id)
       const bctx = await builderCtx(ctx, o.currency_code)
       const props = order.buildOrderProperties(o, bctx, o)
       return [track(o, "Order Cancelled", props, o.canceled_at, messageId("order.canceled", o.id))]
@@ -176,11 +240,12 @@ const EVENTS = {
 
   "order.return_received": {
     async calls({ order_id, return_id }, ctx) {
-      const ret = await graphOne(ctx, "return", RETURN_FIELDS, { id: return_id })
+      const fields = FIELDS["order.return_received"]
+      const ret = await graphOneOr(ctx, "return", fields.return, { id: return_id }, ["shipping_methods."])
       if (!ret) throw new Error(`return ${return_id} not found`)
-      const o = await loadOrder(ctx, order_id || ret.order_id)
+      const o = await loadOrder(ctx, fields.order, order_id || ret.order_id)
       const bctx = await builderCtx(ctx, o.currency_code)
-      const props = order.buildRefundProperties(o, ret, bctx, o, await loadShipping(ctx, "return", ret.id))
+      const props = order.buildRefundProperties(o, ret, bctx, o, await shippingOf(ctx, "return", ret))
       return [track(o, "Order Refunded", props, ret.received_at, messageId("order.return_received", ret.id))]
     },
   },
@@ -188,14 +253,12 @@ const EVENTS = {
   // One "Item Claimed" per claimed line: the claim's write-off items and its inbound (returned) items.
   "order.claim_created": {
     async calls({ order_id, claim_id }, ctx) {
-      const claim = await graphOne(ctx, "order_claim", CLAIM_FIELDS, { id: claim_id })
+      const fields = FIELDS["order.claim_created"]
+      const claim = await graphOneOr(ctx, "order_claim", fields.order_claim, { id: claim_id }, ["return."])
       if (!claim) throw new Error(`claim ${claim_id} not found`)
-      const o = await loadOrder(ctx, order_id || claim.order_id)
+      const o = await loadOrder(ctx, fields.order, order_id || claim.order_id)
       const bctx = await builderCtx(ctx, o.currency_code)
-      const claimed = [
-        ...(claim.claim_items || []).filter((ci) => !ci.is_additional_item),
-        ...(await loadReturnItems(ctx, claim.return_id)),
-      ]
+      const claimed = [...(claim.claim_items || []).filter((ci) => !ci.is_additional_item), ...(await returnItems(ctx, claim))]
       return claimed.map((c) =>
         track(
           o,
@@ -213,10 +276,11 @@ const EVENTS = {
   // collection: "Swap Confirmed" goes with "Swap Created".
   "order.exchange_created": {
     async calls({ order_id, exchange_id }, ctx) {
-      const found = await graphOne(ctx, "order_exchange", EXCHANGE_FIELDS, { id: exchange_id })
+      const fields = FIELDS["order.exchange_created"]
+      const found = await graphOneOr(ctx, "order_exchange", fields.order_exchange, { id: exchange_id }, ["return.", "shipping_methods."])
       if (!found) throw new Error(`exchange ${exchange_id} not found`)
-      const ex = await loadExchange(ctx, found)
-      const o = await loadOrder(ctx, order_id || ex.order_id)
+      const ex = await withReturn(ctx, found)
+      const o = await loadOrder(ctx, fields.order, order_id || ex.order_id)
       const bctx = await builderCtx(ctx, o.currency_code)
       const mid = messageId("order.exchange_created", ex.id)
       return [
@@ -268,4 +332,4 @@ function subscriberFor(event) {
   return { handler: segmentSubscriber, config: { event, context: { subscriberId: `segment-${event.replace(/[._]/g, "-")}` } } }
 }
 
-module.exports = { EVENTS, ORDER_FIELDS, ORDER_LINK_FIELDS, messageId, buildCalls, runEvent, subscriberFor }
+module.exports = { EVENTS, FIELDS, ORDER_FIELDS: ORDER, ORDER_LINK_FIELDS: ORDER_LINKS, messageId, buildCalls, runEvent, subscriberFor }
