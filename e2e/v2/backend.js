@@ -136,9 +136,12 @@ async function templateDatabase() {
   return name
 }
 
-/** A fresh database for one run; databases of earlier runs whose process is gone are dropped. */
-async function createRunDatabase() {
-  const template = await templateDatabase()
+/**
+ * A fresh database for one run (a copy of `from`, else of the template);
+ * databases of earlier runs whose process is gone are dropped.
+ */
+async function createRunDatabase(from) {
+  const template = from || (await templateDatabase())
   for (const old of databases(`${DB_PREFIX}run_`)) {
     const pid = Number(old.split("_")[2])
     if (pid && pid !== process.pid && pidAlive(pid)) continue
@@ -167,10 +170,12 @@ function dropQueue(queueName) {
  * mode: "plugin" (this package: plugin + provider), "docs" (the docs' example
  * provider + workflow, bench only) or "none".
  * eventBus: "redis" (Medusa's event-bus-redis on DB 10) or "local".
+ * fromDatabase / keepDatabase: start from a copy of a kept run's database / keep this run's.
  */
-async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir } = {}) {
+async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir, fromDatabase, keepDatabase = false } = {}) {
   if (eventBus === "redis") await be.ensureRedis()
-  const dbName = await createRunDatabase()
+  // fromDatabase: a stopped run's database (keepDatabase) to start from, e.g. the bench's orders
+  const dbName = await createRunDatabase(fromDatabase)
   const runId = dbName.slice(`${DB_PREFIX}run_`.length)
   if (!logDir) {
     const logsRoot = path.join(ROOT, ".tmp", "e2e-v2-logs")
@@ -223,7 +228,7 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
   )
   const logs = () => fs.readFileSync(logFile, "utf8")
   const cleanup = () => {
-    if (!process.env.E2E_KEEP_DB) {
+    if (!process.env.E2E_KEEP_DB && !keepDatabase) {
       try {
         psql(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`)
       } catch {}
@@ -281,4 +286,4 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
   }
 }
 
-module.exports = { prepareBackend, startBackend, backendDir, REDIS_URL }
+module.exports = { prepareBackend, startBackend, backendDir, REDIS_URL, DB_PREFIX }
