@@ -70,9 +70,9 @@ const PER_ROUND = 4
  */
 const VARIANTS = {
   none: { mode: "none" },
-  ours: { mode: "plugin" },
+  ours: { mode: "plugin", sends: true },
   ours_off: { mode: "plugin", options: { enabled: false } },
-  guide: { mode: "docs", only: (e) => e.guide },
+  guide: { mode: "docs", sends: true, only: (e) => e.guide },
 }
 
 async function waitUntil(check, timeoutMs, what) {
@@ -149,7 +149,7 @@ async function measureVariant(key, { records, events, rounds, rep, print, rates,
       const m0 = seg.messages.length
       await api.admin("POST", "/bench/emit", { event: e.event, data })
       await waitUntil(() => emitted() >= expectEvents, 120000, `warm-up of ${key} ${e.event}`)
-      await settle(seg)
+      await settle(seg, variant.sends, m0)
       const perRound = seg.messages.length - m0
       let expectMessages = seg.messages.length
       const before = await probe(backend, probeFile)
@@ -187,8 +187,12 @@ async function measureVariant(key, { records, events, rounds, rep, print, rates,
   }
 }
 
-/** Waits until no message has arrived for a flush interval and a bit. */
-async function settle(seg) {
+/**
+ * Waits until the variant's messages are in: at least one when it sends
+ * (`from`: the count before), then none new for a flush interval and a bit.
+ */
+async function settle(seg, sends, from) {
+  if (sends) await waitUntil(() => seg.messages.length > from, 120000, "the first Segment message")
   let n = -1
   while (n !== seg.messages.length) {
     n = seg.messages.length

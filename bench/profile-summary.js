@@ -44,10 +44,10 @@ function partOf(frame) {
   const m = url.match(/.*node_modules\/((@[^/]+\/)?[^/]+)\//)
   const pkg = m ? m[1] : "app code"
   if (/^(winston|logform|@colors|colors|triple-beam|readable-stream|winston-transport|ora|cli-spinners)$/.test(pkg)) return "logging (winston)"
-  if (pkg === "@medusajs/orchestration") return "Medusa query graph (@medusajs/orchestration: remote joiner, workflows)"
+  if (pkg === "@medusajs/query" || pkg === "@medusajs/modules-sdk") return "Medusa query graph (remote joiner, links)"
+  if (pkg === "@medusajs/orchestration") return "Medusa orchestration (workflows)"
   if (pkg === "@medusajs/order") return "Medusa order module (totals, services)"
   if (pkg === "@medusajs/utils" || pkg === "@medusajs/framework") return "Medusa utils/framework (totals math, module services, DI)"
-  if (pkg === "@medusajs/modules-sdk") return "Medusa modules-sdk (remote query, links)"
   if (pkg === "@medusajs/workflows-sdk" || pkg === "@medusajs/workflow-engine-inmemory") return "Medusa workflows"
   if (pkg.startsWith("@medusajs/")) return `Medusa other (${pkg})`
   if (pkg.startsWith("@mikro-orm/")) return "MikroORM"

@@ -144,7 +144,7 @@ async function createRunDatabase(from) {
   const template = from || (await templateDatabase())
   for (const old of databases(`${DB_PREFIX}run_`)) {
     const pid = Number(old.split("_")[2])
-    if (pid && pid !== process.pid && pidAlive(pid)) continue
+    if ((pid && pid !== process.pid && pidAlive(pid)) || old === from) continue
     try {
       psql(`DROP DATABASE IF EXISTS "${old}"`)
     } catch {}
