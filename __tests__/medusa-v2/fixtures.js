@@ -247,6 +247,8 @@ function fakeQuery(overrides = {}) {
       const project = (r) => {
         const out = clone(r)
         for (const link of ["cart", "payment_collections", "promotions"]) if (!asked.has(link)) delete out[link]
+        // a claim's or exchange's return, read through its relation when asked for
+        if (asked.has("return") && r.return_id && !out.return) out.return = clone((db.return || []).find((x) => x.id === r.return_id) || null)
         return out
       }
       return { data: rows.map(project), metadata: undefined }

@@ -64,10 +64,9 @@ const FIELDS = {
   "shipment.created": {
     fulfillment: ["id", "shipped_at", "items.*", "order.id"],
     order: [...ORDER, ...ORDER_LINKS],
-    // the order's exchanges: is this the shipment of one's outbound items?
-    order_exchange: EXCHANGE,
-    // the exchange's inbound items and shipping (Swap Shipped), read with it
-    exchange: [...EXCHANGE, ...RETURN_ITEMS.map((f) => `return.${f}`), ...SHIPPING],
+    // the order's exchanges (is this the shipment of one's outbound items?),
+    // with what Swap Shipped reads: inbound items and shipping
+    order_exchange: [...EXCHANGE, ...RETURN_ITEMS.map((f) => `return.${f}`), ...SHIPPING],
   },
   "order.return_received": {
     return: ["id", "order_id", "refund_amount", "received_at", "items.*", "items.reason.*", ...SHIPPING],
