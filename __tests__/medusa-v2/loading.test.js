@@ -100,3 +100,22 @@ test("the reporting rate comes from a warm cache without a lookup; a failure is 
     await down.close()
   }
 })
+
+test("a Medusa that cannot read a claim's return in the same query: read separately, the same calls, logged once", async () => {
+  const run = async () => {
+    const query = fakeQuery()
+    query.failOn("order_claim", "return.")
+    const logger = recordingLogger()
+    const opts = options()
+    const made = await runEvent("order.claim_created", PAYLOADS["order.claim_created"], container({ query, logger }), opts)
+    return { made, query, logger }
+  }
+  const first = await run()
+  assert.equal(first.made, 2, "the write-off item and the inbound item")
+  assert.deepEqual(first.query.calls.map((c) => c.entity), ["order_claim", "order_claim", "order", "return"])
+  assert.equal(first.logger.lines.filter(([l, m]) => l === "warn" && /cannot read order_claim with return\.\* in one query/.test(m)).length, 1)
+  const again = await run()
+  assert.equal(again.made, 2)
+  assert.deepEqual(again.query.calls.map((c) => c.entity), ["order_claim", "order", "return"], "not tried again")
+  assert.equal(again.logger.lines.filter(([l]) => l === "warn").length, 0)
+})

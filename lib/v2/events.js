@@ -95,26 +95,39 @@ async function graphAll(ctx, entity, fields, filters) {
 /** The fields of `entity` without those read through `prefix` (a relation that could not be read). */
 const without = (fields, prefix) => fields.filter((f) => !f.startsWith(prefix))
 
+/** Queries (entity and fields) that failed once with a relation, read without it since. */
+const unreadable = new Set()
+
 /**
  * One query of `entity` with `fields`; when it fails, the same without the
- * fields read through the relations in `optional` (`warn(err)` is told), so
- * that what those add is loaded separately or left empty and the event still goes.
+ * fields read through the relations in `optional`, so that what those add is
+ * loaded separately or left empty and the event still goes. `warn(err)` is
+ * told of every failure; without `warn`, a query that failed is logged once
+ * and not tried again in this process (a Medusa version that cannot read that
+ * relation).
  */
 async function graphOneOr(ctx, entity, fields, filters, optional, warn) {
-  try {
-    return await graphOne(ctx, entity, fields, filters)
-  } catch (err) {
-    if (warn) warn(err)
-    return graphOne(ctx, entity, optional.reduce(without, fields), filters)
-  }
+  return readOr(ctx, graphOne, entity, fields, filters, optional, warn)
 }
 
 async function graphAllOr(ctx, entity, fields, filters, optional) {
-  try {
-    return await graphAll(ctx, entity, fields, filters)
-  } catch (_) {
-    return graphAll(ctx, entity, optional.reduce(without, fields), filters)
+  return readOr(ctx, graphAll, entity, fields, filters, optional)
+}
+
+async function readOr(ctx, read, entity, fields, filters, optional, warn) {
+  const key = `${entity} ${fields.join(",")}`
+  if (!unreadable.has(key)) {
+    try {
+      return await read(ctx, entity, fields, filters)
+    } catch (err) {
+      if (warn) warn(err)
+      else {
+        unreadable.add(key)
+        ctx.logger.warn(`[segment] cannot read ${entity} with ${optional.join(" ")}* in one query (${err && err.message}); reading them separately`)
+      }
+    }
   }
+  return read(ctx, entity, optional.reduce(without, fields), filters)
 }
 
 /** The order with its link data; without the links when a link is not there (logged). */
