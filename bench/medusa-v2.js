@@ -25,7 +25,7 @@
 //                           [--events order.placed,...] [--cpu-prof DIR]
 //   (also: npm run bench -- --medusa-v2)
 // --cpu-prof DIR: also profiles the JS thread over each measured window
-// (V8 sampling profiler, 100 µs) and writes DIR/<variant>-<event>-<rep>.cpuprofile
+// (V8 sampling profiler, 500 µs) and writes DIR/<variant>-<event>-<rep>.cpuprofile
 // plus a split of the cost by part of the process (bench/profile-summary.js
 // --by-part), ours minus the floor. Profiling slows the process: its runs'
 // figures are not the benchmark's.

@@ -32,7 +32,13 @@ function partOf(frame) {
     for (const [re, name] of OURS) if (re.test(url)) return name
     return "ours: other"
   }
-  if (!url) return NODE_ASYNC.test(functionName) ? "Node: promises, timers, async hooks" : "V8 builtins (JSON, RegExp, ...)"
+  if (!url) {
+    if (NODE_ASYNC.test(functionName)) return "Node: promises, timers, async hooks"
+    // the inspector session the profile is taken through (bench-probe.js)
+    if (functionName === "dispatch") return "the profiler itself (inspector dispatch)"
+    if (/^(writeBuffer|writev|writeUtf8String|writeLatin1String|readStart|readStop|onStreamRead|close|shutdown)$/.test(functionName)) return "Node: sockets, streams, HTTP"
+    return "V8 builtins (JSON, RegExp, Array, ...)"
+  }
   if (url.startsWith("node:")) {
     if (/^node:internal\/(process\/task_queues|timers|async_hooks|process\/promises)|^node:timers|^node:async_hooks/.test(url) || NODE_ASYNC.test(functionName)) {
       return "Node: promises, timers, async hooks"

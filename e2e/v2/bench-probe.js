@@ -2,7 +2,7 @@
 // writes this process's CPU time and the event-loop delay histogram since the
 // last SIGUSR2 to $E2E_PROBE_FILE, then resets the histogram.
 // With E2E_PROBE_PROFILE=1 it also profiles the JS thread between two
-// SIGUSR2s (V8's sampling profiler, 100 µs) and writes that window's profile
+// SIGUSR2s (V8's sampling profiler, 500 µs) and writes that window's profile
 // to $E2E_PROBE_FILE.cpuprofile first: the profile covers exactly the
 // measured rounds, not Medusa's start-up or the orders being placed.
 const fs = require("node:fs")
@@ -29,7 +29,7 @@ function profiler() {
   const session = new inspector.Session()
   session.connect()
   session.post("Profiler.enable")
-  session.post("Profiler.setSamplingInterval", { interval: 100 })
+  session.post("Profiler.setSamplingInterval", { interval: 500 })
   session.post("Profiler.start")
   return {
     stop(cb) {
