@@ -119,3 +119,69 @@ test("a Medusa that cannot read a claim's return in the same query: read separat
   assert.deepEqual(again.query.calls.map((c) => c.entity), ["order_claim", "order", "return"], "not tried again")
   assert.equal(again.logger.lines.filter(([l]) => l === "warn").length, 0)
 })
+
+/**
+ * The order's links as Medusa 2.x keeps them: the link tables (query-graph
+ * entities order_cart, order_payment_collection) and the cart and payment
+ * modules, from the same fixtures the query graph's traversal answers from.
+ */
+function linkedStore() {
+  const { orderEur, orderUsd } = require("./fixtures")
+  const orders = [orderEur, orderUsd]
+  const carts = orders.map((o) => ({ ...o.cart }))
+  const payments = orders.flatMap((o, i) => o.payment_collections[0].payments.map((p, j) => ({ id: `pay_${i}_${j}`, payment_collection_id: `pc_${o.id}`, ...p })))
+  const calls = []
+  return {
+    calls,
+    overrides: {
+      order_cart: orders.map((o) => ({ id: `oc_${o.id}`, order_id: o.id, cart_id: o.cart.id })),
+      order_payment_collection: orders.map((o) => ({ id: `opc_${o.id}`, order_id: o.id, payment_collection_id: `pc_${o.id}` })),
+    },
+    cart: {
+      async listCarts(filters, config) {
+        calls.push(["listCarts", filters, config])
+        return carts.filter((c) => c.id === filters.id).map((c) => Object.fromEntries(config.select.map((k) => [k, c[k]])))
+      },
+    },
+    payment: {
+      async listPayments(filters, config) {
+        calls.push(["listPayments", filters, config])
+        return payments.filter((p) => filters.payment_collection_id.includes(p.payment_collection_id))
+      },
+    },
+  }
+}
+
+test("with the cart and payment modules there, the links come from the link tables: the same calls, no link traversal", async () => {
+  // each run delivers to its own server: only its messages, nothing late from another test
+  const messages = async (c, opts) => {
+    const own = await startSegmentServer()
+    try {
+      const made = await runEvent("order.placed", { id: "order_eur" }, c, { ...opts, host: own.url })
+      const until = Date.now() + 10000
+      while (own.messages.length < made && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
+      const pick = ({ type, event, userId, properties, traits, integrations, messageId }) => ({ type, event, userId, properties, traits, integrations, messageId })
+      return own.messages.map(pick).sort((a, b) => a.type.localeCompare(b.type))
+    } finally {
+      await own.close()
+    }
+  }
+  const opts = options({ use_ga_id: true })
+  const traversal = await messages(container({ query: fakeQuery(), logger: recordingLogger() }), opts)
+
+  const store = linkedStore()
+  const query = fakeQuery(store.overrides)
+  const direct = await messages(container({ query, logger: recordingLogger(), cart: store.cart, payment: store.payment }), opts)
+  assert.equal(direct.length, 2)
+  assert.deepEqual(direct, traversal)
+  assert.deepEqual(query.calls.map((c) => c.entity), ["order", "order_cart", "order_payment_collection"])
+  assert.ok(!query.calls[0].fields.some((f) => f.startsWith("cart.") || f.startsWith("payment_collections.")), "no link traversal")
+  assert.deepEqual(store.calls.map(([m]) => m).sort(), ["listCarts", "listPayments"], "the cart for its metadata (use_ga_id), the payments")
+
+  // without use_ga_id nothing reads the cart's metadata: the link table's cart_id is enough
+  const lean = linkedStore()
+  const q2 = fakeQuery(lean.overrides)
+  const got = await messages(container({ query: q2, logger: recordingLogger(), cart: lean.cart, payment: lean.payment }), options())
+  assert.equal(got.find((m) => m.type === "track").properties.checkout_id, "cart_eur")
+  assert.deepEqual(lean.calls.map(([m]) => m), ["listPayments"])
+})
