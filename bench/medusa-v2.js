@@ -302,8 +302,11 @@ function printProfiles(runs, print) {
       if (!run || !run.profile || !floor || !floor.profile) continue
       const load = (p) => JSON.parse(fs.readFileSync(p, "utf8"))
       const rows = partsTable(load(run.profile), load(floor.profile), run.handled)
-      print(`\n${key} ${event}: sampled JS-thread ms per event by part of the process, minus the floor's (profiled runs: slower than the figures)`)
-      for (const r of rows) if (Math.abs(r.ms) >= 0.02) print(`${r.ms.toFixed(2).padStart(8)}  ${r.part}`)
+      // shares of what the process did, without the profiler's own work
+      const own = rows[0].ms - (rows.find((r) => r.part.startsWith("the profiler")) || { ms: 0 }).ms
+      print(`\n${key} ${event}: sampled JS-thread ms per event by part of the process, minus the floor's, and share (profiled runs: slower than the figures)`)
+      print(`${own.toFixed(2).padStart(8)}         sampled, the profiler's own work left out`)
+      for (const r of rows.slice(1)) if (Math.abs(r.ms) >= 0.02) print(`${r.ms.toFixed(2).padStart(8)} ${((100 * r.ms) / own).toFixed(1).padStart(6)}%  ${r.part}`)
     }
   }
 }

@@ -137,7 +137,9 @@ if (require.main === module) {
     const per = i > 0 ? Number(args[i + 1]) : 1
     const files = args.slice(1).filter((a, j) => !(i > 0 && (j + 1 === i || j + 1 === i + 1)))
     const rows = partsTable(load(files[0]), files[1] ? load(files[1]) : null, per)
-    for (const r of rows) console.log(`${r.ms.toFixed(3).padStart(10)} ms  ${r.part}`)
+    const own = rows[0].ms - (rows.find((r) => r.part.startsWith("the profiler")) || { ms: 0 }).ms
+    console.log(`${own.toFixed(3).padStart(10)} ms          sampled, the profiler's own work left out`)
+    for (const r of rows.slice(1)) console.log(`${r.ms.toFixed(3).padStart(10)} ms ${((100 * r.ms) / own).toFixed(1).padStart(6)}%  ${r.part}`)
   } else {
     functions(load(args[0]), Number(args[1] || 25))
   }
