@@ -445,7 +445,11 @@ mod tests {
 
         let down = rates_for(&srv.url);
         assert_eq!(down.get_rate("USD", "EUR").await, None);
-        assert_eq!(down.cached_rate("USD", "EUR"), Some(0.0), "a remembered failure");
+        assert_eq!(
+            down.cached_rate("USD", "EUR"),
+            Some(0.0),
+            "a remembered failure"
+        );
         let mut cfg = down.config().clone();
         cfg.api_key = None;
         let keyless = ExchangeRates::new(cfg).unwrap();
