@@ -146,14 +146,14 @@ async function loadOrder(ctx, fields, id) {
     )
   let o
   if (ctx.paymentModule && fields.some(isLinkField)) {
-    // the order, and its links read directly (see orderLinks), side by side
-    const [order, links] = await Promise.all([
-      graphOne(ctx, "order", fields.filter((f) => !isLinkField(f)), { id }),
-      orderLinks(ctx, id, fields).catch((err) => {
-        warn(err)
-        return {}
-      }),
-    ])
+    // the order, then its links read directly (see orderLinks)
+    const order = await graphOne(ctx, "order", fields.filter((f) => !isLinkField(f)), { id })
+    const links = order
+      ? await orderLinks(ctx, id, fields).catch((err) => {
+          warn(err)
+          return {}
+        })
+      : {}
     o = order && Object.assign(order, links)
   } else {
     o = await graphOneOr(ctx, "order", fields, { id }, ["cart.", "payment_collections."], warn)
