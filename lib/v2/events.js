@@ -20,7 +20,7 @@ const order = require("./order")
 // needs more data gets its field here and is read in lib/v2/order.js (or the
 // event's entry); nothing else is loaded. One query per entity and event; the
 // order's link fields (cart., payment_collections.) are read from the link
-// tables beside the order query when Medusa's modules are there (loadOrder).
+// tables after the order query when Medusa's modules are there (loadOrder).
 
 // The order, for every event's properties. Asking for a total makes the order
 // module compute all totals, for which it loads the items and shipping
