@@ -45,6 +45,11 @@ const PAYLOADS = {
   "order.return_received": { order_id: "order_eur", return_id: "return_1" },
   "order.claim_created": { order_id: "order_eur", claim_id: "claim_1" },
   "order.exchange_created": { order_id: "order_exch", exchange_id: "oexc_1" },
+  // lib/v2/lifecycle.js, through the same rows
+  "order.updated": { id: "order_eur" },
+  "order.return_requested": { order_id: "order_eur", return_id: "return_1" },
+  "order.fulfillment_created": { order_id: "order_eur", fulfillment_id: "ful_x" },
+  "delivery.created": { id: "ful_x" },
 }
 
 test("every subscribed event has its row of query fields", () => {
