@@ -156,7 +156,9 @@ async function ensureRedis() {
 async function packPlugin() {
   fs.mkdirSync(PACK_DIR, { recursive: true })
   for (const f of fs.readdirSync(PACK_DIR)) if (f.endsWith(".tgz")) fs.rmSync(path.join(PACK_DIR, f))
-  const { stdout, ms } = await run("npm", ["pack", "--pack-destination", PACK_DIR, "--json"], { cwd: ROOT })
+  // E2E_PACK_PREBUILT=1: pack the addon as built (no `prepare` build), e.g. while other checkouts hold cargo's lock
+  const skipBuild = process.env.E2E_PACK_PREBUILT === "1" ? ["--ignore-scripts"] : []
+  const { stdout, ms } = await run("npm", ["pack", ...skipBuild, "--pack-destination", PACK_DIR, "--json"], { cwd: ROOT })
   const info = JSON.parse(stdout.slice(stdout.indexOf("[")))
   const tarball = path.join(PACK_DIR, info[0].filename)
   say(`packed ${path.relative(ROOT, tarball)} (${info[0].entryCount} files, ${info[0].size} bytes) in ${ms} ms`)

@@ -60,10 +60,9 @@ class SegmentService extends CoreSegmentService {
    * exchange-rate service failing or unreachable).
    */
   async reportingRate(currency) {
+    const now = this.cachedReportingRate(currency)
+    if (now !== undefined) return now
     const from = currencyCode(currency)
-    if (!from) return null
-    if (from === this.reportingCurrency_) return 1
-    if (!this.rates_) return null
     let rate = null
     try {
       rate = await this.rates_.getRate(from, this.reportingCurrency_)
@@ -72,6 +71,21 @@ class SegmentService extends CoreSegmentService {
     }
     for (const w of this.rates_.takeWarnings()) this.log_.warn(w)
     return typeof rate === "number" && rate > 0 ? rate : null
+  }
+
+  /**
+   * reportingRate's answer when it needs no wait: the reporting currency
+   * itself, no exchange_rates_api_key, or a rate (or failure) the exchange-rate
+   * cache holds; undefined when only reportingRate can tell.
+   */
+  cachedReportingRate(currency) {
+    const from = currencyCode(currency)
+    if (!from) return null
+    if (from === this.reportingCurrency_) return 1
+    if (!this.rates_) return null
+    const rate = this.rates_.cachedRate(from, this.reportingCurrency_)
+    if (typeof rate !== "number") return undefined
+    return rate > 0 ? rate : null
   }
 
   /**

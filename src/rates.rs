@@ -172,6 +172,29 @@ impl ExchangeRates {
         fetched.rate
     }
 
+    /// What `get_rate` would answer from the cache, without waiting: the rate
+    /// (1 for the same currency), 0 for a remembered failure, `None` when
+    /// nothing fresh is cached (in flight, expired, never asked: then call
+    /// `get_rate`). Lets a caller whose cache is warm skip a trip through the
+    /// runtime and back per lookup.
+    pub fn cached_rate(&self, from: &str, to: &str) -> Option<f64> {
+        let from = from.trim().to_ascii_uppercase();
+        let to = to.trim().to_ascii_uppercase();
+        if from == to {
+            return Some(1.0);
+        }
+        if from.is_empty() || to.is_empty() || self.config.api_key.is_none() {
+            return Some(0.0);
+        }
+        let slots = self.slots.lock().unwrap();
+        let fetched = slots.get(&(from, to))?.cell.get()?;
+        if fetched.at.elapsed() >= self.lifetime(fetched.rate.is_some()) {
+            return None;
+        }
+        self.cache_hits.fetch_add(1, Ordering::Relaxed);
+        Some(fetched.rate.unwrap_or(0.0))
+    }
+
     fn lifetime(&self, ok: bool) -> Duration {
         if ok {
             self.config.ttl
@@ -402,6 +425,35 @@ mod tests {
         assert_eq!(srv.hits.load(Ordering::SeqCst), 2);
         assert_eq!(r.stats().requests, 2);
         assert_eq!(r.stats().cache_hits, 9);
+    }
+
+    #[tokio::test]
+    async fn cached_rate_answers_without_waiting_only_when_fresh() {
+        let srv = serve(Duration::ZERO, |_| (500, "oops".to_string())).await;
+        let ok = serve(Duration::ZERO, ok_body).await;
+        let mut cfg = rates_for(&ok.url).config().clone();
+        cfg.ttl = Duration::from_millis(100);
+        let r = ExchangeRates::new(cfg).unwrap();
+        assert_eq!(r.cached_rate("eur", "EUR"), Some(1.0));
+        assert_eq!(r.cached_rate("USD", "EUR"), None, "never asked");
+        assert_eq!(r.get_rate("USD", "EUR").await, Some(1.25));
+        assert_eq!(r.cached_rate("usd", "eur"), Some(1.25));
+        assert_eq!(r.stats().cache_hits, 1);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(r.cached_rate("USD", "EUR"), None, "expired");
+        assert_eq!(ok.hits.load(Ordering::SeqCst), 1);
+
+        let down = rates_for(&srv.url);
+        assert_eq!(down.get_rate("USD", "EUR").await, None);
+        assert_eq!(
+            down.cached_rate("USD", "EUR"),
+            Some(0.0),
+            "a remembered failure"
+        );
+        let mut cfg = down.config().clone();
+        cfg.api_key = None;
+        let keyless = ExchangeRates::new(cfg).unwrap();
+        assert_eq!(keyless.cached_rate("USD", "EUR"), Some(0.0));
     }
 
     #[tokio::test]

@@ -29,6 +29,9 @@ const SCHEMA = {
   order_claim: "id order_id type refund_amount created_at order claim_items additional_items return return_id shipping_methods",
   order_exchange: "id order_id difference_due created_at order additional_items return return_id shipping_methods",
   fulfillment: "id location_id packed_at shipped_at delivered_at canceled_at provider_id shipping_option_id items labels created_at order",
+  // link tables
+  order_cart: "id order_id cart_id",
+  order_payment_collection: "id order_id payment_collection_id",
 }
 for (const k of Object.keys(SCHEMA)) SCHEMA[k] = new Set(SCHEMA[k].split(" "))
 const LINE_FIELDS = new Set(ORDER_LINE.split(" "))
@@ -253,6 +256,8 @@ function fakeQuery(overrides = {}) {
       const project = (r) => {
         const out = clone(r)
         for (const link of ["cart", "payment_collections", "promotions", "customer"]) if (!asked.has(link)) delete out[link]
+        // a claim's or exchange's return, read through its relation when asked for
+        if (asked.has("return") && r.return_id && !out.return) out.return = clone((db.return || []).find((x) => x.id === r.return_id) || null)
         return out
       }
       return { data: rows.map(project), metadata: undefined }

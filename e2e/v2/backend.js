@@ -191,16 +191,17 @@ async function pluginTemplateDatabase(base, env) {
 }
 
 /**
- * A fresh database for one run; databases of earlier runs whose process is
- * gone are dropped. migrate: with this package's tables (`medusa db:migrate`
- * with the plugin; the base template has none).
+ * A fresh database for one run (a copy of `from`, else of the template);
+ * databases of earlier runs whose process is gone are dropped. migrate: with
+ * this package's tables (`medusa db:migrate` with the plugin; the base
+ * template has none).
  */
-async function createRunDatabase({ migrate = false, env = {} } = {}) {
-  let template = await templateDatabase()
-  if (migrate) template = await pluginTemplateDatabase(template, env)
+async function createRunDatabase({ from, migrate = false, env = {} } = {}) {
+  let template = from || (await templateDatabase())
+  if (migrate && !from) template = await pluginTemplateDatabase(template, env)
   for (const old of databases(`${DB_PREFIX}run_`)) {
     const pid = Number(old.split("_")[2])
-    if (pid && pid !== process.pid && pidAlive(pid)) continue
+    if ((pid && pid !== process.pid && pidAlive(pid)) || old === from) continue
     try {
       psql(`DROP DATABASE IF EXISTS "${old}"`)
     } catch {}
@@ -231,13 +232,15 @@ function dropQueue(queueName) {
  * workerModes: one Medusa process per entry, each with that workerMode; the
  * first serves the API. ["shared", "worker"] (Redis bus): two processes
  * consuming the same events.
+ * fromDatabase / keepDatabase: start from a copy of a kept run's database / keep this run's.
  */
-async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir, database, migrate = false, workerModes = ["shared"] } = {}) {
+async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir, database, migrate = false, workerModes = ["shared"], fromDatabase, keepDatabase = false } = {}) {
   if (eventBus === "redis") await be.ensureRedis()
   if (workerModes.length > 1 && eventBus !== "redis") throw new Error("startBackend: several processes need eventBus \"redis\"")
   // database: reuse an earlier run's database (a restart; stop it with { keepDb: true }).
+  // fromDatabase: a stopped run's database (keepDatabase) to start from a copy of, e.g. the bench's orders.
   // The plugin template is migrated with neutral options (a test's bad options must fail its start, not the template).
-  const dbName = database || (await createRunDatabase({ migrate, env: { E2E_SEGMENT_OPTIONS: "{}" } }))
+  const dbName = database || (await createRunDatabase({ from: fromDatabase, migrate, env: { E2E_SEGMENT_OPTIONS: "{}" } }))
   const runId = dbName.slice(`${DB_PREFIX}run_`.length) + (database ? `-r${Date.now().toString(36)}` : "")
   if (!logDir) {
     const logsRoot = path.join(ROOT, ".tmp", "e2e-v2-logs")
@@ -265,7 +268,7 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
     E2E_EVENT_LOG: eventLog,
   }
   const cleanup = () => {
-    if (!process.env.E2E_KEEP_DB) {
+    if (!process.env.E2E_KEEP_DB && !keepDatabase) {
       try {
         psql(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`)
       } catch {}
@@ -363,4 +366,4 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
   }
 }
 
-module.exports = { prepareBackend, startBackend, backendDir, REDIS_URL, MEDUSA_VERSION }
+module.exports = { prepareBackend, startBackend, backendDir, REDIS_URL, MEDUSA_VERSION, DB_PREFIX }

@@ -8,7 +8,7 @@
 const { attributionOf, applyAttribution, parseMetadata, serverContext, traitsOf } = require("../attribution")
 const { messageId } = require("../events")
 
-// Read with the order (lib/v2/events.js ORDER_FIELDS / ORDER_LINK_FIELDS).
+// Read with the order (lib/v2/events.js ORDER / ORDER_LINKS, the customer from the customer module).
 // order.metadata is cart.metadata as completeCartWorkflow copied it.
 const ORDER_FIELDS = ["metadata", "billing_address.*"]
 const ORDER_LINK_FIELDS = ["customer.email", "customer.phone", "customer.first_name", "customer.last_name", "customer.metadata"]
@@ -87,4 +87,4 @@ const EVENTS = {
   },
 }
 
-module.exports = { ORDER_FIELDS, ORDER_LINK_FIELDS, CART_FIELDS, orderSource, cartSource, finishCalls, EVENTS }
+module.exports = { ORDER_FIELDS, ORDER_LINK_FIELDS, CART_FIELDS, CART_LINK_FIELDS, orderSource, cartSource, finishCalls, EVENTS }

@@ -15,6 +15,10 @@ const { isBlank, normalizeOptions, validateOptions } = require("./options")
 let providerOptions = null
 /** Plugin options object -> { own: its checked form } or { err } (Medusa passes the same object to every event). */
 const checked = new WeakMap()
+/** Checked plugin options -> { provider, merged }: them under the provider's, once per provider options. */
+const mergedFor = new WeakMap()
+/** Options object (as subscriberOptions returns it) -> the subscribers' SegmentService for it. */
+const services = new WeakMap()
 
 /**
  * A SegmentService for these options. `logger`: Medusa's logger (a v2
@@ -62,16 +66,29 @@ function subscriberOptions(pluginOptions, container) {
   // resolving the analytics module builds the provider if it was not built yet
   if (providerOptions === null) lookup(container, "analytics")
   if (providerOptions === null || isBlank(providerOptions.write_key)) return own
+  const known = mergedFor.get(own)
+  if (known && known.provider === providerOptions) return known.merged
   const merged = { ...providerOptions }
   for (const [k, v] of Object.entries(own)) if (v !== undefined) merged[k] = v
   merged.write_key = providerOptions.write_key
+  mergedFor.set(own, { provider: providerOptions, merged })
   return merged
 }
 
-/** The subscribers' client and logger for one event. */
+/**
+ * The subscribers' client and logger for one event. The client is built once
+ * per options object, not per event: building one checks the options, and
+ * looks up the shared native client and exchange-rate cache.
+ */
 function subscriberClient(pluginOptions, container) {
   const logger = loggerOf(container)
-  return { segment: clientFor(subscriberOptions(pluginOptions, container), logger), logger }
+  const options = subscriberOptions(pluginOptions, container)
+  let segment = services.get(options)
+  if (segment === undefined) {
+    segment = clientFor(options, logger)
+    services.set(options, segment)
+  }
+  return { segment, logger }
 }
 
 module.exports = { clientFor, coreClientFor, rememberProviderOptions, subscriberOptions, subscriberClient }

@@ -137,4 +137,4 @@ function entries(h) {
   }
 }
 
-module.exports = { entries, traitsOf, hashOf, CUSTOMER_FIELDS }
+module.exports = { entries, traitsOf, hashOf, CUSTOMER_FIELDS, ORDER_FIELDS }

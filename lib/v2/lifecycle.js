@@ -44,20 +44,21 @@ function fulfilledLines(o, f) {
 }
 
 /** The order a payment belongs to (payment -> payment collection -> order link). */
-async function orderOfPayment(h, ctx, paymentId) {
-  const p = await h.graphOne(ctx, "payment", PAYMENT_FIELDS, { id: paymentId })
+async function orderOfPayment(h, ctx, event, paymentId) {
+  const p = await h.graphOne(ctx, "payment", h.FIELDS[event].payment, { id: paymentId })
   if (!p) throw new Error(`payment ${paymentId} not found`)
   const pc = await h.graphOne(ctx, "payment_collection", ["id", "order.id"], { id: p.payment_collection_id })
   if (!pc || !pc.order || !pc.order.id) throw new Error(`payment ${paymentId} belongs to no order`)
-  return { payment: p, order: await h.loadOrder(ctx, pc.order.id) }
+  return { payment: p, order: await h.loadOrder(ctx, h.orderFields(ctx, event), pc.order.id) }
 }
 
 /** What each received return of the order was reported as refunding (the totals of their Order Refunded). */
 async function returnCredit(h, ctx, o, bctx) {
-  const returns = await h.graphAll(ctx, "return", RETURN_FIELDS, { order_id: o.id })
+  // with their shipping in the same query (FIELDS["payment.refunded"].return)
+  const returns = await h.graphAllOr(ctx, "return", h.FIELDS["payment.refunded"].return, { order_id: o.id }, ["shipping_methods."])
   let credit = 0
   for (const r of returns.filter((x) => x.received_at)) {
-    const props = order.buildRefundProperties(o, r, bctx, o, await h.loadShipping(ctx, "return", r.id))
+    const props = order.buildRefundProperties(o, r, bctx, o, await h.shippingOf(ctx, "return", r))
     credit += props.total || 0
   }
   return credit
@@ -79,11 +80,12 @@ function entries(h) {
     return {
       async calls(data, ctx) {
         const id = idOf(data)
-        const f = await graphOne(ctx, "fulfillment", FULFILLMENT_FIELDS, { id })
+        const fields = h.FIELDS[medusaEvent]
+        const f = await graphOne(ctx, "fulfillment", fields.fulfillment, { id })
         if (!f) throw new Error(`fulfillment ${id} not found`)
         const orderId = data.order_id || (f.order && f.order.id)
         if (!orderId) throw new Error(`fulfillment ${id} belongs to no order`)
-        const o = await loadOrder(ctx, orderId)
+        const o = await loadOrder(ctx, fields.order, orderId)
         const bctx = await h.builderCtx(ctx, o.currency_code)
         const props = { ...order.buildOrderProperties(o, bctx, o, fulfilledLines(o, f)), fulfillment_id: f.id, ...tracking(f) }
         return [track(o, name, props, timeOf(f), messageId(medusaEvent, f.id))]
@@ -91,20 +93,19 @@ function entries(h) {
     }
   }
 
-  /** Order Updated; `mid(version row)` makes its messageId from the order's updated_at / version. */
-  async function orderUpdated(ctx, orderId, mid) {
-    const o = await loadOrder(ctx, orderId)
-    const v = (await graphOne(ctx, "order", ["id", "version", "updated_at"], { id: o.id })) || {}
+  /** Order Updated; `mid(order)` makes its messageId from the order's updated_at / version (read with it). */
+  async function orderUpdated(ctx, event, orderId, mid) {
+    const o = await loadOrder(ctx, h.FIELDS[event].order, orderId)
     const bctx = await h.builderCtx(ctx, o.currency_code)
-    const props = { ...order.buildOrderProperties(o, bctx, o), order_version: order.num(v.version) }
-    return [track(o, "Order Updated", props, v.updated_at || new Date(), mid(v))]
+    const props = { ...order.buildOrderProperties(o, bctx, o), order_version: order.num(o.version) }
+    return [track(o, "Order Updated", props, o.updated_at || new Date(), mid(o))]
   }
 
   return {
     // data.id: the order. Each update is its own message: the id carries updated_at.
     "order.updated": {
       async calls({ id }, ctx) {
-        return orderUpdated(ctx, id, (v) => messageId("order.updated", id, time(v.updated_at)))
+        return orderUpdated(ctx, "order.updated", id, (v) => messageId("order.updated", id, time(v.updated_at)))
       },
     },
 
@@ -112,18 +113,19 @@ function entries(h) {
     "order-edit.confirmed": {
       async calls({ order_id, actions }, ctx) {
         const first = (actions || []).find((a) => a && a.id)
-        return orderUpdated(ctx, order_id, (v) => messageId("order-edit.confirmed", first ? first.id : `${order_id}-v${v.version}`))
+        return orderUpdated(ctx, "order-edit.confirmed", order_id, (v) => messageId("order-edit.confirmed", first ? first.id : `${order_id}-v${v.version}`))
       },
     },
 
     // data: { order_id, return_id }; total: the refund the requested units would bring
     "order.return_requested": {
       async calls({ order_id, return_id }, ctx) {
-        const ret = await graphOne(ctx, "return", RETURN_FIELDS, { id: return_id })
+        const fields = h.FIELDS["order.return_requested"]
+        const ret = await h.graphOneOr(ctx, "return", fields.return, { id: return_id }, ["shipping_methods."])
         if (!ret) throw new Error(`return ${return_id} not found`)
-        const o = await loadOrder(ctx, order_id || ret.order_id)
+        const o = await loadOrder(ctx, fields.order, order_id || ret.order_id)
         const bctx = await h.builderCtx(ctx, o.currency_code)
-        const props = order.buildRefundProperties(o, ret, bctx, o, await h.loadShipping(ctx, "return", ret.id))
+        const props = order.buildRefundProperties(o, ret, bctx, o, await h.shippingOf(ctx, "return", ret))
         return [track(o, "Return Requested", props, ret.requested_at || ret.created_at, messageId("order.return_requested", ret.id))]
       },
     },
@@ -134,7 +136,7 @@ function entries(h) {
     // data.id: the payment. See the top of this file.
     "payment.refunded": {
       async calls({ id }, ctx) {
-        const { payment, order: o } = await orderOfPayment(h, ctx, id)
+        const { payment, order: o } = await orderOfPayment(h, ctx, "payment.refunded", id)
         const refunds = payment.refunds || []
         if (!refunds.length) throw new Error(`payment ${id} has no refund`)
         const refund = refunds.reduce((a, b) => (time(b.created_at) > time(a.created_at) || (time(b.created_at) === time(a.created_at) && b.id > a.id) ? b : a))
@@ -169,7 +171,7 @@ function entries(h) {
     "payment.captured": {
       async calls({ id }, ctx) {
         if (ctx.options.order_completed_on !== "captured") return []
-        const { order: o } = await orderOfPayment(h, ctx, id)
+        const { order: o } = await orderOfPayment(h, ctx, "payment.captured", id)
         const payments = await h.graphOne(ctx, "order", ["id", "payment_collections.payments.captured_at", "payment_collections.payments.canceled_at"], { id: o.id })
         const all = ((payments && payments.payment_collections) || []).flatMap((pc) => (pc && pc.payments) || []).filter((p) => !p.canceled_at)
         if (all.some((p) => !p.captured_at)) return []
@@ -181,4 +183,4 @@ function entries(h) {
   }
 }
 
-module.exports = { entries, tracking, FULFILLMENT_FIELDS }
+module.exports = { entries, tracking, FULFILLMENT_FIELDS, RETURN_FIELDS, PAYMENT_FIELDS }

@@ -66,6 +66,14 @@ impl ExchangeRates {
         self.inner.get_rate(&from, &to).await
     }
 
+    /// `getRate`'s answer when the cache has it, without waiting: the rate,
+    /// 0 for a remembered failure, null when nothing fresh is cached (then
+    /// call `getRate`).
+    #[napi]
+    pub fn cached_rate(&self, from: String, to: String) -> Option<f64> {
+        self.inner.cached_rate(&from, &to)
+    }
+
     /// Warnings (rate-limited) produced since the last call.
     #[napi]
     pub fn take_warnings(&self) -> Vec<String> {
