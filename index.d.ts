@@ -131,6 +131,8 @@ export declare class SegmentService {
   shutdown(opts?: { timeout?: number }): Promise<FlushResult & { closed: boolean }>
   closeAndFlush(opts?: { timeout?: number }): Promise<FlushResult & { closed: boolean }>
   stats(): SegmentStats
+  /** The client's last warnings and errors (at most 20), oldest first. */
+  recentErrors(): Array<{ at: string; level: "warn" | "error"; message: string }>
 }
 
 export default SegmentService

@@ -136,9 +136,40 @@ async function templateDatabase() {
   return name
 }
 
+/**
+ * The template plus an order history of `orders` orders over `months` months
+ * (src/scripts/seed-history.js, through Medusa's workflows); built once per
+ * (template, history script, size) and cached like the template.
+ */
+async function historyDatabase(orders, months = 6) {
+  const base = await templateDatabase()
+  const key = sha(base, fs.readFileSync(path.join(TEMPLATE_DIR, "src", "scripts", "seed-history.js")), `${orders}/${months}`).slice(0, 10)
+  const name = `${DB_PREFIX}hist${orders}_${key}`
+  if (dbExists(name)) return name
+  for (const old of databases(`${DB_PREFIX}hist${orders}_`)) {
+    try {
+      psql(`DROP DATABASE IF EXISTS "${old}"`)
+    } catch {}
+  }
+  const building = `${name}_build_${process.pid}`
+  psql(`DROP DATABASE IF EXISTS "${building}"`)
+  psql(`CREATE DATABASE "${building}" TEMPLATE "${base}"`)
+  say(`seeding an order history of ${orders} orders (once per size/script change)`)
+  const t0 = Date.now()
+  try {
+    await medusaCli(["exec", "./src/scripts/seed-history.js", String(orders), String(months)], { DATABASE_URL: `${PG}/${building}` }, { timeoutMs: 60 * 60 * 1000 })
+  } catch (err) {
+    psql(`DROP DATABASE IF EXISTS "${building}" WITH (FORCE)`)
+    throw err
+  }
+  psql(`ALTER DATABASE "${building}" RENAME TO "${name}"`)
+  say(`history of ${orders} orders seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  return name
+}
+
 /** A fresh database for one run; databases of earlier runs whose process is gone are dropped. */
-async function createRunDatabase() {
-  const template = await templateDatabase()
+async function createRunDatabase({ history } = {}) {
+  const template = history ? await historyDatabase(history) : await templateDatabase()
   for (const old of databases(`${DB_PREFIX}run_`)) {
     const pid = Number(old.split("_")[2])
     if (pid && pid !== process.pid && pidAlive(pid)) continue
@@ -168,9 +199,9 @@ function dropQueue(queueName) {
  * provider + workflow, bench only) or "none".
  * eventBus: "redis" (Medusa's event-bus-redis on DB 10) or "local".
  */
-async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir } = {}) {
+async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir, history, migrate = false } = {}) {
   if (eventBus === "redis") await be.ensureRedis()
-  const dbName = await createRunDatabase()
+  const dbName = await createRunDatabase({ history })
   const runId = dbName.slice(`${DB_PREFIX}run_`.length)
   if (!logDir) {
     const logsRoot = path.join(ROOT, ".tmp", "e2e-v2-logs")
@@ -195,22 +226,26 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
   const started = Date.now()
   // E2E_V2_NODE_ARGS: extra node flags for the Medusa process (e.g. "--cpu-prof --cpu-prof-dir=DIR", not allowed in NODE_OPTIONS)
   const nodeArgs = (process.env.E2E_V2_NODE_ARGS || "").split(" ").filter(Boolean)
+  const runEnv = {
+    DATABASE_URL: `${PG}/${dbName}`,
+    E2E_V2_MODE: mode,
+    E2E_EVENT_BUS: eventBus,
+    E2E_REDIS_URL: REDIS_URL,
+    E2E_QUEUE_NAME: queueName,
+    E2E_SEGMENT_OPTIONS: JSON.stringify(segmentOptions),
+    ...(providerOptions ? { E2E_PROVIDER_OPTIONS: JSON.stringify(providerOptions) } : {}),
+    E2E_EVENT_LOG: eventLog,
+    ...env,
+  }
+  // the plugin module's tables (the template is migrated without the plugin)
+  if (migrate) {
+    const t0 = Date.now()
+    await medusaCli(["db:migrate", "--skip-links", "--skip-scripts"], runEnv, { timeoutMs: 10 * 60 * 1000 })
+    say(`run database migrated with the plugin in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  }
   const child = spawn(process.execPath, [...nodeArgs, path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), "start", "-p", String(port), "-H", "127.0.0.1"], {
     cwd: dir,
-    env: {
-      ...process.env,
-      ...baseEnv({
-        DATABASE_URL: `${PG}/${dbName}`,
-        E2E_V2_MODE: mode,
-        E2E_EVENT_BUS: eventBus,
-        E2E_REDIS_URL: REDIS_URL,
-        E2E_QUEUE_NAME: queueName,
-        E2E_SEGMENT_OPTIONS: JSON.stringify(segmentOptions),
-        ...(providerOptions ? { E2E_PROVIDER_OPTIONS: JSON.stringify(providerOptions) } : {}),
-        E2E_EVENT_LOG: eventLog,
-        ...env,
-      }),
-    },
+    env: { ...process.env, ...baseEnv(runEnv) },
     stdio: ["ignore", out, out],
   })
   fs.closeSync(out)
@@ -260,6 +295,22 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
         .map((l) => JSON.parse(l))
     },
     logs,
+    /**
+     * `medusa exec <script> ...args` on this backend's database and options,
+     * as a child process (output appended to <logDir>/exec.log): { child, done }.
+     */
+    exec(script, args = [], extraEnv = {}) {
+      const execLog = fs.openSync(path.join(logDir, "exec.log"), "a")
+      const c = spawn(process.execPath, [path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), "exec", script, ...args], {
+        cwd: dir,
+        env: { ...process.env, ...baseEnv({ ...runEnv, ...extraEnv }) },
+        stdio: ["ignore", execLog, execLog],
+      })
+      fs.closeSync(execLog)
+      const done = new Promise((resolve) => c.on("exit", (code, signal) => resolve({ code, signal })))
+      return { child: c, done }
+    },
+    execLog: () => (fs.existsSync(path.join(logDir, "exec.log")) ? fs.readFileSync(path.join(logDir, "exec.log"), "utf8") : ""),
     get exited() {
       return exited
     },
@@ -281,4 +332,4 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
   }
 }
 
-module.exports = { prepareBackend, startBackend, backendDir, REDIS_URL }
+module.exports = { prepareBackend, startBackend, historyDatabase, backendDir, REDIS_URL, PG }

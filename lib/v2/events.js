@@ -268,4 +268,4 @@ function subscriberFor(event) {
   return { handler: segmentSubscriber, config: { event, context: { subscriberId: `segment-${event.replace(/[._]/g, "-")}` } } }
 }
 
-module.exports = { EVENTS, ORDER_FIELDS, ORDER_LINK_FIELDS, messageId, buildCalls, runEvent, subscriberFor }
+module.exports = { EVENTS, ORDER_FIELDS, ORDER_LINK_FIELDS, messageId, eventContext, buildCalls, runEvent, subscriberFor }
