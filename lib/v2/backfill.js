@@ -123,6 +123,12 @@ function pg(container) {
   return knex
 }
 
+/** A range for people: "all orders", "orders from 2025-01-01", "orders from ... to ...". */
+function describeRange(p) {
+  if (!p.from && !p.to) return "all orders"
+  return `orders${p.from ? ` from ${p.from.toISOString()}` : ""}${p.to ? ` before ${p.to.toISOString()}` : ""}`
+}
+
 /** SQL condition + bindings of a range (and cursor), on Medusa's `order` table. */
 function where(p, cursor) {
   const sql = [`deleted_at IS NULL`, `is_draft_order = false`]
@@ -293,7 +299,7 @@ async function execute(container, runId, p, logger) {
   const total = done + remaining
   await svc.updateSegmentBackfills({ id: runId, total })
   logger.info(
-    `[segment] backfill ${p.rangeKey}: ${remaining} orders to send${cursor ? ` (resuming after ${cursor.created_at}, ${done} done before)` : ""}, ` +
+    `[segment] backfill of ${describeRange(p)}: ${remaining} orders to send${cursor ? ` (resuming after ${cursor.created_at}, ${done} done before)` : ""}, ` +
       `at most ${p.rate} orders/s`
   )
   // a sign of life while a page waits for Segment (an outage can hold a flush for minutes)
@@ -334,7 +340,7 @@ async function execute(container, runId, p, logger) {
     clearInterval(beat)
   }
   const finished = await svc.updateSegmentBackfills({ id: runId, status: "done", finished_at: new Date(), heartbeat_at: new Date(), progress: { rate: 0, eta_seconds: 0 } })
-  logger.info(`[segment] backfill ${p.rangeKey} done: ${done} orders, ${messages} messages (${JSON.stringify(counts)})`)
+  logger.info(`[segment] backfill of ${describeRange(p)} done: ${done} orders, ${messages} messages (${JSON.stringify(counts)})`)
   return finished
 }
 
@@ -351,7 +357,7 @@ async function startBackfill(container, params = {}) {
   if (busy) return { run, busy: true, promise: active.get(run.id) || Promise.resolve(run) }
   const promise = execute(container, run.id, p, logger)
     .catch(async (err) => {
-      logger.error(`[segment] backfill ${p.rangeKey} failed: ${(err && err.stack) || err}`)
+      logger.error(`[segment] backfill of ${describeRange(p)} failed: ${(err && err.stack) || err}`)
       try {
         return await svc.updateSegmentBackfills({ id: run.id, status: "failed", error: String((err && err.message) || err), heartbeat_at: new Date() })
       } catch (_) {
