@@ -7,7 +7,7 @@
 // database's tables, not from the plugin's code. The first run is killed
 // with SIGKILL half-way; the second finishes it; the third sends nothing.
 //
-//   BACKFILL_ORDERS=1000  size of the history (default 60; `npm run test:backfill` uses 1000)
+//   BACKFILL_ORDERS=1000  size of the history (default 12; `npm run test:backfill` uses 1000)
 
 const { describe, it, before, after } = require("node:test")
 const assert = require("node:assert/strict")
@@ -16,7 +16,7 @@ const be = require("../../e2e/backend")
 const v2 = require("../../e2e/v2/backend")
 const { startSegmentServer } = require("../support/segment-server")
 
-const ORDERS = Number(process.env.BACKFILL_ORDERS || 60)
+const ORDERS = Number(process.env.BACKFILL_ORDERS || 12)
 const PAGE = ORDERS >= 500 ? 50 : 10
 // slow enough to be killed half-way: ~10 s for the whole history
 const RATE = Math.max(5, Math.round(ORDERS / 10))

@@ -57,12 +57,15 @@ test("Medusa 2.x's own loaders accept the plugin and the provider", { skip: NM ?
       debug() {},
     }
 
-    // plugins: [{ resolve: "medusa-plugin-segment-rs" }] -> .medusa/server/src, no admin, no modules
+    // plugins: [{ resolve: "medusa-plugin-segment-rs" }] -> .medusa/server/src, the admin extension, the module `segment`
     const pluginOptions = { write_key: "wk_loaders", host: srv.url, flush_at: 1, flush_interval: 50 }
     const [plugin] = await utils.getResolvedPlugins(project, { plugins: [{ resolve: "medusa-plugin-segment-rs", options: pluginOptions }] }, false)
     assert.equal(fs.realpathSync(plugin.resolve), path.join(ROOT, ".medusa", "server", "src"))
-    assert.equal(plugin.admin, undefined)
-    assert.deepEqual(plugin.modules, [])
+    assert.deepEqual(plugin.admin, { type: "package", resolve: "medusa-plugin-segment-rs/admin" })
+    assert.deepEqual(
+      plugin.modules.map((m) => m.resolve),
+      ["medusa-plugin-segment-rs/.medusa/server/src/modules/segment"]
+    )
 
     // the framework's SubscriberLoader registers the six subscribers with the plugin options
     const framework = req("@medusajs/framework")

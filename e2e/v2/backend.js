@@ -48,7 +48,7 @@ function copyProjectFiles(dir) {
  * major; older installs are removed) and the plugin from `tarball` with a
  * plain `npm install`, as a store owner would.
  */
-async function prepareBackend({ tarball, withPlugin = true } = {}) {
+async function prepareBackend({ tarball, withPlugin = true, extraPackages = [] } = {}) {
   await be.ensurePostgres()
   const dir = backendDir()
   const stampFile = path.join(dir, ".e2e-install-stamp")
@@ -75,7 +75,8 @@ async function prepareBackend({ tarball, withPlugin = true } = {}) {
     if (!tarball) throw new Error("prepareBackend: tarball is required (see packPlugin() in e2e/backend.js)")
     // A plain install (no --legacy-peer-deps): the peer range must accept Medusa 2.x.
     // main package + this machine's platform package (packPlugin() returns both)
-    const { ms } = await run("npm", ["install", "--no-save", "--prefer-offline", "--no-audit", "--no-fund", ...[].concat(tarball)], { cwd: dir })
+    // extraPackages: installed in the same command (a later `npm install` removes what it was not given)
+    const { ms } = await run("npm", ["install", "--no-save", "--prefer-offline", "--no-audit", "--no-fund", ...extraPackages, ...[].concat(tarball)], { cwd: dir })
     say(`plugin installed from its tarball in ${(ms / 1000).toFixed(1)} s`)
   }
   return dir
@@ -165,6 +166,35 @@ async function historyDatabase(orders, months = 6) {
   psql(`ALTER DATABASE "${building}" RENAME TO "${name}"`)
   say(`history of ${orders} orders seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
   return name
+}
+
+/**
+ * The admin dashboard with this package's extension, built by `medusa build
+ * --admin-only` (needs @medusajs/admin-sdk: prepareBackend({ extraPackages }))
+ * and cached per install + extension source; linked as <backend>/public/admin,
+ * where `medusa start` serves it. Returns { cached, ms }.
+ */
+async function buildAdmin() {
+  const dir = backendDir()
+  const ext = fs.readFileSync(path.join(dir, "node_modules", "medusa-plugin-segment-rs", ".medusa", "server", "src", "admin", "index.mjs"))
+  const key = sha(installKey(), ext).slice(0, 12)
+  const builds = path.join(dir, ".admin-builds")
+  const target = path.join(builds, key)
+  let cached = fs.existsSync(path.join(target, "index.html"))
+  const t0 = Date.now()
+  if (!cached) {
+    fs.rmSync(builds, { recursive: true, force: true })
+    fs.rmSync(path.join(dir, ".medusa", "admin"), { recursive: true, force: true })
+    say("building the Medusa admin with the plugin's extension (once per install/extension change)")
+    await medusaCli(["build", "--admin-only"], { E2E_V2_MODE: "plugin", E2E_V2_ADMIN: "1" }, { timeoutMs: 20 * 60 * 1000 })
+    fs.mkdirSync(builds, { recursive: true })
+    fs.renameSync(path.join(dir, ".medusa", "admin"), target)
+    say(`admin built in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  }
+  fs.mkdirSync(path.join(dir, "public"), { recursive: true })
+  fs.rmSync(path.join(dir, "public", "admin"), { recursive: true, force: true })
+  fs.symlinkSync(target, path.join(dir, "public", "admin"))
+  return { cached, ms: Date.now() - t0 }
 }
 
 /** A fresh database for one run; databases of earlier runs whose process is gone are dropped. */
@@ -310,6 +340,8 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
       const done = new Promise((resolve) => c.on("exit", (code, signal) => resolve({ code, signal })))
       return { child: c, done }
     },
+    /** A `medusa` CLI command (e.g. ["user", "-e", ..., "-p", ...]) on this backend's database. */
+    cli: (args) => medusaCli(args, runEnv),
     execLog: () => (fs.existsSync(path.join(logDir, "exec.log")) ? fs.readFileSync(path.join(logDir, "exec.log"), "utf8") : ""),
     get exited() {
       return exited
@@ -332,4 +364,4 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
   }
 }
 
-module.exports = { prepareBackend, startBackend, historyDatabase, backendDir, REDIS_URL, PG }
+module.exports = { prepareBackend, startBackend, historyDatabase, buildAdmin, backendDir, REDIS_URL, PG }

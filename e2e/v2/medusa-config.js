@@ -60,7 +60,8 @@ module.exports = defineConfig({
       cookieSecret: "e2e-cookie-secret",
     },
   },
-  admin: { disable: true },
+  // E2E_V2_ADMIN=1: the admin dashboard, built beforehand (e2e/v2/backend.js buildAdmin) and served at /app
+  admin: { disable: process.env.E2E_V2_ADMIN !== "1" },
   plugins: mode === "plugin" ? [{ resolve: "medusa-plugin-segment-rs", options: segmentOptions }] : [],
   modules,
 })
