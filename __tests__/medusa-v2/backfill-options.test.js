@@ -27,6 +27,14 @@ test("backfill parameters: defaults, plugin options, and errors that name the pa
   assert.throws(() => backfill.checkParams({}, { backfill_page_size: "many" }), /`backfill_page_size`/)
 })
 
+test("the plugin options of the backfill and the Admin page are checked at start-up", () => {
+  const { validateOptions } = require("../../lib/v2/options")
+  assert.throws(() => validateOptions({ backfill_orders_per_second: 0 }), /`backfill_orders_per_second`: must be a number > 0/)
+  assert.throws(() => validateOptions({ backfill_page_size: "50" }), /`backfill_page_size`: must be a number > 0/)
+  assert.throws(() => validateOptions({ admin_editors: "owner@shop.example" }), /`admin_editors`: must be a list of e-mail addresses/)
+  assert.doesNotThrow(() => validateOptions({ backfill_orders_per_second: 5, backfill_page_size: 10, admin_editors: ["owner@shop.example"] }))
+})
+
 test("medusa exec arguments", () => {
   assert.deepEqual(backfill.parseArgs(["from=2025-01-01", "--to=2025-02-01", "dry-run", "--restart", "orders-per-second=5"]), {
     from: "2025-01-01",

@@ -52,6 +52,8 @@ module.exports = defineConfig({
   projectConfig: {
     databaseUrl: process.env.DATABASE_URL,
     databaseLogging: false,
+    // the admin test serves plain HTTP on 127.0.0.1: a production session cookie would be Secure-only
+    ...(process.env.E2E_V2_ADMIN === "1" ? { cookieOptions: { secure: false } } : {}),
     http: {
       storeCors: "http://127.0.0.1",
       adminCors: "http://127.0.0.1",

@@ -57,6 +57,18 @@ function checkReporting(o) {
   }
 }
 
+// the backfill's pacing and the Admin page's editors (docs/backfill.md, docs/admin.md)
+function checkBackfillAndAdmin(o) {
+  for (const k of ["backfill_orders_per_second", "backfill_page_size"]) {
+    const v = o[k]
+    if (v !== undefined && !(typeof v === "number" && Number.isFinite(v) && v > 0)) fail(k, "must be a number > 0", v)
+  }
+  const e = o.admin_editors
+  if (e !== undefined && e !== null && !(Array.isArray(e) && e.every((x) => typeof x === "string"))) {
+    fail("admin_editors", "must be a list of e-mail addresses, e.g. [\"owner@shop.example\"]", e)
+  }
+}
+
 /**
  * Throws a TypeError naming the first bad option. A missing write key is not
  * an error (as in v1: the store starts, delivery is disabled and one error is
@@ -68,6 +80,7 @@ function validateOptions(options) {
   for (const k of CORE_OPTIONS) if (o[k] !== undefined) picked[k] = o[k]
   native.normalizeOptions(JSON.stringify(picked))
   checkReporting(o)
+  checkBackfillAndAdmin(o)
   return o
 }
 
