@@ -69,6 +69,11 @@ test("the Admin API never shows a secret", () => {
   assert.deepEqual(shown, { write_key: "set", exchange_rates_api_key: "set", host: "https://api.segment.io", flush_at: 20 })
   assert.deepEqual(shownOptions({ writeKey: "" }), { writeKey: "not set" })
   assert.equal(shownOptions({}).write_key, "not set")
+  // Medusa adds `database` (its URL) to the options object when it loads the plugin's module
+  assert.deepEqual(shownOptions({ write_key: "k", database: { clientUrl: "postgres://u:pw@db/x" }, spool_url: "redis://:hunter2@cache:6379/0" }), {
+    write_key: "set",
+    spool_url: "redis://:***@cache:6379/0",
+  })
 })
 
 test("the admin extension: the CommonJS twin is up to date and has Medusa's DashboardPlugin shape", () => {

@@ -20,6 +20,13 @@ const backfill = require("./backfill")
 
 /** Option names whose values never leave the server. */
 const SECRET = /key|secret|token|password|auth/i
+/** What Medusa adds to a plugin's options when it loads the plugin's module (holds the database URL). */
+const INJECTED = new Set(["database", "resources"])
+
+/** A URL's password (redis://user:pw@host) masked; other values as they are. */
+function maskUrl(v) {
+  return typeof v === "string" ? v.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*):[^/@]*@/i, "$1:***@") : v
+}
 
 /** One client per process and options (the native client underneath is the subscribers' own). */
 const clients = new WeakMap()
@@ -37,7 +44,8 @@ function clientOf(container) {
 function shownOptions(options) {
   const out = {}
   for (const [k, v] of Object.entries(options || {})) {
-    out[k] = SECRET.test(k) || k === "writeKey" ? (v ? "set" : "not set") : v
+    if (INJECTED.has(k)) continue
+    out[k] = SECRET.test(k) || k === "writeKey" ? (v ? "set" : "not set") : maskUrl(v)
   }
   if (!("write_key" in out) && !("writeKey" in out)) out.write_key = "not set"
   return out

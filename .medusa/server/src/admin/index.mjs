@@ -202,7 +202,7 @@ function Backfill({ canEdit, defaults }) {
               return h(
                 "tr",
                 { key: r.id, "data-status": r.status },
-                h("td", { className: "pr-4" }, r.range_key.replace("..", " → ") || "all"),
+                h("td", { className: "pr-4" }, r.range_key === ".." ? "all orders" : r.range_key.replace("..", " → ")),
                 h("td", { className: "pr-4" }, h(Badge, { size: "2xsmall", color: r.status === "done" ? "green" : r.status === "failed" ? "red" : "blue" }, r.status), r.error ? ` ${r.error}` : ""),
                 h("td", { className: "pr-4", "data-testid": "segment-backfill-progress" }, `${r.done} / ${r.total} (${pct}%)`),
                 h("td", { className: "pr-4" }, r.messages),
