@@ -4,7 +4,7 @@
 // seed-history.js, cached as a template database) and a local
 // Segment-compatible server:
 //
-//   node bench/backfill.js [--orders 1000] [--rates 1000,20]
+//   node bench/backfill.js [--orders 1000] [--rates 1000,20] [--no-install]
 //
 // For each rate (orders per second; 1000 = as fast as it goes) the whole
 // history is sent again (`restart`) by the shipped `medusa exec` script, and
@@ -41,8 +41,8 @@ function delta(a, b) {
 }
 
 async function main() {
-  const tarball = await be.packPlugin()
-  await v2.prepareBackend({ tarball })
+  // --no-install: the backend dir already has this package (e.g. a test just installed it)
+  if (!process.argv.includes("--no-install")) await v2.prepareBackend({ tarball: await be.packPlugin() })
   await v2.historyDatabase(ORDERS)
   const seg = await startSegmentServer({ port: 0, keepBodies: true })
   const backend = await v2.startBackend({
