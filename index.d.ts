@@ -37,6 +37,8 @@ export interface SegmentOptions {
   spool_dir?: string | false
   /** Bytes the spool may take on disk; beyond it new messages are dropped (`dropped.spool_full`). Default 256 MiB. */
   max_spool_bytes?: number
+  /** ms within which a live process adopts the spool files of one that died on the same host (from 100). Default 30000. */
+  spool_takeover_ms?: number
   /** Options of the Medusa layer (and any other) are kept in `options_`. */
   [other: string]: unknown
 }
@@ -133,6 +135,8 @@ export declare class SegmentService {
   stats(): SegmentStats
   /** The client's last warnings and errors (at most 20), oldest first. */
   recentErrors(): Array<{ at: string; level: "warn" | "error"; message: string }>
+  /** Counts `n` (default 1) messages the caller chose not to send: accepted, and in stats().dropped[reason]. */
+  countDropped(reason: string, n?: number): void
 }
 
 export default SegmentService

@@ -7,6 +7,7 @@
 // batching, gzip, HTTP, retries and accounting run on a background runtime.
 
 const native = require("./lib/load-native.js")
+const { countDrop, withDrops } = require("./lib/drops.js")
 
 const KIND = { track: 0, identify: 1, page: 2, screen: 3, group: 4, alias: 5 }
 const MAX_MESSAGE_BYTES = 32 * 1024
@@ -29,6 +30,7 @@ const CORE_OPTIONS = [
   "shutdown_timeout",
   "spool_dir", // spool: src/spool, lib/spool.js
   "max_spool_bytes",
+  "spool_takeover_ms",
 ]
 
 // Native event codes (src/binding/client.rs).
@@ -53,6 +55,16 @@ function invoke(cb, err) {
     cb(err)
   } catch (e) {
     rethrowLater(e)
+  }
+}
+
+/** The message of an error, whatever was thrown (never throws itself). */
+function errorText(e) {
+  try {
+    const m = e instanceof Error ? e.message : String(e)
+    return typeof m === "string" ? m.slice(0, 200) : "unknown error"
+  } catch (_) {
+    return "unknown error"
   }
 }
 
@@ -153,8 +165,14 @@ class Handle {
     return this.native.pending()
   }
 
+  /** Messages the plugin decided not to send (consent, filters): accepted and dropped for `reason` (lib/drops.js). */
+  countDropped(reason, n) {
+    countDrop(reason, n)
+  }
+
   stats() {
-    return this.native.stats()
+    // with the plugin's own drops (switchboard, ...), lib/drops.js
+    return withDrops(this.native.stats())
   }
 
   /** Resolves once everything accepted so far is settled (or the timeout expired). */
@@ -214,10 +232,26 @@ function liveWithPending() {
   return out
 }
 
-/** spool: on exit (process.exit(), an uncaught exception), write what the spool's thread has not yet. */
+/**
+ * On exit (process.exit(), an uncaught exception): the spool writes what its
+ * thread has not yet; without a spool, what is still queued is lost, and the
+ * log says so (the process can no longer deliver or count it).
+ */
 function onExit() {
   for (const source of registry().sources) {
-    for (const h of source.values()) if (!h.closed) h.native.commitSpool()
+    for (const h of source.values()) {
+      if (h.closed) continue
+      h.native.commitSpool()
+      const pending = h.pending()
+      if (pending === 0) continue
+      const spool = h.stats().spool
+      if (spool && spool.dir && spool.errors === 0) continue
+      h.log(
+        2,
+        `[segment] the process is exiting with ${pending} messages not yet delivered and no spool to keep them: ` +
+          "they are lost. Fix: await service.shutdown() before process.exit(), or set the option spool_dir"
+      )
+    }
   }
 }
 
@@ -500,14 +534,26 @@ class SegmentService {
     if (message === null || typeof message !== "object" || Array.isArray(message)) {
       throw new TypeError(`SegmentService.${call}: the message must be an object`)
     }
-    checkMessage(call, message)
+    // Check and encode one snapshot: each top-level field read once (a
+    // getter or a toJSON could otherwise give the check one value and the
+    // encoding another, and the message be dropped after track() accepted it).
+    let m
+    let snap
+    try {
+      m = typeof message.toJSON === "function" ? message.toJSON("") : message
+      if (m !== null && typeof m === "object" && !Array.isArray(m)) snap = Object.assign({}, m)
+    } catch (e) {
+      throw new TypeError(`SegmentService.${call}: the message cannot be read (${errorText(e)})`)
+    }
+    if (snap === undefined) throw new TypeError(`SegmentService.${call}: the message must encode as a JSON object`)
+    checkMessage(call, snap)
     const hasCallback = typeof callback === "function"
     if (!hasCallback && callback !== undefined && callback !== null) {
       throw new TypeError(`SegmentService.${call}: the callback must be a function`)
     }
     let json
     try {
-      json = JSON.stringify(message)
+      json = JSON.stringify(snap)
     } catch (e) {
       throw new TypeError(`SegmentService.${call}: the message cannot be encoded as JSON (${e.message})`)
     }
@@ -571,6 +617,16 @@ class SegmentService {
 
   closeAndFlush(opts) {
     return this.shutdown(opts)
+  }
+
+  /**
+   * Counts `n` messages the caller chose not to send (e.g. "consent"): they
+   * show as accepted and in stats().dropped[reason], so nothing is lost uncounted.
+   */
+  countDropped(reason, n = 1) {
+    if (typeof reason !== "string" || !reason) throw new TypeError("SegmentService.countDropped: reason must be a non-empty string")
+    if (!(Number.isInteger(n) && n > 0)) return
+    this.#h.countDropped(reason, n)
   }
 
   /** Counters; see the README for the shape. */

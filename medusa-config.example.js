@@ -82,6 +82,16 @@ const plugins = [
       // Bound (ms) of the flush on beforeExit/SIGTERM/SIGINT and of shutdown().
       shutdown_timeout: 5000,
 
+      // On-disk spool: accepted events survive kill -9 and the next start (or
+      // a live sibling, within spool_takeover_ms) delivers them. It holds
+      // customers' data in clear: keep .segment-spool/ out of git and of
+      // container images (.gitignore / .dockerignore), give each OS user its
+      // own directory. Created 0700, files 0600. See docs/delivery.md,
+      // "What is on disk". false turns it off.
+      spool_dir: ".segment-spool",
+      max_spool_bytes: 256 * 1024 * 1024,
+      spool_takeover_ms: 30000,
+
       // false: accept and validate calls but send nothing (tests, staging).
       enabled: true,
     },

@@ -17,6 +17,13 @@ const segment = {
   use_ga_id: false,
   // Bound (ms) of the flush when Medusa shuts down.
   shutdown_timeout: 5000,
+  // On by default: .segment-spool under the backend's directory keeps
+  // accepted events across a crash. It holds customers' data in clear: add
+  // .segment-spool/ to .gitignore and .dockerignore; one directory per OS
+  // user (created 0700, files 0600). See docs/delivery.md, "What is on disk".
+  // spool_dir: ".segment-spool",
+  // Cart and checkout events (docs/funnel.md; needs `npx medusa db:migrate`):
+  // events: { funnel: true },
 }
 
 module.exports = defineConfig({

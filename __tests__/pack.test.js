@@ -81,6 +81,10 @@ test("the tarball holds what a user needs and no build junk", (t) => {
   for (const dir of ["services/", "subscribers/"]) {
     if (fs.existsSync(path.join(ROOT, dir))) assert.ok(files.some((f) => f.startsWith(dir)), `${dir} is packed`);
   }
+  // the storefront helper (ESM, CJS, types) and the plugin's store middleware
+  for (const f of ["storefront/index.mjs", "storefront/index.cjs", "storefront/index.d.ts", ".medusa/server/src/api/middlewares.js"]) {
+    assert.ok(files.includes(f), `${f} is packed`);
+  }
   for (const f of ["index.js", "index.d.ts", "README.md"]) {
     if (fs.existsSync(path.join(ROOT, f))) assert.ok(files.includes(f), `${f} is packed`);
   }

@@ -243,6 +243,14 @@ const defaultAddress = (currency) => ADDRESSES[currency] || ADDRESSES.eur
  *  D (c0, guest): ship, swap T-shirt M -> hoodie, pay, ship the swap
  * Returns everything the assertions need.
  */
+/** What medusa-plugin-segment-rs/storefront would put on order A's cart. */
+const ATTRIBUTION = {
+  segment_anonymous_id: "e2e-v1-browser-A",
+  fbp: "fb.1.1733500000000.4242",
+  gclid: "e2e-v1-gclid",
+  segment_consent: { analytics: true, advertising: true },
+}
+
 async function runStory(api, { currencies = ["eur", "usd"], tag = "run", onStep = () => {} } = {}) {
   const [c0, c1] = currencies
   const { returnReason } = api.fixtures || (await api.setupFixtures())
@@ -263,7 +271,8 @@ async function runStory(api, { currencies = ["eur", "usd"], tag = "run", onStep 
       { sku: "TSHIRT-BLACK-S", quantity: 2 },
       { sku: "HOODIE-GREY-M", quantity: 1 },
     ],
-    context: { ga_id: "GA1.2.1111.2222" },
+    // ga_id for use_ga_id; the storefront contract (docs/attribution.md): 1.x's store API sets context, not metadata
+    context: { ga_id: "GA1.2.1111.2222", ...ATTRIBUTION },
   })
   step("placed A", { order_id: a.id })
   await api.capture(a.id)
@@ -341,4 +350,4 @@ function expectedCalls(story) {
   ]
 }
 
-module.exports = { MedusaApi, jsonRequest, runStory, expectedCalls, USER_AGENT, ADMIN }
+module.exports = { MedusaApi, jsonRequest, runStory, expectedCalls, USER_AGENT, ADMIN, ATTRIBUTION }

@@ -11,6 +11,9 @@
 
 const { lookup, loggerOf } = require("./container")
 const order = require("./order")
+const { switchboardFor } = require("./switchboard")
+// browser identity, traits, the cart's ip/user agent and consent on every call (lib/attribution.js)
+const attribution = require("./attribution")
 
 // What 1.3.5 loads for the order events (totals need `select`).
 const ORDER_QUERY = {
@@ -62,15 +65,19 @@ function need(ctx, name) {
   return s
 }
 
-function loadOrder(ctx, id) {
-  return need(ctx, "orderService").retrieve(id, {
+async function loadOrder(ctx, id) {
+  const o = await need(ctx, "orderService").retrieve(id, {
     select: [...ORDER_QUERY.select],
     relations: [...ORDER_QUERY.relations],
   })
+  ctx.order = o
+  return o
 }
 
-function loadSwap(ctx, id) {
-  return need(ctx, "swapService").retrieve(id, { relations: [...SWAP_RELATIONS] })
+async function loadSwap(ctx, id) {
+  const swap = await need(ctx, "swapService").retrieve(id, { relations: [...SWAP_RELATIONS] })
+  ctx.order = swap.order
+  return swap
 }
 
 /** Builder context for one entity in `currency`. */
@@ -119,7 +126,8 @@ function trackCall(medusaEvent, event, userId, timestamp, properties, ...idParts
 }
 
 async function orderEvent(ctx, eventName, name, o, timestamp) {
-  return trackCall(eventName, name, o.customer_id, timestamp, await ctx.segment.buildOrder(o), o.id)
+  // `order`: what the switchboard's exclude rules and enrich hook see (not sent)
+  return { ...trackCall(eventName, name, o.customer_id, timestamp, await ctx.segment.buildOrder(o), o.id), order: o }
 }
 
 // The three swap events differ only in name, timestamp and properties.
@@ -131,7 +139,7 @@ function swapEntry(medusaEvent, event, build, timestampOf) {
       const bctx = await builderCtx(ctx, swap.order.currency_code)
       const properties = await build(swap, bctx)
       const idPart = f ? f.id || fulfillment_id : swap.id
-      return [trackCall(medusaEvent, event, swap.order.customer_id, timestampOf(swap, f), properties, idPart)]
+      return [{ ...trackCall(medusaEvent, event, swap.order.customer_id, timestampOf(swap, f), properties, idPart), order: swap.order }]
     },
   }
 }
@@ -161,7 +169,7 @@ const EVENTS = {
       const track = await orderEvent(ctx, "order.placed", "Order Completed", o, o.created_at)
       track.message.context = context
       track.message.integrations = integrations
-      return [identifyCall(o), track]
+      return [{ ...identifyCall(o), order: o }, track]
     },
   },
 
@@ -208,7 +216,7 @@ const EVENTS = {
       const bctx = await builderCtx(ctx, o.currency_code)
       const properties = await order.buildRefundProperties(o, ret, lines, bctx)
       return [
-        trackCall("order.items_returned", "Order Refunded", o.customer_id, new Date(), properties, ret.id || return_id),
+        { ...trackCall("order.items_returned", "Order Refunded", o.customer_id, new Date(), properties, ret.id || return_id), order: o },
       ]
     },
   },
@@ -218,17 +226,19 @@ const EVENTS = {
       const claim = await need(ctx, "claimService").retrieve(id, {
         relations: ["order", "claim_items", "claim_items.item", "claim_items.tags", "claim_items.variant"],
       })
+      ctx.order = claim.order
       const bctx = await builderCtx(ctx, claim.order.currency_code)
-      return (claim.claim_items || []).map((ci) =>
-        trackCall(
+      return (claim.claim_items || []).map((ci) => ({
+        ...trackCall(
           "claim.created",
           "Item Claimed",
           claim.order.customer_id,
           claim.created_at,
           order.buildClaimItemProperties(claim, ci, bctx),
           ci.id
-        )
-      )
+        ),
+        order: claim.order,
+      }))
     },
   },
 
@@ -261,7 +271,14 @@ async function buildCalls(event, data, container) {
   if (!entry) throw new Error(`no Segment mapping for event ${event}`)
   const ctx = eventContext(container)
   if (!ctx.segment) throw new Error("segmentService is not registered in the container")
-  return entry.calls(data || {}, ctx)
+  const calls = await entry.calls(data || {}, ctx)
+  if (!ctx.order || !calls.length) return calls
+  const source = await attribution.v1Source(ctx.order, ctx)
+  return attribution.applyAttribution(calls, attribution.attributionOf(source, ctx.logger), ctx.segment.options_, {
+    countDropped: (reason, n) => ctx.segment.countDropped(reason, n),
+    logger: ctx.logger,
+    what: `${event} ${(data && data.id) || ""}`,
+  })
 }
 
 /**
@@ -273,7 +290,10 @@ async function runEvent(event, data, container) {
   try {
     const ctx = eventContext(container)
     if (!ctx.segment) throw new Error("segmentService is not registered in the container")
-    return makeCalls(ctx.segment, await buildCalls(event, data, container), logger, `${event} ${data && data.id}`)
+    const built = await buildCalls(event, data, container)
+    // events / exclude / enrich / rename (lib/switchboard.js)
+    const calls = await switchboardFor(ctx.segment.options_).apply(built, { event, container }, logger)
+    return makeCalls(ctx.segment, calls, logger, `${event} ${data && data.id}`)
   } catch (err) {
     logger.error(`[segment] cannot track ${event} ${(data && data.id) || ""}: ${(err && err.stack) || err}`)
     return 0

@@ -98,27 +98,23 @@ impl Client {
             return Err(EnqueueError::QueueFull);
         }
         s.stats.queued.fetch_add(1, Relaxed);
-        let seq = s.next_seq.fetch_add(1, Relaxed);
-        let spooled = match &self.spool {
-            Some(spool) => spool.accept(seq, kind, &json),
-            None => Spooled::Off,
-        };
-        let cmd = Cmd::Msg {
+        let spool = &self.spool;
+        let pushed = self.inbox.push_msg(&s.next_seq, |seq| Cmd::Msg {
             seq,
             kind,
+            spooled: match spool {
+                Some(spool) => spool.accept(seq, kind, &json),
+                None => Spooled::Off,
+            },
             json,
             charged,
             has_callback,
-            spooled,
-        };
-        if !self.inbox.push(cmd, false) {
-            if let (Some(spool), Spooled::Stamped(_)) = (&self.spool, spooled) {
-                spool.settle(seq, seq);
-            }
+        });
+        let Some(seq) = pushed else {
             s.stats.settle(1, charged as u64);
             s.stats.drop_messages("closed", 1);
             return Err(EnqueueError::Closed);
-        }
+        };
         Ok(seq)
     }
 

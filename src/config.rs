@@ -52,6 +52,9 @@ pub struct Config {
     pub spool_dir: Option<PathBuf>,
     /// Bytes the spool may take on disk; beyond it new messages are dropped.
     pub max_spool_bytes: u64,
+    /// A live process adopts the spool files of one that died on the same
+    /// host within this time (src/spool/replay).
+    pub spool_takeover: Duration,
 }
 
 impl Default for Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_millis(5_000),
             spool_dir: None,
             max_spool_bytes: 256 * 1024 * 1024,
+            spool_takeover: Duration::from_millis(30_000),
         }
     }
 }
@@ -100,6 +104,7 @@ impl fmt::Debug for Config {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("spool_dir", &self.spool_dir)
             .field("max_spool_bytes", &self.max_spool_bytes)
+            .field("spool_takeover", &self.spool_takeover)
             .finish()
     }
 }
@@ -224,6 +229,10 @@ impl Config {
         let mut c = Config::default();
         match map.get("write_key") {
             None | Some(Value::Null) => {}
+            // index.js passes NaN and ±Infinity as these texts: not a key.
+            Some(Value::String(s)) if NON_FINITE.contains(&s.as_str()) => {
+                return Err(err("write_key", format!("must be a string (got {s})")))
+            }
             Some(Value::String(s)) => {
                 let s = s.trim();
                 if !s.is_empty() {
@@ -306,6 +315,9 @@ impl Config {
         if let Some(n) = o.integer("max_spool_bytes", 1 << 16, 1 << 50)? {
             c.max_spool_bytes = n;
         }
+        if let Some(d) = o.millis("spool_takeover_ms", 100, DAY_MS)? {
+            c.spool_takeover = d;
+        }
         Ok(c)
     }
 
@@ -325,6 +337,18 @@ impl Config {
         }
     }
 
+    /// The host as the spool compares it: loopback names are one host
+    /// (`localhost`, `127.0.0.1` and `[::1]` reach the same server).
+    pub fn spool_host(&self) -> String {
+        match reqwest::Url::parse(&self.host) {
+            Ok(mut url) if matches!(url.host_str(), Some("localhost" | "[::1]")) => {
+                let _ = url.set_host(Some("127.0.0.1"));
+                url.as_str().trim_end_matches('/').to_string()
+            }
+            _ => self.host.clone(),
+        }
+    }
+
     /// The batch endpoint.
     pub fn batch_url(&self) -> String {
         format!("{}/v1/batch", self.host)
@@ -335,7 +359,7 @@ impl Config {
     /// keep it in memory only.
     pub fn canonical_key(&self) -> String {
         format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{}",
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{}\u{0}{}",
             self.write_key.as_deref().unwrap_or(""),
             self.host,
             self.flush_at,
@@ -352,13 +376,16 @@ impl Config {
             self.shutdown_timeout.as_millis(),
             self.spool_dir,
             self.max_spool_bytes,
+            self.spool_takeover.as_millis(),
         )
     }
 }
 
 /// `host` must be an absolute http(s) URL with a valid host and port; a
-/// path (a proxy's prefix) is kept. Errors never echo the value: a
-/// misplaced write key would end up in the store's logs.
+/// path (a proxy's prefix) is kept. It is returned normalized (scheme and
+/// host in lower case, a default port dropped), so that one endpoint spelled
+/// two ways is one destination. Errors never echo the value: a misplaced
+/// write key would end up in the store's logs.
 fn normalize_host(s: &str) -> Result<String, ConfigError> {
     let t = s.trim().trim_end_matches('/');
     let bad = |why: &str| {
@@ -369,6 +396,11 @@ fn normalize_host(s: &str) -> Result<String, ConfigError> {
     };
     if t.contains(char::is_whitespace) {
         return Err(bad("it contains white space"));
+    }
+    // The URL parser drops control characters at the ends; a host ending in
+    // NUL would then be accepted and every request fail.
+    if t.contains(char::is_control) {
+        return Err(bad("it contains a control character"));
     }
     let url = reqwest::Url::parse(t).map_err(|e| bad(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -386,7 +418,7 @@ fn normalize_host(s: &str) -> Result<String, ConfigError> {
     if url.query().is_some() || url.fragment().is_some() {
         return Err(bad("it must not contain a query (?) or fragment (#)"));
     }
-    Ok(t.to_string())
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 #[cfg(test)]
@@ -507,6 +539,9 @@ mod tests {
             "http://a b.com",
             "https://user:pass@api.segment.io",
             "https://api.segment.io/?x=1",
+            "http://127.0.0.1:9\u{0}",
+            "http://127.0.0.1:9/\u{7}",
+            "\u{0}http://127.0.0.1:9",
         ] {
             let json = serde_json::json!({ "host": bad }).to_string();
             let e = Config::from_json(&json).unwrap_err();
@@ -523,6 +558,51 @@ mod tests {
             let json = serde_json::json!({ "host": good }).to_string();
             let c = Config::from_json(&json).unwrap();
             assert_eq!(c.host, good.trim_end_matches('/'));
+        }
+    }
+
+    #[test]
+    fn one_endpoint_spelled_two_ways_is_one_destination_for_the_spool() {
+        let host = |h: &str| {
+            let json = serde_json::json!({ "host": h }).to_string();
+            Config::from_json(&json).unwrap()
+        };
+        assert_eq!(host("HTTPS://API.Segment.IO:443/").host, DEFAULT_HOST);
+        for same in [
+            "http://localhost:8080",
+            "HTTP://LOCALHOST:8080/",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+        ] {
+            assert_eq!(host(same).spool_host(), "http://127.0.0.1:8080", "{same}");
+        }
+        assert_ne!(
+            host("http://127.0.0.1:8081").spool_host(),
+            host("http://127.0.0.1:8080").spool_host()
+        );
+    }
+
+    #[test]
+    fn write_key_nan_is_refused_by_name() {
+        for v in ["NaN", "Infinity", "-Infinity"] {
+            let json = serde_json::json!({ "write_key": v }).to_string();
+            let e = Config::from_json(&json).unwrap_err();
+            assert_eq!(e.option, "write_key");
+            assert!(e.to_string().contains("must be a string"), "{e}");
+        }
+    }
+
+    #[test]
+    fn spool_takeover_ms_is_checked_by_name() {
+        let c = Config::from_json(r#"{"spool_takeover_ms":500}"#).unwrap();
+        assert_eq!(c.spool_takeover, Duration::from_millis(500));
+        assert_eq!(Config::default().spool_takeover, Duration::from_secs(30));
+        for bad in [
+            r#"{"spool_takeover_ms":5}"#,
+            r#"{"spool_takeover_ms":"NaN"}"#,
+        ] {
+            let e = Config::from_json(bad).unwrap_err();
+            assert_eq!(e.option, "spool_takeover_ms", "{bad}");
         }
     }
 

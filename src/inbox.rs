@@ -1,6 +1,6 @@
 //! Commands from the owner's thread to the client's worker.
 
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -25,6 +25,10 @@ pub enum Cmd {
         abandon: bool,
     },
     Close,
+    /// spool: the replayer is adopting files; flushes wait for it.
+    ReplayStart,
+    /// spool: the replayer pushed all it read (or stopped).
+    ReplayDone,
 }
 
 /// A plain mutex-guarded Vec rather than a channel: a channel wakes the
@@ -63,6 +67,26 @@ impl Inbox {
             self.notify.notify_one();
         }
         true
+    }
+
+    /// Push a message made with the next sequence number, taken under the
+    /// queue's lock: the worker sees messages in sequence order even when two
+    /// threads (the caller's and the spool's replayer) push at once. `None`
+    /// (and `make` not called) once the worker is gone.
+    pub fn push_msg(&self, next_seq: &AtomicU64, make: impl FnOnce(u64) -> Cmd) -> Option<u64> {
+        let seq;
+        {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if self.gone.load(SeqCst) {
+                return None;
+            }
+            seq = next_seq.fetch_add(1, Relaxed);
+            q.push(make(seq));
+        }
+        if self.parked.swap(false, SeqCst) {
+            self.notify.notify_one();
+        }
+        Some(seq)
     }
 
     pub fn drain(&self, into: &mut Vec<Cmd>) {

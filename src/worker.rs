@@ -3,7 +3,7 @@
 //! them to delivery tasks, and settles them — counts, callbacks, flushes.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,8 +46,20 @@ pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>, spool: Option<Arc<Spool>>) 
         None
     };
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let spool = sender.as_ref().and(spool);
+    let stop_replay = Arc::new(AtomicBool::new(false));
+    let replaying = spool.as_ref().is_some_and(|spool| {
+        crate::spool::replay::spawn(
+            shared.clone(),
+            spool.clone(),
+            inbox.clone(),
+            stop_replay.clone(),
+        )
+    });
     let worker = Worker {
-        spool: sender.as_ref().and(spool),
+        replaying,
+        stop_replay,
+        spool,
         shared,
         batcher: Batcher::new(config.flush_at),
         deadline: None,
@@ -109,6 +121,11 @@ struct Worker {
     gate: Arc<Gate>,
     done_tx: mpsc::UnboundedSender<Done>,
     closing: bool,
+    /// The spool's replayer is feeding adopted messages: flushes and the
+    /// close wait for it (it may still be reading them from disk).
+    replaying: bool,
+    /// Tells the replayer to stop (a bounded flush gave up; the worker ended).
+    stop_replay: Arc<AtomicBool>,
 }
 
 async fn sleep_until(at: Option<TokioInstant>) {
@@ -122,7 +139,6 @@ impl Worker {
     async fn run(mut self, inbox: Arc<Inbox>, mut done_rx: mpsc::UnboundedReceiver<Done>) {
         let mut buf = Vec::new();
         let mut idle_polls = 0u32;
-        self.replay_spool();
         loop {
             inbox.drain(&mut buf);
             if buf.is_empty() {
@@ -134,7 +150,11 @@ impl Worker {
                 }
             }
             self.update_busy(idle_polls);
-            if self.closing && self.outstanding.is_empty() && self.batcher.is_empty() {
+            if self.closing
+                && !self.replaying
+                && self.outstanding.is_empty()
+                && self.batcher.is_empty()
+            {
                 break;
             }
             let park = idle_polls >= IDLE_POLLS && inbox.park();
@@ -149,6 +169,7 @@ impl Worker {
                 _ = sleep_until(flush_at) => self.expire_waiters(),
             }
         }
+        self.stop_replay.store(true, Relaxed);
         if let Some(spool) = self.spool.take() {
             spool.close();
         }
@@ -180,8 +201,19 @@ impl Worker {
                 has_callback,
                 spooled,
             } => {
-                self.last_seq = Some(seq);
+                // (the largest: a flush covers everything handed over before it)
+                self.last_seq = self.last_seq.max(Some(seq));
                 self.accept(seq, kind, json, charged, has_callback, spooled);
+            }
+            Cmd::ReplayStart => self.replaying = true,
+            Cmd::ReplayDone => {
+                self.replaying = false;
+                // What was waiting for the replay covers all it handed over.
+                for w in &mut self.waiters {
+                    w.target = w.target.max(self.last_seq);
+                }
+                self.close_open_batch();
+                self.check_waiters();
             }
             Cmd::Flush {
                 id,
@@ -201,42 +233,6 @@ impl Worker {
                 self.closing = true;
                 self.close_open_batch();
             }
-        }
-    }
-
-    /// Replay what dead processes left in the spool directory: their
-    /// messages are accepted again here, with their original messageId, and
-    /// their files deleted once our own spool holds the messages.
-    fn replay_spool(&mut self) {
-        let Some(spool) = self.spool.clone() else {
-            return;
-        };
-        let mut adopted = spool.adopt();
-        let n = adopted.messages.len() as u64;
-        let shared = self.shared.clone();
-        for m in adopted.messages.drain(..) {
-            // Kinds are fixed in format version 1; anything else is damage.
-            let Some(kind) = Kind::from_code(m.stamp.kind as u32) else {
-                continue;
-            };
-            let charged = m.json.len();
-            shared.stats.accepted.fetch_add(1, Relaxed);
-            shared.stats.queued.fetch_add(1, Relaxed);
-            shared.stats.queued_bytes.fetch_add(charged as u64, Relaxed);
-            let seq = shared.next_seq.fetch_add(1, Relaxed);
-            self.last_seq = Some(seq);
-            let spooled = spool.append(seq, &m.stamp, &m.json);
-            self.accept(seq, kind, m.json, charged, false, spooled);
-        }
-        spool.sync_now();
-        adopted.remove();
-        if n > 0 {
-            shared.stats.replayed.fetch_add(n, Relaxed);
-            shared.log(
-                Level::Info,
-                "spool_replay",
-                format!("spool: replaying {n} messages left by a process that ended before delivering them"),
-            );
         }
     }
 
@@ -425,6 +421,9 @@ impl Worker {
     }
 
     fn is_done(&self, target: Option<u64>) -> bool {
+        if self.replaying {
+            return false;
+        }
         match (target, self.watermark()) {
             (None, _) | (_, None) => true,
             (Some(t), Some(w)) => w > t,
@@ -458,6 +457,8 @@ impl Worker {
             if self.waiters[i].deadline.is_some_and(|d| d <= now) {
                 let w = self.waiters.remove(i);
                 if w.abandon {
+                    // What the replayer has not read yet stays on disk.
+                    self.stop_replay.store(true, Relaxed);
                     if let Some(t) = w.target {
                         self.abandon_up_to(t);
                     }

@@ -269,7 +269,7 @@ test("a read-only spool directory: logged once with the fix, delivery goes on in
 })
 
 test("a full disk: the failed write is logged once with the fix, delivery goes on in memory", async (t) => {
-  const dir = mountTmpfs(t, "size=64k")
+  const dir = mountTmpfs(t, "size=64k,mode=0700")
   if (dir === null) return t.skip("cannot mount a small tmpfs here (needs root)")
   const srv = await startSegmentServer()
   t.after(() => srv.close())

@@ -18,6 +18,7 @@ const { startRateServer } = require("../../e2e/rate-server")
 const { MedusaV2Api, runStory } = require("../../e2e/v2/scenario")
 const { startSegmentServer } = require("../support/segment-server")
 const { assertExactlyOnce, assertPayloads, expectedKeys, index, one, round2, approx } = require("./expect")
+const { checkAll } = require("../support/tracking-plan")
 
 const WRITE_KEY = "e2eV2WriteKey0123456789abcdefXYZ"
 const RATES = { USD: 1.1 } // GBP deliberately unknown: the rate service fails for it
@@ -85,6 +86,7 @@ describe("Medusa 2.21.2 with the packed package as plugin + Analytics provider (
     const mine = ofStory(story, seg.messages)
     const by = assertExactlyOnce(mine, story)
     assertPayloads(by, story, { rates: RATES })
+    assert.deepEqual(checkAll(mine), [], "every message conforms to tracking-plan.json")
     const emitted = new Set(backend.events().map((e) => e.event))
     for (const ev of ["order.placed", "shipment.created", "order.canceled", "order.return_received", "order.claim_created", "order.exchange_created"])
       assert.ok(emitted.has(ev), `Medusa emitted ${ev}`)

@@ -3,7 +3,7 @@
 // the story of e2e/scenario.js, computed independently of the plugin from the
 // orders as Medusa's admin API returns them.
 const assert = require("node:assert/strict")
-const { USER_AGENT } = require("../../e2e/scenario")
+const { USER_AGENT, ATTRIBUTION } = require("../../e2e/scenario")
 
 const ZERO_DECIMAL = new Set("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split(" "))
 const humanize = (amount, currency) => (ZERO_DECIMAL.has(currency.toLowerCase()) ? amount : amount / 100)
@@ -147,6 +147,15 @@ function assertPayloads(by, story, { rates }) {
   assert.equal(mA.properties.coupon, "E2E10")
   assert.ok(mA.properties.discount > 0, "A has a discount")
   assert.deepEqual(mA.integrations["Google Analytics"], { clientId: "GA1.2.1111.2222" }, "use_ga_id")
+  // attribution (docs/attribution.md): A's cart context carried the storefront contract
+  for (const key of [`identify:${A.order.customer_id}`, `track:Order Completed:${A.id}`, `track:Order Shipped:${A.id}`, `track:Order Refunded:${A.id}`]) {
+    const m = one(by, key)
+    assert.equal(m.anonymousId, ATTRIBUTION.segment_anonymous_id, `${key}: the browser's anonymousId`)
+    assert.deepEqual(m.context.consent, { categoryPreferences: ATTRIBUTION.segment_consent }, `${key}: consent`)
+    assert.equal(m.context.traits.email, A.order.email, `${key}: context.traits`)
+    assert.equal(m.context.userAgent, USER_AGENT, `${key}: the cart's recorded user agent`)
+    if (m.type === "track") assert.deepEqual([m.properties.fbp, m.properties.gclid], [ATTRIBUTION.fbp, ATTRIBUTION.gclid], key)
+  }
 
   // Order Shipped: the fulfilled items, at the fulfillment's shipped_at
   for (const o of [A, C, D]) {

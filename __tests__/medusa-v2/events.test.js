@@ -30,15 +30,16 @@ test.after(async () => {
   await rates.close()
 })
 
-/** The subscriber files as Medusa 2.x loads them: event -> handler. */
+/** The subscriber files as Medusa 2.x loads them: event (or, for several events, subscriberId) -> handler. */
 function loadSubscribers() {
   const out = {}
   for (const f of fs.readdirSync(SUBSCRIBERS)) {
     if (!f.endsWith(".js") || f.startsWith("_")) continue
     const mod = require(path.join(SUBSCRIBERS, f))
     assert.equal(typeof mod.default, "function", `${f}: default export is the handler`)
-    assert.ok(mod.config && typeof mod.config.event === "string", `${f}: config.event`)
-    out[mod.config.event] = mod.default
+    const events = mod.config && [].concat(mod.config.event)
+    assert.ok(events && events.length && events.every((e) => typeof e === "string"), `${f}: config.event`)
+    out[events.length === 1 ? events[0] : mod.config.context.subscriberId] = mod.default
   }
   return out
 }
@@ -76,13 +77,25 @@ async function emit(name, data, { query = fakeQuery(), options = pluginOptions()
   return { got: srv.messages.slice(before), logger, query }
 }
 
-test("the six subscribers load as Medusa 2.x expects them", () => {
+test("the order, customer and funnel subscribers load as Medusa 2.x expects them", () => {
   assert.deepEqual(Object.keys(loadSubscribers()).sort(), [
+    "cart.customer_transferred",
+    "customer.created",
+    "customer.deleted",
+    "customer.updated",
+    "delivery.created",
+    "order-edit.confirmed",
     "order.canceled",
     "order.claim_created",
     "order.exchange_created",
+    "order.fulfillment_created",
     "order.placed",
     "order.return_received",
+    "order.return_requested",
+    "order.updated",
+    "payment.captured",
+    "payment.refunded",
+    "segment-funnel",
     "shipment.created",
   ])
 })
@@ -172,6 +185,9 @@ test("shipment.created (fulfillment id): Order Shipped with the shipped lines", 
   assert.deepEqual(t.properties, {
     ...EUR_ORDER_PROPERTIES,
     products: [{ ...EUR_ORDER_PROPERTIES.products[0], quantity: 1, reporting_revenue: 9 }],
+    fulfillment_id: "ful_1",
+    tracking_numbers: [],
+    tracking_urls: [],
   })
 })
 

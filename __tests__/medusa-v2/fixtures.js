@@ -23,7 +23,8 @@ const bn = (n) => new BigNumberLike(n)
 const ORDER_LINE = "id title subtitle variant_id product_id product_title product_subtitle product_type product_collection variant_sku variant_title unit_price quantity tax_lines adjustments detail metadata total subtotal tax_total discount_total discount_tax_total"
 const SCHEMA = {
   order:
-    "id version status region_id customer_id display_id sales_channel_id email currency_code shipping_address billing_address items shipping_methods transactions credit_lines returns summary metadata canceled_at created_at updated_at item_total item_subtotal item_tax_total total subtotal tax_total discount_total discount_tax_total shipping_total shipping_subtotal shipping_tax_total cart payment_collections promotions fulfillments",
+    "id version status region_id customer_id display_id sales_channel_id email currency_code shipping_address billing_address items shipping_methods transactions credit_lines returns summary metadata canceled_at created_at updated_at item_total item_subtotal item_tax_total total subtotal tax_total discount_total discount_tax_total shipping_total shipping_subtotal shipping_tax_total cart payment_collections promotions fulfillments customer",
+  cart: "id region_id customer_id sales_channel_id email currency_code locale metadata completed_at created_at updated_at shipping_address billing_address items shipping_methods customer payment_collection promotions",
   return: "id status order_id location_id refund_amount requested_at received_at created_at order items exchange claim shipping_methods",
   order_claim: "id order_id type refund_amount created_at order claim_items additional_items return return_id shipping_methods",
   order_exchange: "id order_id difference_due created_at order additional_items return return_id shipping_methods",
@@ -60,6 +61,8 @@ const orderEur = {
   currency_code: "eur",
   region_id: "reg_eu",
   customer_id: "cus_jane",
+  sales_channel_id: "sc_web",
+  metadata: null,
   created_at: new Date("2026-11-30T09:00:00.000Z"),
   canceled_at: new Date("2026-11-30T12:00:00.000Z"),
   total: bn(51.17),
@@ -86,6 +89,7 @@ const orderEur = {
   shipping_methods: [{ id: "ordsm_1", name: "Standard Shipping", amount: 10, shipping_option_id: "so_std", adjustments: [] }],
   shipping_address: address("Jane", "Doe", "dk", "Copenhagen"),
   cart: { id: "cart_eur", metadata: { ga_id: "GA1.2.3" } },
+  customer: { id: "cus_jane", email: "jane@example.com", phone: null, first_name: "Jane", last_name: "Doe", metadata: null },
   payment_collections: [{ payments: [{ provider_id: "pp_system_default" }] }],
   promotions: [{ code: "SUMMER10" }],
 }
@@ -97,6 +101,8 @@ const orderUsd = {
   currency_code: "usd",
   region_id: "reg_us",
   customer_id: "cus_guest",
+  sales_channel_id: "sc_web",
+  metadata: null,
   created_at: new Date("2026-11-30T09:30:00.000Z"),
   total: 44.625,
   subtotal: 44.625,
@@ -246,7 +252,7 @@ function fakeQuery(overrides = {}) {
       const asked = new Set(fields.map((f) => f.split(".")[0]))
       const project = (r) => {
         const out = clone(r)
-        for (const link of ["cart", "payment_collections", "promotions"]) if (!asked.has(link)) delete out[link]
+        for (const link of ["cart", "payment_collections", "promotions", "customer"]) if (!asked.has(link)) delete out[link]
         return out
       }
       return { data: rows.map(project), metadata: undefined }

@@ -65,9 +65,17 @@ test("parity with medusa-plugin-segment 1.3.5", async (t) => {
     return { o: h.wire(orig.sent), n: h.wire(ours.sent), origError }
   }
 
-  // Differences between a 1.3.5 call and ours, ignoring the added messageId.
+  // Differences between a 1.3.5 call and ours, ignoring the added messageId
+  // and context.traits (attribution: docs/attribution.md; checked below).
   function callDiff(o, n) {
     const { messageId, ...rest } = n[1]
+    if (rest.context) {
+      const { traits, ...context } = rest.context
+      assert.equal(typeof traits, "object", "context.traits on every call about an order")
+      // 1.3.5 sent the cart's ip/user agent on Order Completed only; ours on every call about the order
+      if (o[1] && o[1].context) rest.context = context
+      else delete rest.context
+    }
     assert.equal(o[0], n[0], "same method")
     assert.match(messageId, /^medusa-/)
     return diffPaths(o[1], rest).sort()
@@ -92,6 +100,12 @@ test("parity with medusa-plugin-segment 1.3.5", async (t) => {
     assert.deepEqual(callDiff(o[1], n[1]), ["context.userAgent"])
     assert.equal(n[1][1].properties.reporting_total, 124.85)
     assert.equal(n[1][1].properties.products.length, 3)
+    assert.deepEqual(n[1][1].context.traits, {
+      email: "order_usd@example.com",
+      firstName: "Ada",
+      lastName: "Lovelace",
+      address: { city: "Copenhagen", country: "DK" },
+    })
   })
 
   await t.test("order.placed, JPY (zero-decimal): unit prices rounded to whole yen", async () => {

@@ -180,7 +180,7 @@ async function buildAdmin() {
   const key = sha(installKey(), ext).slice(0, 12)
   const builds = path.join(dir, ".admin-builds")
   const target = path.join(builds, key)
-  let cached = fs.existsSync(path.join(target, "index.html"))
+  const cached = fs.existsSync(path.join(target, "index.html"))
   const t0 = Date.now()
   if (!cached) {
     fs.rmSync(builds, { recursive: true, force: true })
@@ -197,9 +197,53 @@ async function buildAdmin() {
   return { cached, ms: Date.now() - t0 }
 }
 
-/** A fresh database for one run; databases of earlier runs whose process is gone are dropped. */
-async function createRunDatabase({ history } = {}) {
-  const template = history ? await historyDatabase(history) : await templateDatabase()
+/**
+ * The template migrated with this package too (its module `segment`'s
+ * tables), built once per template and set of the installed package's
+ * migration files.
+ */
+async function pluginTemplateDatabase(base, env) {
+  const modules = path.join(backendDir(), "node_modules", "medusa-plugin-segment-rs", ".medusa", "server", "src", "modules")
+  const files = []
+  const walk = (d) => {
+    for (const f of fs.existsSync(d) ? fs.readdirSync(d).sort() : []) {
+      const p = path.join(d, f)
+      if (fs.statSync(p).isDirectory()) walk(p)
+      else if (/[\\/]migrations[\\/]/.test(p)) files.push(path.relative(modules, p), fs.readFileSync(p))
+    }
+  }
+  walk(modules)
+  const name = `${DB_PREFIX}tmplp_${sha(base, ...files).slice(0, 12)}`
+  if (dbExists(name)) return name
+  for (const old of databases(`${DB_PREFIX}tmplp_`)) {
+    try {
+      psql(`DROP DATABASE IF EXISTS "${old}"`)
+    } catch {}
+  }
+  const building = `${name}_build_${process.pid}`
+  psql(`DROP DATABASE IF EXISTS "${building}"`)
+  psql(`CREATE DATABASE "${building}" TEMPLATE "${base}"`)
+  const t0 = Date.now()
+  try {
+    await medusaCli(["db:migrate", "--skip-scripts"], { DATABASE_URL: `${PG}/${building}`, E2E_V2_MODE: "plugin", ...env }, { timeoutMs: 5 * 60 * 1000 })
+    psql(`ALTER DATABASE "${building}" RENAME TO "${name}"`)
+  } catch (err) {
+    psql(`DROP DATABASE IF EXISTS "${building}" WITH (FORCE)`)
+    if (!dbExists(name)) throw err
+  }
+  say(`plugin migrations run into a template database in ${((Date.now() - t0) / 1000).toFixed(1)} s (once per migration change)`)
+  return name
+}
+
+/**
+ * A fresh database for one run; databases of earlier runs whose process is
+ * gone are dropped. migrate: with this package's tables (`medusa db:migrate`
+ * with the plugin; the base template has none).
+ */
+async function createRunDatabase({ migrate = false, env = {}, history } = {}) {
+  // history: with an order history of that many orders (historyDatabase)
+  let template = history ? await historyDatabase(history) : await templateDatabase()
+  if (migrate) template = await pluginTemplateDatabase(template, env)
   for (const old of databases(`${DB_PREFIX}run_`)) {
     const pid = Number(old.split("_")[2])
     if (pid && pid !== process.pid && pidAlive(pid)) continue
@@ -228,11 +272,20 @@ function dropQueue(queueName) {
  * mode: "plugin" (this package: plugin + provider), "docs" (the docs' example
  * provider + workflow, bench only) or "none".
  * eventBus: "redis" (Medusa's event-bus-redis on DB 10) or "local".
+ * migrate: the database has this package's tables (the base template has
+ * none; see pluginTemplateDatabase).
+ * history: the database starts with an order history of that many orders (historyDatabase).
+ * workerModes: one Medusa process per entry, each with that workerMode; the
+ * first serves the API. ["shared", "worker"] (Redis bus): two processes
+ * consuming the same events.
  */
-async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir, history, migrate = false } = {}) {
+async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir, database, migrate = false, workerModes = ["shared"], history } = {}) {
   if (eventBus === "redis") await be.ensureRedis()
-  const dbName = await createRunDatabase({ history })
-  const runId = dbName.slice(`${DB_PREFIX}run_`.length)
+  if (workerModes.length > 1 && eventBus !== "redis") throw new Error("startBackend: several processes need eventBus \"redis\"")
+  // database: reuse an earlier run's database (a restart; stop it with { keepDb: true }).
+  // The plugin template is migrated with neutral options (a test's bad options must fail its start, not the template).
+  const dbName = database || (await createRunDatabase({ migrate, history, env: { E2E_SEGMENT_OPTIONS: "{}" } }))
+  const runId = dbName.slice(`${DB_PREFIX}run_`.length) + (database ? `-r${Date.now().toString(36)}` : "")
   if (!logDir) {
     const logsRoot = path.join(ROOT, ".tmp", "e2e-v2-logs")
     if (fs.existsSync(logsRoot)) {
@@ -246,16 +299,8 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
   }
   fs.mkdirSync(logDir, { recursive: true })
   const eventLog = path.join(logDir, "events.jsonl")
-  const logFile = path.join(logDir, "server.log")
   fs.writeFileSync(eventLog, "")
   const queueName = `segv2e-events-${runId}`
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
-  const dir = backendDir()
-  const out = fs.openSync(logFile, "a")
-  const started = Date.now()
-  // E2E_V2_NODE_ARGS: extra node flags for the Medusa process (e.g. "--cpu-prof --cpu-prof-dir=DIR", not allowed in NODE_OPTIONS)
-  const nodeArgs = (process.env.E2E_V2_NODE_ARGS || "").split(" ").filter(Boolean)
   const runEnv = {
     DATABASE_URL: `${PG}/${dbName}`,
     E2E_V2_MODE: mode,
@@ -265,28 +310,7 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
     E2E_SEGMENT_OPTIONS: JSON.stringify(segmentOptions),
     ...(providerOptions ? { E2E_PROVIDER_OPTIONS: JSON.stringify(providerOptions) } : {}),
     E2E_EVENT_LOG: eventLog,
-    ...env,
   }
-  // the plugin module's tables (the template is migrated without the plugin)
-  if (migrate) {
-    const t0 = Date.now()
-    await medusaCli(["db:migrate", "--skip-links", "--skip-scripts"], runEnv, { timeoutMs: 10 * 60 * 1000 })
-    say(`run database migrated with the plugin in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-  }
-  const child = spawn(process.execPath, [...nodeArgs, path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), "start", "-p", String(port), "-H", "127.0.0.1"], {
-    cwd: dir,
-    env: { ...process.env, ...baseEnv(runEnv) },
-    stdio: ["ignore", out, out],
-  })
-  fs.closeSync(out)
-  let exited = null
-  const exitPromise = new Promise((resolve) =>
-    child.on("exit", (code, signal) => {
-      exited = { code, signal, at: Date.now() }
-      resolve(exited)
-    })
-  )
-  const logs = () => fs.readFileSync(logFile, "utf8")
   const cleanup = () => {
     if (!process.env.E2E_KEEP_DB) {
       try {
@@ -295,26 +319,60 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
     }
     if (eventBus === "redis") dropQueue(queueName)
   }
+  const dir = backendDir()
+  const started = Date.now()
+  // E2E_V2_NODE_ARGS: extra node flags for the Medusa process (e.g. "--cpu-prof --cpu-prof-dir=DIR", not allowed in NODE_OPTIONS)
+  const nodeArgs = (process.env.E2E_V2_NODE_ARGS || "").split(" ").filter(Boolean)
+  /** One `medusa start` process; logs to server.log (the first) or <workerMode>-<i>.log. */
+  const spawnMedusa = (port, workerMode, i) => {
+    const logFile = path.join(logDir, i === 0 ? "server.log" : `${workerMode}-${i}.log`)
+    const out = fs.openSync(logFile, "a")
+    const child = spawn(process.execPath, [...nodeArgs, path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), "start", "-p", String(port), "-H", "127.0.0.1"], {
+      cwd: dir,
+      env: { ...process.env, ...baseEnv({ ...runEnv, E2E_WORKER_MODE: workerMode, ...env }) },
+      stdio: ["ignore", out, out],
+    })
+    fs.closeSync(out)
+    const p = { child, port, workerMode, logFile, exited: null }
+    p.exitPromise = new Promise((resolve) =>
+      child.on("exit", (code, signal) => {
+        p.exited = { code, signal, at: Date.now() }
+        resolve(p.exited)
+      })
+    )
+    return p
+  }
+  const procs = []
+  for (const [i, workerMode] of workerModes.entries()) procs.push(spawnMedusa(await freePort(), workerMode, i))
+  const [main] = procs
+  const url = `http://127.0.0.1:${main.port}`
+  const logs = () => fs.readFileSync(main.logFile, "utf8")
   const until = Date.now() + 240000
-  for (;;) {
-    if (exited || Date.now() > until) {
-      if (!exited) child.kill("SIGKILL")
-      await exitPromise
+  const pending = new Set(procs)
+  while (pending.size) {
+    const dead = procs.find((p) => p.exited)
+    if (dead || Date.now() > until) {
+      for (const p of procs) if (!p.exited) p.child.kill("SIGKILL")
+      await Promise.all(procs.map((p) => p.exitPromise))
       cleanup()
-      throw new Error(`medusa 2.x did not become ready (${exited ? `exited ${JSON.stringify(exited)}` : "timeout"}):\n${logs().split("\n").slice(-40).join("\n")}`)
+      const who = dead || [...pending][0]
+      throw new Error(
+        `medusa 2.x (${who.workerMode}) did not become ready (${dead ? `exited ${JSON.stringify(dead.exited)}` : "timeout"}):\n` +
+          fs.readFileSync(who.logFile, "utf8").split("\n").slice(-40).join("\n")
+      )
     }
-    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false)
-    if (ok) break
-    await sleep(250)
+    for (const p of [...pending]) if (await fetch(`http://127.0.0.1:${p.port}/health`).then((r) => r.ok, () => false)) pending.delete(p)
+    if (pending.size) await sleep(250)
   }
   const publishableKey = psql(`SELECT token FROM api_key WHERE type = 'publishable' LIMIT 1`, dbName)
-  say(`medusa 2.21.2 (${mode}, event bus ${eventBus}) ready at ${url} in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${path.relative(ROOT, logDir)}`)
+  say(`medusa 2.21.2 (${mode}, event bus ${eventBus}, ${workerModes.join(" + ")}) ready at ${url} in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${path.relative(ROOT, logDir)}`)
 
   return {
     url,
     dbName,
     logDir,
-    pid: child.pid,
+    pid: main.child.pid,
+    pids: procs.map((p) => p.child.pid),
     publishableKey,
     /** Events Medusa emitted, as the backend's own logging subscriber saw them. */
     events() {
@@ -333,7 +391,7 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
       const execLog = fs.openSync(path.join(logDir, "exec.log"), "a")
       const c = spawn(process.execPath, [path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), "exec", script, ...args], {
         cwd: dir,
-        env: { ...process.env, ...baseEnv({ ...runEnv, ...extraEnv }) },
+        env: { ...process.env, ...baseEnv({ ...runEnv, ...env, ...extraEnv }) },
         stdio: ["ignore", execLog, execLog],
       })
       fs.closeSync(execLog)
@@ -341,25 +399,29 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
       return { child: c, done }
     },
     /** A `medusa` CLI command (e.g. ["user", "-e", ..., "-p", ...]) on this backend's database. */
-    cli: (args) => medusaCli(args, runEnv),
+    cli: (args) => medusaCli(args, { ...runEnv, ...env }),
     execLog: () => (fs.existsSync(path.join(logDir, "exec.log")) ? fs.readFileSync(path.join(logDir, "exec.log"), "utf8") : ""),
     get exited() {
-      return exited
+      return main.exited
     },
     /**
      * SIGTERM (Medusa's graceful shutdown: HTTP server, then the modules'
-     * shutdown hooks), SIGKILL after graceMs; resolves { code, signal, ms }.
+     * shutdown hooks), SIGKILL after graceMs; resolves { code, signal, ms }
+     * of the first process. The API process first: the others drain what it enqueued.
      */
-    async stop({ graceMs = 30000 } = {}) {
+    async stop({ graceMs = 30000, keepDb = false } = {}) {
       const t0 = Date.now()
-      if (!exited) {
-        child.kill("SIGTERM")
-        const t = setTimeout(() => child.kill("SIGKILL"), graceMs)
-        await exitPromise
+      for (const p of procs) {
+        if (p.exited) continue
+        p.child.kill("SIGTERM")
+        const t = setTimeout(() => p.child.kill("SIGKILL"), graceMs)
+        await p.exitPromise
         clearTimeout(t)
       }
-      cleanup()
-      return { code: exited.code, signal: exited.signal, ms: exited.at - t0 }
+      if (keepDb) {
+        if (eventBus === "redis") dropQueue(queueName)
+      } else cleanup()
+      return { code: main.exited.code, signal: main.exited.signal, ms: main.exited.at - t0 }
     },
   }
 }

@@ -10,7 +10,8 @@ loadEnv(process.env.NODE_ENV || "development", process.cwd())
 
 const mode = process.env.E2E_V2_MODE || "none"
 const json = (name) => JSON.parse(process.env[name] || "{}")
-const segmentOptions = json("E2E_SEGMENT_OPTIONS")
+// E2E_SEGMENT_OPTIONS_MODULE: a JS file whose exports are added (options JSON cannot carry: RegExps, functions)
+const segmentOptions = { ...json("E2E_SEGMENT_OPTIONS"), ...(process.env.E2E_SEGMENT_OPTIONS_MODULE ? require(process.env.E2E_SEGMENT_OPTIONS_MODULE) : {}) }
 // Provider options: the same object as the plugin's unless the run gives its own.
 const providerOptions = process.env.E2E_PROVIDER_OPTIONS ? json("E2E_PROVIDER_OPTIONS") : segmentOptions
 
@@ -54,6 +55,8 @@ module.exports = defineConfig({
     databaseLogging: false,
     // the admin test serves plain HTTP on 127.0.0.1: a production session cookie would be Secure-only
     ...(process.env.E2E_V2_ADMIN === "1" ? { cookieOptions: { secure: false } } : {}),
+    // e2e/v2/backend.js workerModes: "shared" (API + subscribers), "server", "worker"
+    workerMode: process.env.E2E_WORKER_MODE || "shared",
     http: {
       storeCors: "http://127.0.0.1",
       adminCors: "http://127.0.0.1",

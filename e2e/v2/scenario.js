@@ -27,8 +27,8 @@ class MedusaV2Api {
     return jsonRequest(this.url, method, path, body, { "user-agent": USER_AGENT, ...headers })
   }
 
-  store(method, path, body, { token } = {}) {
-    const headers = { "x-publishable-api-key": this.publishableKey }
+  store(method, path, body, { token, headers: extra } = {}) {
+    const headers = { "x-publishable-api-key": this.publishableKey, ...extra }
     if (token) headers.authorization = `Bearer ${token}`
     return this.request(method, `/store${path}`, body, headers)
   }
@@ -64,18 +64,21 @@ class MedusaV2Api {
   /**
    * Places an order through the store API: cart with items, addresses,
    * shipping method, payment collection + session, complete. Emits order.placed.
+   * `metadata`: the cart's metadata at creation (a storefront's attribution keys);
+   * `headers`: sent with every store call (e.g. the shopper's user-agent).
    */
-  async placeOrder({ currency, items, email, token, address } = {}) {
+  async placeOrder({ currency, items, email, token, address, metadata, headers } = {}) {
     const { regions, variants } = await this.loadCatalog()
     const region = regions[currency]
     if (!region) throw new Error(`no region in ${currency}`)
-    const opts = { token }
+    const opts = { token, headers }
     const lines = items.map(({ sku, quantity }) => {
       if (!variants[sku]) throw new Error(`no variant ${sku}`)
       return { variant_id: variants[sku].id, quantity }
     })
     const body = { region_id: region.id, items: lines }
     if (email) body.email = email
+    if (metadata) body.metadata = metadata
     let { cart } = await this.store("POST", "/carts", body, opts)
     const addr = address || ADDRESSES[currency]
     ;({ cart } = await this.store("POST", `/carts/${cart.id}`, { shipping_address: addr, billing_address: addr }, opts))
@@ -87,6 +90,11 @@ class MedusaV2Api {
     const done = await this.store("POST", `/carts/${cart.id}/complete`, undefined, opts)
     if (done.type !== "order") throw new Error(`cart ${cart.id} did not complete into an order: ${JSON.stringify(done).slice(0, 400)}`)
     return done.order
+  }
+
+  /** A guest cart handed to a signed-in customer. Emits cart.customer_transferred. */
+  async transferCart(cartId, token, headers) {
+    return (await this.store("POST", `/carts/${cartId}/customer`, {}, { token, headers })).cart
   }
 
   /** The order as the admin API returns it, with what the assertions need. */

@@ -15,7 +15,6 @@
 
 const { lookup, loggerOf } = require("../container")
 const { subscriberOptions, clientFor } = require("./client")
-const { EVENTS } = require("./events")
 const backfill = require("./backfill")
 
 /** Option names whose values never leave the server. */
@@ -45,20 +44,23 @@ function shownOptions(options) {
   const out = {}
   for (const [k, v] of Object.entries(options || {})) {
     if (INJECTED.has(k)) continue
-    out[k] = SECRET.test(k) || k === "writeKey" ? (v ? "set" : "not set") : maskUrl(v)
+    if (SECRET.test(k) || k === "writeKey") out[k] = v ? "set" : "not set"
+    else out[k] = typeof v === "function" ? "(a function)" : maskUrl(v)
   }
   if (!("write_key" in out) && !("writeKey" in out)) out.write_key = "not set"
   return out
 }
 
-/** Medusa event -> the Segment calls it makes (from the subscribers' table). */
-const EVENT_NAMES = {
-  "order.placed": ["identify", "Order Completed"],
-  "shipment.created": ["Order Shipped", "Swap Shipped"],
-  "order.canceled": ["Order Cancelled"],
-  "order.return_received": ["Order Refunded"],
-  "order.claim_created": ["Item Claimed"],
-  "order.exchange_created": ["Swap Created", "Swap Confirmed"],
+/** Medusa 2.x event -> the Segment calls it can make, from the catalog (lib/catalog.js, tracking-plan.json). */
+function segmentCallsByEvent() {
+  const catalog = require("../catalog")
+  const out = {}
+  const add = (names, e) => {
+    for (const m of (e.medusa && e.medusa.v2) || []) (out[m] = out[m] || []).push(...names)
+  }
+  for (const e of [...catalog.EVENTS, ...catalog.FUNNEL]) add([e.name], e)
+  add(["identify"], catalog.IDENTIFY)
+  return out
 }
 
 async function userEmail(req) {
@@ -99,7 +101,9 @@ async function getOverview(req, res) {
   send(res, 200, {
     stats: client.stats(),
     recent_errors: client.recentErrors(),
-    events: Object.keys(EVENTS).map((e) => ({ medusa_event: e, segment_calls: EVENT_NAMES[e] || [] })),
+    events: Object.entries(segmentCallsByEvent())
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([e, calls]) => ({ medusa_event: e, segment_calls: [...new Set(calls)] })),
     options: shownOptions(pluginOptions),
     backfill: { runs, defaults: backfill.checkParams({}, pluginOptions), error: backfillError },
     can_edit: await canEdit(req, pluginOptions),

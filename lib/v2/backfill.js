@@ -18,7 +18,7 @@
 const os = require("node:os")
 const { lookup, loggerOf } = require("../container")
 const { makeCalls } = require("../events")
-const { EVENTS, eventContext } = require("./events")
+const { eventContext, liveCalls } = require("./events")
 
 const DEFAULTS = { orders_per_second: 20, page_size: 50 }
 /** A running run whose heartbeat is older than this belongs to a dead process: it may be resumed. */
@@ -266,7 +266,7 @@ async function sendOrder(o, ctx, counts, logger) {
   let made = 0
   for (const { event, data } of lifecycleOf(o)) {
     try {
-      const calls = await EVENTS[event].calls(data, ctx)
+      const calls = await liveCalls(event, data, ctx)
       made += makeCalls(ctx.segment, calls, logger, `backfill ${event} ${o.id}`)
       for (const c of calls) {
         const name = c.method === "track" ? c.message.event : c.method

@@ -14,6 +14,10 @@ const { subscriberClient } = require("./client")
 // messageIds and the customer's identify as on v1 (deterministic ids: Segment de-duplicates a redelivered event)
 const { messageId, identifyCall, makeCalls } = require("../events")
 const order = require("./order")
+const lifecycle = require("./lifecycle")
+const { switchboardFor } = require("../switchboard")
+// browser identity, traits, shopper context and consent on every call (lib/attribution.js)
+const attribution = require("./attribution")
 
 // What the builders read. Asking for a total makes the order module compute
 // all totals and load items/shipping methods with their adjustments and tax lines.
@@ -23,6 +27,8 @@ const ORDER_FIELDS = [
   "currency_code",
   "region_id",
   "customer_id",
+  "sales_channel_id",
+  "metadata",
   "created_at",
   "canceled_at",
   "total",
@@ -48,7 +54,7 @@ const ORDER_LINK_FIELDS = ["cart.id", "cart.metadata", "payment_collections.paym
 const RETURN_FIELDS = ["id", "order_id", "refund_amount", "received_at", "items.*", "items.reason.*"]
 const CLAIM_FIELDS = ["id", "order_id", "type", "created_at", "return_id", "claim_items.*"]
 const EXCHANGE_FIELDS = ["id", "order_id", "difference_due", "created_at", "return_id", "additional_items.*"]
-const FULFILLMENT_FIELDS = ["id", "shipped_at", "items.*", "order.id"]
+const FULFILLMENT_FIELDS = ["id", "shipped_at", "items.*", "labels.*", "order.id"]
 
 
 async function graphOne(ctx, entity, fields, filters) {
@@ -66,15 +72,16 @@ async function loadOrder(ctx, id) {
   if (!id) throw new Error("the event carries no order id")
   let o
   try {
-    o = await graphOne(ctx, "order", [...ORDER_FIELDS, ...ORDER_LINK_FIELDS], { id })
+    o = await graphOne(ctx, "order", [...ORDER_FIELDS, ...attribution.ORDER_FIELDS, ...ORDER_LINK_FIELDS, ...attribution.ORDER_LINK_FIELDS], { id })
   } catch (err) {
     ctx.logger.warn(
       `[segment] cannot load the cart or payments of order ${id} (${err && err.message}); ` +
         "checkout_id and payment_provider are left empty"
     )
-    o = await graphOne(ctx, "order", ORDER_FIELDS, { id })
+    o = await graphOne(ctx, "order", [...ORDER_FIELDS, ...attribution.ORDER_FIELDS], { id })
   }
   if (!o) throw new Error(`order ${id} not found`)
+  ctx.source = attribution.orderSource(o)
   return o
 }
 
@@ -119,25 +126,40 @@ function who(o) {
   return o.customer_id ? { userId: o.customer_id } : { anonymousId: `order-${o.id}` }
 }
 
+// `order`: what the switchboard's exclude rules and enrich hook see (not sent)
 function track(o, event, properties, timestamp, id) {
-  return { method: "track", message: { event, ...who(o), properties, timestamp: timestamp || new Date(), messageId: id } }
+  return { method: "track", order: o, message: { event, ...who(o), properties, timestamp: timestamp || new Date(), messageId: id } }
+}
+
+function withOrder(call, o) {
+  return { ...call, order: o }
+}
+
+/**
+ * identify (unless `identify` is false) + Order Completed of an order
+ * (messageId medusa-order.placed-<id>, whichever event sends it).
+ */
+async function orderCompleted(ctx, o, timestamp, { identify = true } = {}) {
+  const bctx = await builderCtx(ctx, o.currency_code)
+  const t = track(o, "Order Completed", order.buildOrderProperties(o, bctx, o), timestamp, messageId("order.placed", o.id))
+  // 2.x carts have no context (ip, user agent); a ga_id can be kept in the cart's metadata
+  const meta = (o.cart && o.cart.metadata) || {}
+  t.message.context = {}
+  t.message.integrations = {}
+  if (ctx.options.use_ga_id && meta.ga_id) t.message.integrations["Google Analytics"] = { clientId: meta.ga_id }
+  const calls = []
+  if (o.customer_id && identify) calls.push(withOrder(identifyCall(o), o))
+  calls.push(t)
+  return calls
 }
 
 const EVENTS = {
+  // With option order_completed_on: "captured", Order Completed waits for payment.captured (lib/v2/lifecycle.js).
   "order.placed": {
     async calls({ id }, ctx) {
       const o = await loadOrder(ctx, id)
-      const bctx = await builderCtx(ctx, o.currency_code)
-      const t = track(o, "Order Completed", order.buildOrderProperties(o, bctx, o), o.created_at, messageId("order.placed", o.id))
-      // 2.x carts have no context (ip, user agent); a ga_id can be kept in the cart's metadata
-      const meta = (o.cart && o.cart.metadata) || {}
-      t.message.context = {}
-      t.message.integrations = {}
-      if (ctx.options.use_ga_id && meta.ga_id) t.message.integrations["Google Analytics"] = { clientId: meta.ga_id }
-      const calls = []
-      if (o.customer_id) calls.push(identifyCall(o))
-      calls.push(t)
-      return calls
+      if (ctx.options.order_completed_on === "captured") return o.customer_id ? [withOrder(identifyCall(o), o)] : []
+      return orderCompleted(ctx, o, o.created_at)
     },
   },
 
@@ -161,7 +183,8 @@ const EVENTS = {
       const lines = (f.items || [])
         .filter((fi) => byId.has(fi.line_item_id))
         .map((fi) => ({ item: byId.get(fi.line_item_id), quantity: order.num(fi.quantity) }))
-      return [track(o, "Order Shipped", order.buildOrderProperties(o, bctx, o, lines), f.shipped_at, mid)]
+      const props = { ...order.buildOrderProperties(o, bctx, o, lines), fulfillment_id: f.id, ...lifecycle.tracking(f) }
+      return [track(o, "Order Shipped", props, f.shipped_at, mid)]
     },
   },
 
@@ -225,21 +248,29 @@ const EVENTS = {
       ]
     },
   },
+
+  ...attribution.EVENTS,
 }
+
+// Order Updated/Delivered/Refunded (payment), Return Requested, Fulfillment Created, Order Completed on capture
+Object.assign(EVENTS, lifecycle.entries({ loadOrder, loadShipping, graphOne, graphAll, builderCtx, track, orderCompleted }))
+// identify on customer changes, Customer Created (lib/v2/customers.js)
+Object.assign(EVENTS, require("./customers").entries({ graphOne, graphAll }))
 
 /** Context of one event: the query graph, the shared client, the options, a logger. */
 function eventContext(container, pluginOptions) {
   const { segment, logger } = subscriberClient(pluginOptions, container)
   const query = lookup(container, "query")
   if (!query || typeof query.graph !== "function") throw new Error("the container has no `query` (Medusa 2.x)")
-  return { query, segment, logger, options: segment.options_ || {} }
+  return { query, segment, logger, container, options: segment.options_ || {} }
 }
 
 /** The Segment calls for `event` (throws on failure; used by tests). */
 async function buildCalls(event, data, container, pluginOptions) {
   const entry = EVENTS[event]
   if (!entry) throw new Error(`no Segment mapping for event ${event}`)
-  return entry.calls(data || {}, eventContext(container, pluginOptions))
+  const ctx = eventContext(container, pluginOptions)
+  return attribution.finishCalls(await entry.calls(data || {}, ctx), ctx, `${event} ${describe(data)}`)
 }
 
 function describe(data) {
@@ -247,12 +278,30 @@ function describe(data) {
   return data.id || data.return_id || data.claim_id || data.exchange_id || data.order_id || ""
 }
 
-/** Handles one event: builds and makes its Segment calls. Never throws; returns the number of calls made. */
-async function runEvent(event, data, container, pluginOptions) {
+/**
+ * The calls live tracking makes for one event, not made yet: the mapping's,
+ * then identity, traits and consent (lib/v2/attribution.js), then events /
+ * exclude / enrich / rename (lib/switchboard.js). Throws on failure. The
+ * backfill (lib/v2/backfill.js) sends past orders through this too.
+ */
+async function liveCalls(event, data, ctx, entry = EVENTS[event]) {
+  const built = attribution.finishCalls(await entry.calls(data || {}, ctx), ctx, `${event} ${describe(data)}`)
+  const orderDetails = async (id) => {
+    const o = await graphOne(ctx, "order", ["id", "sales_channel_id", "metadata"], { id })
+    return { sales_channel_id: (o && o.sales_channel_id) || null, metadata: (o && o.metadata) || null }
+  }
+  return switchboardFor(ctx.options).apply(built, { event, container: ctx.container, orderDetails }, ctx.logger)
+}
+
+/**
+ * Handles one event: builds and makes its Segment calls. Never throws;
+ * returns the number of calls made. `entry`: the mapping (default: the table's).
+ */
+async function runEvent(event, data, container, pluginOptions, entry = EVENTS[event]) {
   const logger = loggerOf(container)
   try {
     const ctx = eventContext(container, pluginOptions)
-    return makeCalls(ctx.segment, await EVENTS[event].calls(data || {}, ctx), logger, `${event} ${describe(data)}`)
+    return makeCalls(ctx.segment, await liveCalls(event, data, ctx, entry), logger, `${event} ${describe(data)}`)
   } catch (err) {
     logger.error(`[segment] cannot track ${event} ${describe(data)}: ${(err && err.stack) || err}`)
     return 0
@@ -268,4 +317,4 @@ function subscriberFor(event) {
   return { handler: segmentSubscriber, config: { event, context: { subscriberId: `segment-${event.replace(/[._]/g, "-")}` } } }
 }
 
-module.exports = { EVENTS, ORDER_FIELDS, ORDER_LINK_FIELDS, messageId, eventContext, buildCalls, runEvent, subscriberFor }
+module.exports = { EVENTS, ORDER_FIELDS, ORDER_LINK_FIELDS, messageId, eventContext, liveCalls, buildCalls, runEvent, subscriberFor, graphOne, graphAll }

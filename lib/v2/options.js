@@ -6,6 +6,8 @@
 
 const native = require("../../native.js")
 const { CORE_OPTIONS } = require("../../index.js")
+const { validateSwitchboard } = require("../switchboard")
+const { checkConsentOptions } = require("../attribution")
 
 const PREFIX = "medusa-plugin-segment-rs"
 
@@ -80,6 +82,8 @@ function validateOptions(options) {
   for (const k of CORE_OPTIONS) if (o[k] !== undefined) picked[k] = o[k]
   native.normalizeOptions(JSON.stringify(picked))
   checkReporting(o)
+  validateSwitchboard(o) // events, rename, exclude, enrich, event_map, order_completed_on
+  checkConsentOptions(o)
   checkBackfillAndAdmin(o)
   return o
 }

@@ -20,6 +20,32 @@ const { loggerOf } = require("../container")
 const { coreClientFor, rememberProviderOptions } = require("./client")
 const { validateOptions } = require("./options")
 
+/** Longest piece of caller data echoed in a log line. */
+const ECHO_CHARS = 100
+const LOG_INTERVAL_MS = 10_000
+
+/** `fn()`, or "" if it throws. */
+function safely(fn) {
+  try {
+    const v = fn()
+    return typeof v === "string" ? v : ""
+  } catch (_) {
+    return ""
+  }
+}
+
+/** A short text for a value from the caller: strings and numbers only, cut to ECHO_CHARS. */
+function short(v) {
+  if (typeof v === "number") return String(v)
+  if (typeof v !== "string") return ""
+  return v.length > ECHO_CHARS ? `${v.slice(0, ECHO_CHARS)}…` : v
+}
+
+/** An error's message, bounded, whatever was thrown. */
+function errorText(err) {
+  return safely(() => short(err instanceof Error ? err.message : typeof err === "string" ? err : "")) || "invalid input"
+}
+
 function isObject(v) {
   return v !== null && typeof v === "object" && !Array.isArray(v)
 }
@@ -42,7 +68,7 @@ function trackMessage(data) {
   const userId = nonBlank(data.actor_id) ? data.actor_id : group && nonBlank(group.id) ? group.id : undefined
   const anonymousId = nonBlank(p.anonymousId) ? p.anonymousId : undefined
   if (!nonBlank(userId) && !nonBlank(anonymousId)) {
-    throw new TypeError(`track "${data.event}" needs an actor_id, a group.id or properties.anonymousId`)
+    throw new TypeError(`track ${JSON.stringify(short(data.event))} needs an actor_id, a group.id or properties.anonymousId`)
   }
   const message = { event: data.event, userId, anonymousId, properties: p }
   const timestamp = timestampOf(p)
@@ -76,7 +102,7 @@ function identifyCall(data) {
     const group = isObject(data.group) ? data.group : {}
     if (!nonBlank(group.id)) throw new TypeError("identify with a group needs group.id")
     if (!nonBlank(userId) && !nonBlank(anonymousId)) {
-      throw new TypeError(`identify of group ${group.id} needs an actor_id or properties.anonymousId`)
+      throw new TypeError(`identify of group ${short(group.id)} needs an actor_id or properties.anonymousId`)
     }
     message.groupId = String(group.id)
     if (nonBlank(group.type)) message.traits = { group_type: group.type, ...message.traits }
@@ -104,6 +130,7 @@ class SegmentAnalyticsProvider {
     this.logger_ = loggerOf(cradle)
     this.client_ = coreClientFor(opts, this.logger_)
     this.rejected_ = 0
+    this.logged_ = new Map() // call -> { at, suppressed }: rate-limited log lines
     rememberProviderOptions(opts)
   }
 
@@ -116,20 +143,42 @@ class SegmentAnalyticsProvider {
     return this.client_
   }
 
-  reject_(call, what, err) {
+  /**
+   * Count and log a call that cannot be sent. Never throws, whatever `data`
+   * or the error is (a revoked Proxy, a throwing getter or toString...);
+   * lines are bounded, and of similar ones (same call, same reason) at most
+   * one every 10 s goes out, with how many were suppressed.
+   */
+  reject_(call, data, describe, err) {
     this.rejected_++
     try {
-      this.logger_.error(`[segment] analytics ${call} ${what}: not sent: ${(err && err.message) || err}`)
+      const reason = errorText(err)
+      // Similar: the same call and reason, quoted values and numbers aside.
+      let key = `${call}:${reason.replace(/"[^"]*"/g, '""').replace(/\d+/g, "N").slice(0, 60)}`
+      if (!this.logged_.has(key) && this.logged_.size >= 64) key = "other"
+      const now = Date.now()
+      const last = this.logged_.get(key)
+      if (last && now - last.at < LOG_INTERVAL_MS) {
+        last.suppressed++
+        return
+      }
+      const suppressed = last ? last.suppressed : 0
+      this.logged_.set(key, { at: now, suppressed: 0 })
+      const what = safely(() => describe(data))
+      const more = suppressed > 0 ? ` (${suppressed} similar calls suppressed)` : ""
+      this.logger_.error(`[segment] analytics ${call}${what ? ` ${what}` : ""}: not sent: ${reason}${more}`)
     } catch (_) {
       // a broken logger must not reject into the store
     }
   }
 
+  // Each call resolves whatever it is given: Medusa 2.8.3-2.12 do not await
+  // them, so a rejection would be unhandled.
   async track(data) {
     try {
       this.client_.track(trackMessage(data))
     } catch (err) {
-      this.reject_("track", JSON.stringify(String((data && data.event) || "")), err)
+      this.reject_("track", data, (d) => JSON.stringify(short(d.event)), err)
     }
   }
 
@@ -138,7 +187,7 @@ class SegmentAnalyticsProvider {
       const { method, message } = identifyCall(data)
       this.client_[method](message)
     } catch (err) {
-      this.reject_("identify", String((data && (data.actor_id || (data.group && data.group.id))) || ""), err)
+      this.reject_("identify", data, (d) => short(d.actor_id || (d.group && d.group.id)), err)
     }
   }
 
@@ -147,7 +196,7 @@ class SegmentAnalyticsProvider {
     try {
       await this.client_.shutdown()
     } catch (err) {
-      this.reject_("shutdown", "", err)
+      this.reject_("shutdown", null, () => "", err)
     }
   }
 

@@ -78,6 +78,15 @@ pub(super) async fn serve(
 ) {
     let open = Arc::new(Mutex::new(Open::default()));
     let mut conns = JoinSet::new();
+    // Below the process's file descriptor limit: idle connections are then
+    // evicted before accept() runs out of descriptors and a real request
+    // waits in the listen queue.
+    let max_connections = max_connections.min(fd_room()).max(1);
+    let evict_oldest = |open: &Mutex<Open>| {
+        if let Some((_, oldest)) = open.lock().unwrap().conns.pop_front() {
+            oldest.notify_one();
+        }
+    };
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -104,14 +113,53 @@ pub(super) async fn serve(
                         open.lock().unwrap().conns.retain(|(i, _)| *i != id);
                     });
                 }
-                // Out of file descriptors and the like: back off briefly.
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                // Out of file descriptors (other parts of the process took
+                // them): make room at the oldest connection, then retry.
+                Err(e) => {
+                    if out_of_fds(&e) {
+                        evict_oldest(&open);
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
             },
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
     drop(listener);
     conns.shutdown().await;
+}
+
+#[cfg(unix)]
+fn out_of_fds(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+#[cfg(not(unix))]
+fn out_of_fds(_: &std::io::Error) -> bool {
+    true
+}
+
+#[cfg(not(unix))]
+fn fd_room() -> usize {
+    usize::MAX
+}
+
+/// Connections the file descriptor limit leaves room for: the soft limit,
+/// less what the process has open now and a margin for what it opens later.
+#[cfg(unix)]
+fn fd_room() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0
+        || lim.rlim_cur == libc::RLIM_INFINITY
+    {
+        return usize::MAX;
+    }
+    let in_use = std::fs::read_dir("/proc/self/fd").map_or(64, |d| d.count());
+    (lim.rlim_cur as usize).saturating_sub(in_use + 32)
 }
 
 async fn serve_connection(stream: TcpStream, state: Arc<State>, evict: Arc<Notify>) {
@@ -379,7 +427,7 @@ fn shown_body(body: &[u8], redactor: &mut Redactor) -> Value {
         redactor.add_key(&k);
     }
     if body.len() <= MAX_KEPT_BODY {
-        if let Ok(mut v) = serde_json::from_slice::<Value>(body) {
+        if let Ok(mut v) = validate::parse_json(body) {
             if let Some(o) = v.as_object_mut() {
                 o.remove("writeKey");
             }

@@ -303,7 +303,7 @@ pub fn check_request(
             ),
         ));
     }
-    let value: Value = serde_json::from_slice(body)
+    let value: Value = parse_json(body)
         .map_err(|e| Violation::new("invalid_json", format!("the body is not valid JSON: {e}")))?;
     let obj = value
         .as_object()
@@ -371,6 +371,52 @@ pub fn check_request(
         messages,
         write_key,
     })
+}
+
+/// Deepest JSON nesting a body may have. serde_json alone stops at 128,
+/// which real event properties can pass (and then the whole batch failed);
+/// beyond this bound the body is refused whole, as every recursive walk of
+/// it (display, redaction, storage) must stay within a thread's stack.
+pub const MAX_DEPTH: usize = 1000;
+
+/// Parse a JSON body nested up to `MAX_DEPTH` levels (deep ones parse on a
+/// stack that grows on the heap).
+pub fn parse_json(body: &[u8]) -> Result<Value, String> {
+    if nesting(body) > MAX_DEPTH {
+        return Err(format!("it is nested more than {MAX_DEPTH} levels deep"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    de.disable_recursion_limit();
+    let value = serde::Deserialize::deserialize(serde_stacker::Deserializer::new(&mut de))
+        .map_err(|e: serde_json::Error| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(value)
+}
+
+/// The deepest nesting of arrays and objects in `body` (strings skipped).
+fn nesting(body: &[u8]) -> usize {
+    let (mut depth, mut most, mut in_str, mut escaped) = (0usize, 0usize, false, false);
+    for &b in body {
+        if in_str {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                most = most.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    most
 }
 
 #[cfg(test)]
@@ -593,5 +639,17 @@ mod tests {
             check_request("batch", b"[]", None).unwrap_err().code,
             "invalid_json"
         );
+    }
+
+    #[test]
+    fn deep_json_parses_up_to_the_bound_and_is_refused_beyond_it() {
+        let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        assert!(parse_json(deep(200).as_bytes()).is_ok());
+        assert!(parse_json(deep(MAX_DEPTH).as_bytes()).is_ok());
+        let e = parse_json(deep(MAX_DEPTH + 1).as_bytes()).unwrap_err();
+        assert!(e.contains("nested more than"), "{e}");
+        // brackets inside strings do not count
+        let s = format!(r#"{{"a":"{}\"[["}}"#, "[".repeat(5000));
+        assert!(parse_json(s.as_bytes()).is_ok());
     }
 }

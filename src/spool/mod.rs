@@ -11,22 +11,31 @@
 //! it; a busy delivery thread does not delay it.
 //!
 //! Every segment is held under an exclusive advisory lock (`flock`) while its
-//! process lives. A starting client locks the files nobody holds — their
-//! owner died — and replays their unsettled messages with their original
-//! messageId (Segment de-duplicates what may have been sent already): it
-//! appends them to its own segment, writes that, then deletes the adopted
-//! files.
+//! process lives. A starting client — and a running one, every
+//! `spool_takeover_ms / 2` — locks the files nobody holds (their owner died)
+//! and replays their unsettled messages with their original messageId
+//! (Segment de-duplicates what may have been sent already): `replay` streams
+//! them into its own segments, syncs those, then deletes the adopted files.
+//!
+//! The directory and its files are private (0700 and 0600, whatever the
+//! umask): they hold customers' data, and whoever can write there could have
+//! records sent under the store's write key. A directory writable by others
+//! or owned by another user is refused (logged with the fix). Files found
+//! there are untrusted input (`replay`): regular files of ours only, no
+//! symlinks followed, size-checked, streamed on the replayer's own thread,
+//! and every record is checked before it is sent.
 //!
 //! The disk is never allowed to take the store down: a directory that cannot
 //! be used, a failed write or a damaged file is logged once with the fix and
 //! counted, and delivery goes on from memory.
 
 pub mod format;
+pub mod replay;
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::MetadataExt;
+use std::io::{self, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -35,7 +44,7 @@ use std::time::{Duration, Instant};
 use crate::log::Level;
 use crate::message::Kind;
 use crate::shared::Shared;
-use format::Header;
+use format::{Acks, Digest, Header, Reader, Record};
 pub use format::{Stamp, Stored};
 
 /// How often the written segments are synced to the device (against power
@@ -45,6 +54,9 @@ const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 const WRITE_EVERY: Duration = Duration::from_millis(1);
 const IDLE_ROUNDS: u32 = 50;
 const EXTENSION: &str = "seg";
+/// Larger than any segment this plugin writes (at most 16 MiB, plus one
+/// group commit): a bigger `*.seg` is not ours, and is left unread.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// What the spool did with an accepted message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +84,7 @@ struct Segment {
 }
 
 impl Segment {
-    fn create(dir: &Path, name: String, fingerprint: u32) -> io::Result<Segment> {
+    fn create(dir: &Path, name: String, digest: &Digest) -> io::Result<Segment> {
         // Made under another name, locked, then renamed: a starting process
         // only looks at `*.seg` files, and must never find one unlocked
         // whose owner lives.
@@ -82,9 +94,13 @@ impl Segment {
             .read(true)
             .append(true)
             .create_new(true)
+            .mode(0o600)
             .open(&making)?;
         file.lock()?;
-        (&file).write_all(&format::header(fingerprint))?;
+        // (create_new never follows a symlink; the mode is masked by the
+        // umask, so set it again)
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        (&file).write_all(&format::header(digest))?;
         fs::rename(&making, &path)?;
         Ok(Segment {
             path,
@@ -105,18 +121,55 @@ impl Segment {
     }
 }
 
-/// Files of dead processes, locked, whose messages are being replayed.
-pub struct Adopted {
-    pub messages: Vec<Stored>,
-    files: Vec<(PathBuf, File)>,
+/// A file of a dead process, locked by us, checked, its header ours.
+pub struct Adoptable {
+    pub path: PathBuf,
+    file: File,
+    /// Where its records end (a damaged tail starts there).
+    end: u64,
+    acks: Acks,
 }
 
-impl Adopted {
-    /// Delete the adopted files: call once their messages are written to
-    /// our own segments.
+impl Adoptable {
+    /// Stream its unsettled messages to `each` (which returns false to stop
+    /// early); returns how many were passed. Bounded memory: one record at a time.
+    pub fn messages(&mut self, mut each: impl FnMut(Stored) -> bool) -> io::Result<u64> {
+        (&self.file).seek(SeekFrom::Start(format::HEADER_BYTES as u64))?;
+        let mut reader = Reader::new(BufReader::with_capacity(64 * 1024, &self.file));
+        let mut n = 0;
+        while reader.pos < self.end {
+            match reader.next_record()? {
+                Some(Record::Message(m)) if !self.acks.covers(m.seq) => {
+                    n += 1;
+                    if !each(m) {
+                        break;
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        Ok(n)
+    }
+
+    /// Delete it: call once its messages are written to our own segments.
     pub fn remove(self) {
-        for (path, _file) in self.files {
-            let _ = fs::remove_file(&path);
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Files of dead processes read whole (tests).
+#[cfg(test)]
+pub struct Adopted {
+    pub messages: Vec<Stored>,
+    files: Vec<Adoptable>,
+}
+
+#[cfg(test)]
+impl Adopted {
+    pub fn remove(self) {
+        for f in self.files {
+            f.remove();
         }
     }
 }
@@ -130,6 +183,8 @@ struct State {
     /// After a failed write: messages stay in memory only.
     broken: bool,
     closed: bool,
+    /// Start a new segment at the next commit (the directory was deleted).
+    rotate: bool,
 }
 
 /// The spool of one client, shared by its front (append), its worker
@@ -137,7 +192,7 @@ struct State {
 pub struct Spool {
     shared: Arc<Shared>,
     dir: PathBuf,
-    fingerprint: u32,
+    digest: Digest,
     max_bytes: u64,
     segment_bytes: u64,
     /// File names are `{stem}-{n}.seg`; the stem is unique to this client.
@@ -160,10 +215,10 @@ impl Spool {
     /// Create the directory if needed, this client's first segment, and its
     /// writer thread.
     pub fn open(shared: Arc<Shared>, dir: &Path) -> io::Result<Arc<Spool>> {
-        fs::create_dir_all(dir)?;
         let config = &shared.config;
-        let fingerprint = format::fingerprint(
-            &config.host,
+        private_dir(dir, |m| shared.log(Level::Warn, "spool_mode", m))?;
+        let digest = format::digest(
+            &config.spool_host(),
             config.write_key.as_deref().unwrap_or_default(),
         );
         let max_bytes = config.max_spool_bytes;
@@ -172,10 +227,10 @@ impl Spool {
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let first = Segment::create(dir, format!("{stem}-{:06}.{EXTENSION}", 0), fingerprint)?;
+        let first = Segment::create(dir, format!("{stem}-{:06}.{EXTENSION}", 0), &digest)?;
         let spool = Arc::new(Spool {
             dir: dir.to_path_buf(),
-            fingerprint,
+            digest,
             max_bytes,
             // Small enough that settled segments free the disk steadily.
             segment_bytes: (max_bytes / 8).clamp(64 * 1024, 16 * 1024 * 1024),
@@ -185,6 +240,7 @@ impl Spool {
                 segments: VecDeque::from([first]),
                 broken: false,
                 closed: false,
+                rotate: false,
             }),
             writing: Mutex::new(WriteState {
                 next_segment: 1,
@@ -219,8 +275,8 @@ impl Spool {
                     "spool_io",
                     format!(
                         "spool: cannot use spool_dir {} ({e}); accepted messages are kept in memory only \
-                         (a crash loses them). Fix: make the directory writable by this process, \
-                         or set spool_dir to another path, or false",
+                         (a crash loses them). Fix: make the directory writable by this process \
+                         and no other user (chmod 700), or set spool_dir to another path, or false",
                         dir.display()
                     ),
                 );
@@ -367,7 +423,8 @@ impl Spool {
             }
             let active = st.segments.back().expect("an active segment");
             rotate = (active.size() > self.segment_bytes && !active.seqs.is_empty())
-                || (active.done() && active.size() > self.segment_bytes / 2);
+                || (active.done() && active.size() > self.segment_bytes / 2)
+                || std::mem::take(&mut st.rotate);
         }
         for seg in doomed {
             let _ = fs::remove_file(&seg.path);
@@ -385,7 +442,7 @@ impl Spool {
         if rotate {
             let name = format!("{}-{:06}.{EXTENSION}", self.stem, w.next_segment);
             w.next_segment += 1;
-            match Segment::create(&self.dir, name, self.fingerprint) {
+            match Segment::create(&self.dir, name, &self.digest) {
                 Ok(seg) => {
                     let mut st = self.state();
                     st.bytes += seg.size();
@@ -455,26 +512,16 @@ impl Spool {
         self.publish_bytes(0);
     }
 
-    /// Lock the segment files of dead processes (same destination) and read
-    /// their unsettled messages. Damaged tails and files left alone are
-    /// counted and logged.
-    pub fn adopt(&self) -> Adopted {
-        let mut adopted = Adopted {
-            messages: Vec::new(),
-            files: Vec::new(),
-        };
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) => {
-                self.fail("read", e);
-                return adopted;
-            }
-        };
-        let all: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    /// The `*.seg` files of others (dead or alive), oldest first; removes
+    /// the leftovers of processes that died creating a segment.
+    pub fn scan(&self) -> io::Result<Vec<PathBuf>> {
+        let all: Vec<PathBuf> = fs::read_dir(&self.dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
         // A segment its process died making (`Segment::create`): nothing in
         // it. (Old ones only: a live maker locks it a moment after creating it.)
         let stale = |p: &PathBuf| {
-            fs::metadata(p)
+            fs::symlink_metadata(p)
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(60))
         };
@@ -482,58 +529,105 @@ impl Spool {
             .iter()
             .filter(|p| p.extension().is_some_and(|x| x == "new") && stale(p))
         {
-            if let Ok(f) = File::open(p) {
+            if let Ok(f) = open_untrusted(p) {
                 if f.try_lock().is_ok() {
                     let _ = fs::remove_file(p);
                 }
             }
         }
-        let mut paths: Vec<PathBuf> = all
+        let ours: Vec<PathBuf> = self
+            .state()
+            .segments
+            .iter()
+            .map(|s| s.path.clone())
+            .collect();
+        let mut paths: Vec<(Option<std::time::SystemTime>, PathBuf)> = all
             .into_iter()
             .filter(|p| p.extension().is_some_and(|x| x == EXTENSION))
-            .filter(|p| !self.state().segments.iter().any(|s| &s.path == p))
+            .filter(|p| !ours.contains(p))
+            .map(|p| (fs::symlink_metadata(&p).and_then(|m| m.modified()).ok(), p))
             .collect();
-        // Oldest first (names start with the writer's pid, then the segment number).
-        paths.sort_by_key(|p| fs::metadata(p).and_then(|m| m.modified()).ok());
-        for path in paths {
-            if let Some((file, messages)) = self.adopt_one(&path) {
-                adopted.messages.extend(messages);
-                adopted.files.push((path, file));
-            }
-        }
-        adopted
+        paths.sort();
+        Ok(paths.into_iter().map(|(_, p)| p).collect())
     }
 
-    fn adopt_one(&self, path: &Path) -> Option<(File, Vec<Stored>)> {
+    /// Lock a file nobody holds (its owner died), check it, and read its
+    /// acks; `None` when it is not ours to replay (logged unless its owner lives).
+    pub fn open_adoptable(&self, path: &Path) -> Option<Adoptable> {
         let name = path.display();
-        let file = OpenOptions::new().read(true).write(true).open(path).ok()?;
+        let left_alone = |key: &str, why: String| {
+            self.shared
+                .log(Level::Warn, key, format!("spool: {name} {why}; left alone"));
+            None
+        };
+        let file = match open_untrusted(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None, // adopted by another
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return left_alone(
+                    "spool_symlink",
+                    "is a symbolic link (spool files are never followed); remove it from spool_dir"
+                        .into(),
+                )
+            }
+            Err(e) => {
+                return left_alone(
+                    "spool_open",
+                    format!("cannot be opened ({e}). Fix: give this process read and write access to it, or remove it"),
+                )
+            }
+        };
+        let meta = file.metadata().ok()?;
+        if !meta.file_type().is_file() {
+            return left_alone(
+                "spool_special",
+                "is not a regular file (a FIFO, device or directory); remove it from spool_dir"
+                    .into(),
+            );
+        }
+        if meta.uid() != euid() {
+            return left_alone(
+                "spool_owner",
+                format!(
+                    "belongs to another user (uid {}); only this user's files are replayed. \
+                     Fix: remove it, or give each user its own spool_dir",
+                    meta.uid()
+                ),
+            );
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return left_alone(
+                "spool_size",
+                format!(
+                    "is {} bytes, larger than any spool file ({MAX_FILE_BYTES}); remove it from spool_dir",
+                    meta.len()
+                ),
+            );
+        }
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return None, // its owner lives
             Err(TryLockError::Error(e)) => {
-                self.shared.log(
-                    Level::Warn,
-                    "spool_lock",
-                    format!("spool: cannot lock {name} ({e}); left alone"),
-                );
-                return None;
+                return left_alone("spool_lock", format!("cannot be locked ({e})"))
             }
         }
-        // Deleted by another process that adopted it just before us.
-        if file.metadata().ok()?.nlink() == 0 {
+        // Deleted by another process that adopted it just before us; a hard
+        // link is not something the spool makes.
+        let meta = file.metadata().ok()?;
+        if meta.nlink() == 0 {
             return None;
         }
-        let mut data = Vec::new();
-        if let Err(e) = (&file).read_to_end(&mut data) {
-            self.shared.log(
-                Level::Warn,
-                "spool_read",
-                format!("spool: cannot read {name} ({e}); left alone"),
+        if meta.nlink() > 1 {
+            return left_alone(
+                "spool_links",
+                "has other hard links (not a file the spool wrote); remove it".into(),
             );
-            return None;
         }
-        match format::parse_header(&data) {
-            Header::Ok { fingerprint } if fingerprint == self.fingerprint => {}
+        let len = meta.len();
+        let mut head = [0u8; format::HEADER_BYTES];
+        let got = read_up_to(&file, &mut head).ok()?;
+        match format::parse_header(&head[..got]) {
+            Header::Ok { digest } if hmac_eq(&digest, &self.digest) => {}
             // Another client's (other write key or host): theirs to replay.
             Header::Ok { .. } => {
                 self.shared.log(
@@ -546,45 +640,208 @@ impl Spool {
                 );
                 return None;
             }
-            Header::Torn => return Some((file, Vec::new())),
+            Header::Torn => {
+                return Some(Adoptable {
+                    path: path.to_path_buf(),
+                    file,
+                    end: 0,
+                    acks: Acks::default(),
+                })
+            }
             Header::Newer(v) => {
-                self.shared.log(
-                    Level::Warn,
+                return left_alone(
                     "spool_newer",
-                    format!(
-                        "spool: {name} was written by a newer version of the plugin (format {v}); \
-                         left alone. Run that version to deliver it, or delete the file"
-                    ),
-                );
-                return None;
+                    format!("was written by a newer version of the plugin (format {v}). Run that version to deliver it, or delete the file"),
+                )
+            }
+            Header::Older(v) => {
+                return left_alone(
+                    "spool_older",
+                    format!("was written by an older version of the plugin (format {v}). Run that version once to deliver it, or delete the file"),
+                )
             }
             Header::Foreign => {
-                self.shared.log(
-                    Level::Warn,
+                return left_alone(
                     "spool_foreign",
-                    format!(
-                        "spool: {name} is not a spool file; left alone (remove it from spool_dir)"
-                    ),
-                );
-                return None;
+                    "is not a spool file (remove it from spool_dir)".into(),
+                )
             }
         }
-        let contents = format::read_records(&data);
-        if contents.damaged_bytes > 0 {
+        // First pass: the acks, and where the good records end.
+        let mut reader = Reader::new(BufReader::with_capacity(64 * 1024, &file));
+        let mut acks = Acks::default();
+        loop {
+            match reader.next_record() {
+                Ok(Some(Record::Ack(first, last))) => acks.add(first, last),
+                Ok(Some(Record::Message(_))) => {}
+                Ok(None) => break,
+                Err(e) => return left_alone("spool_read", format!("cannot be read ({e})")),
+            }
+        }
+        acks.merge();
+        let end = reader.pos;
+        if end < len {
             self.shared.stats.spool_damaged.fetch_add(1, Relaxed);
             self.shared.log(
                 Level::Warn,
                 "spool_damaged",
                 format!(
                     "spool: {name} ends in {} damaged bytes (a torn or corrupt write); \
-                     replaying the {} messages before them",
-                    contents.damaged_bytes,
-                    contents.messages.len()
+                     replaying the messages before them",
+                    len - end
                 ),
             );
         }
-        Some((file, contents.messages))
+        Some(Adoptable {
+            path: path.to_path_buf(),
+            file,
+            end,
+            acks,
+        })
     }
+
+    /// Adopt every dead process's file, reading all their messages (tests).
+    #[cfg(test)]
+    pub fn adopt(&self) -> Adopted {
+        let mut adopted = Adopted {
+            messages: Vec::new(),
+            files: Vec::new(),
+        };
+        for path in self.scan().unwrap_or_default() {
+            if let Some(mut f) = self.open_adoptable(&path) {
+                f.messages(|m| {
+                    adopted.messages.push(m);
+                    true
+                })
+                .unwrap();
+                adopted.files.push(f);
+            }
+        }
+        adopted
+    }
+
+    /// Whether the directory or our active segment was deleted under us;
+    /// if so, log it (once), count it, and make the directory and a new
+    /// segment again so that what is accepted from now on is on disk.
+    pub fn check_dir(&self) -> bool {
+        let st = self.state();
+        if st.broken || st.closed {
+            return false;
+        }
+        let active = st.segments.back().expect("an active segment");
+        let gone = active.file.metadata().is_ok_and(|m| m.nlink() == 0);
+        drop(st);
+        if !gone {
+            return false;
+        }
+        self.shared.stats.spool_errors.fetch_add(1, Relaxed);
+        self.shared.log(
+            Level::Error,
+            "spool_deleted",
+            format!(
+                "spool: {} or its files were deleted while this process runs: the messages \
+                 accepted so far are in memory only (a crash now loses them). Making it again for \
+                 new messages. Fix: do not delete spool_dir under a running store (to discard it, \
+                 stop the store first)",
+                self.dir.display()
+            ),
+        );
+        if let Err(e) = private_dir(&self.dir, |_| {}) {
+            self.fail("make again", e);
+            return true;
+        }
+        self.state().rotate = true;
+        self.commit();
+        true
+    }
+
+    /// Room for a replayed record of `json_len` bytes within `max_spool_bytes`.
+    pub fn has_room(&self, json_len: usize) -> bool {
+        self.bytes() + format::message_record_len(json_len) as u64 <= self.max_bytes
+    }
+}
+
+/// The effective user id (files of others are not replayed).
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Open a file found in the spool directory: never following a symlink,
+/// never blocking on a FIFO (its open returns at once; `open_adoptable`
+/// then refuses it as not a regular file).
+fn open_untrusted(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+}
+
+fn read_up_to(mut file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    use std::io::Read;
+    let mut at = 0;
+    while at < buf.len() {
+        match file.read(&mut buf[at..])? {
+            0 => break,
+            n => at += n,
+        }
+    }
+    Ok(at)
+}
+
+/// Constant-time comparison of two digests.
+fn hmac_eq(a: &Digest, b: &Digest) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Create the spool directory private to this user (0700 whatever the
+/// umask), or check an existing one: refused if another user owns it or
+/// others may write in it (they could have records sent under the store's
+/// write key); `warn` gets a line if others may read it.
+fn private_dir(dir: &Path, warn: impl FnOnce(String)) -> io::Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+            return Ok(());
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Parents first (as the owner's umask has them), then the spool itself.
+            if let Some(parent) = dir.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            return private_dir(dir, warn);
+        }
+        Err(e) => return Err(e),
+    }
+    let meta = fs::metadata(dir)?;
+    let refuse = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
+    if !meta.is_dir() {
+        return refuse("it is not a directory".into());
+    }
+    if meta.uid() != euid() {
+        return refuse(format!(
+            "it belongs to another user (uid {}), who could read customers' data and inject messages",
+            meta.uid()
+        ));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return refuse(format!(
+            "it is writable by other users (mode {mode:o}), who could inject messages sent under \
+             your write key; run chmod 700 {}",
+            dir.display()
+        ));
+    }
+    if mode & 0o077 != 0 {
+        warn(format!(
+            "spool: {} is readable by other users (mode {mode:o}) and holds customers' \
+             data; run chmod 700 {} (new files are 0600 whatever its mode)",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -711,8 +968,7 @@ mod tests {
         other.commit();
         die(other);
         // A newer format: left alone, logged.
-        let mut newer =
-            format::header(format::fingerprint(crate::config::DEFAULT_HOST, "k")).to_vec();
+        let mut newer = format::header(&format::digest(crate::config::DEFAULT_HOST, "k")).to_vec();
         newer[8..12].copy_from_slice(&(format::VERSION + 1).to_le_bytes());
         fs::write(dir.join("newer.seg"), &newer).unwrap();
         // Ours with a torn tail.
@@ -744,6 +1000,93 @@ mod tests {
         assert!(dir.join("newer.seg").exists());
         s.close();
         assert_eq!(files(&dir), 2, "the other key's file and the newer one");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn hostile_files_are_left_alone_without_blocking_or_reading_them_whole() {
+        let dir = temp_dir("hostile");
+        let fifo = dir.join("pipe.seg");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        std::os::unix::fs::symlink("/dev/zero", dir.join("zero.seg")).unwrap();
+        // A large sparse file with our header: far beyond any segment.
+        let big = File::create(dir.join("big.seg")).unwrap();
+        (&big)
+            .write_all(&format::header(&format::digest(
+                crate::config::DEFAULT_HOST,
+                "k",
+            )))
+            .unwrap();
+        big.set_len(MAX_FILE_BYTES + 1).unwrap();
+        let (sh, lines) = shared(&dir, "k", 1 << 30);
+        let s = Spool::open(sh, &dir).unwrap();
+        let t0 = Instant::now();
+        let adopted = s.adopt();
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        assert!(adopted.messages.is_empty());
+        let lines = lines.lock().unwrap().join("\n");
+        assert!(lines.contains("pipe.seg is not a regular file"), "{lines}");
+        assert!(lines.contains("zero.seg is a symbolic link"), "{lines}");
+        assert!(lines.contains("big.seg is 268435457 bytes"), "{lines}");
+        s.close();
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_directory_and_files_are_private_whatever_the_umask() {
+        let parent = temp_dir("mode");
+        let dir = parent.join("spool");
+        // SAFETY: umask only changes this process's file mode mask.
+        let old = unsafe { libc::umask(0o000) };
+        let s = Spool::open(shared(&dir, "k", 1 << 30).0, &dir);
+        unsafe { libc::umask(old) };
+        let s = s.unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        let seg = s.state().segments[0].path.clone();
+        assert_eq!(mode(&seg), 0o600);
+        s.close();
+        fs::remove_dir_all(parent).unwrap();
+    }
+
+    #[test]
+    fn a_directory_others_may_write_in_is_refused_naming_the_fix() {
+        let dir = temp_dir("open");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = Spool::open(shared(&dir, "k", 1 << 30).0, &dir)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("writable by other users"), "{e}");
+        assert!(e.to_string().contains("chmod 700"), "{e}");
+        // Readable by others only: used, with a warning naming the fix.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let (sh, lines) = shared(&dir, "k", 1 << 30);
+        let s = Spool::open(sh, &dir).unwrap();
+        let lines = lines.lock().unwrap().join("\n");
+        assert!(lines.contains("readable by other users"), "{lines}");
+        assert!(lines.contains("chmod 700"), "{lines}");
+        s.close();
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_deleted_directory_is_noticed_logged_and_made_again() {
+        let dir = temp_dir("deleted");
+        let (sh, lines) = shared(&dir, "k", 1 << 30);
+        let s = Spool::open(sh.clone(), &dir).unwrap();
+        assert!(!s.check_dir());
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(s.check_dir());
+        assert_eq!(sh.stats.spool_errors.load(Relaxed), 1);
+        assert!(lines.lock().unwrap().join("\n").contains("were deleted"));
+        // New messages are on disk again.
+        s.append(1, &ST, r#"{"messageId":"n"}"#);
+        s.commit();
+        assert_eq!(files(&dir), 1);
+        assert!(!s.check_dir());
+        s.close();
         fs::remove_dir_all(dir).unwrap();
     }
 }

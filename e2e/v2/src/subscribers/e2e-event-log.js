@@ -12,11 +12,25 @@ const EVENTS = [
   "order.claim_created",
   "order.exchange_created",
   "payment.captured",
+  "payment.refunded",
+  "order.updated",
+  "order-edit.confirmed",
+  "delivery.created",
+  "customer.created",
+  "customer.updated",
+  "customer.deleted",
+  "auth.password_reset",
+  "wishlist.product_added",
+  "cart.customer_transferred",
+  "cart.created",
+  "cart.updated",
+  "segment.cart-promotions-updated",
+  "segment.payment-session-created",
 ]
 
 exports.default = async function logEvent({ event }) {
   if (!process.env.E2E_EVENT_LOG) return
-  const line = { event: event.name, data: event.data, pid: process.pid, at: new Date().toISOString() }
+  const line = { event: event.name, data: event.data, pid: process.pid, role: process.env.E2E_WORKER_MODE || "shared", at: new Date().toISOString() }
   fs.appendFileSync(process.env.E2E_EVENT_LOG, JSON.stringify(line) + "\n")
 }
 

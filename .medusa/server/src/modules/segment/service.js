@@ -1,7 +1,9 @@
 "use strict"
-// CRUD for the module's data models (MedusaService generates listX/createX/updateX...).
+// The `segment` module's service: MedusaService over every model in ./models,
+// plus what lib/v2/segment-module.js adds (identify state with an atomic SQL
+// claim, the event_map subscriptions at start).
 Object.defineProperty(exports, "__esModule", { value: true })
 const { MedusaService } = require("@medusajs/framework/utils")
-const SegmentBackfill = require("./models/segment-backfill").default
-class SegmentModuleService extends MedusaService({ SegmentBackfill }) {}
-exports.default = SegmentModuleService
+const models = require("./models")
+const { withSegmentModule } = require("../../../../../lib/v2/segment-module")
+exports.default = withSegmentModule(MedusaService(models))

@@ -4,7 +4,7 @@
 // same range continues after the cursor, so it sends nothing twice.
 Object.defineProperty(exports, "__esModule", { value: true })
 const { model } = require("@medusajs/framework/utils")
-exports.default = model.define("segment_backfill", {
+exports.SegmentBackfill = model.define("segment_backfill", {
   id: model.id({ prefix: "segbf" }).primaryKey(),
   // the range as asked ("" = open): one run per range
   range_key: model.text().unique(),

@@ -1,9 +1,15 @@
 "use strict"
 // The table of models/segment-backfill.js (as `medusa plugin:db:generate` would write it).
 Object.defineProperty(exports, "__esModule", { value: true })
-const { Migration } = require("@medusajs/framework/mikro-orm/migrations")
+// MikroORM's Migration, as @medusajs/framework re-exports it (2.21.2), else from MikroORM itself
+let Migration
+try {
+  ;({ Migration } = require("@medusajs/framework/mikro-orm/migrations"))
+} catch (_) {
+  ;({ Migration } = require("@mikro-orm/migrations"))
+}
 
-class Migration20261207030000 extends Migration {
+class Migration20261207030200 extends Migration {
   async up() {
     this.addSql(`create table if not exists "segment_backfill" (
       "id" text not null,
@@ -39,4 +45,4 @@ class Migration20261207030000 extends Migration {
     this.addSql(`drop table if exists "segment_backfill" cascade;`)
   }
 }
-exports.Migration20261207030000 = Migration20261207030000
+exports.Migration20261207030200 = Migration20261207030200
