@@ -12,26 +12,8 @@ const { countDrop, withDrops } = require("./lib/drops.js")
 const KIND = { track: 0, identify: 1, page: 2, screen: 3, group: 4, alias: 5 }
 const MAX_MESSAGE_BYTES = 32 * 1024
 
-/** Options the native client reads; everything else (Medusa's own) is ignored here. */
-const CORE_OPTIONS = [
-  "write_key",
-  "host",
-  "flush_at",
-  "flush_interval",
-  "max_retries",
-  "max_retry_time",
-  "min_retry_delay",
-  "max_retry_delay",
-  "timeout",
-  "max_in_flight",
-  "max_queue_bytes",
-  "gzip",
-  "enabled",
-  "shutdown_timeout",
-  "spool_dir", // spool: src/spool, lib/spool.js
-  "max_spool_bytes",
-  "spool_takeover_ms",
-]
+// The options table (lib/options.js): which options the native client reads.
+const { CORE_OPTIONS, warnUnknownOptions } = require("./lib/options.js")
 
 // Native event codes (src/binding/client.rs).
 const EV_SETTLED = 0
@@ -472,6 +454,7 @@ class SegmentService {
     // The options as given (they hold the write key): readable and writable
     // as before, but not enumerable, so console.log(service) does not print the key.
     Object.defineProperty(this, "options_", { value: options, writable: true, configurable: true, enumerable: false })
+    warnUnknownOptions(options, pickLogger(container)) // once per unknown name: a typo must not mean "the default"
     const picked = {}
     for (const k of CORE_OPTIONS) {
       const v = options[k]

@@ -98,6 +98,20 @@ const LIBS = {
     available: () => LIBS.ours.available(),
     make: (url) => LIBS.ours.make(url, { spool_dir: false }),
   },
+  // Ours with the Redis spool (spool_url) instead of the disk spool: what
+  // writing every event to a Redis stream costs (BENCH_REDIS_URL, default db 13
+  // of the local Redis). Opt-in: --libs ours-redis.
+  "ours-redis": {
+    label: "ours, Redis spool",
+    available() {
+      const why = LIBS.ours.available()
+      if (why) return why
+      const url = process.env.BENCH_REDIS_URL || "redis://127.0.0.1:6379/13"
+      const ping = require("node:child_process").spawnSync("redis-cli", ["-u", url, "ping"], { encoding: "utf8" })
+      return ping.stdout && ping.stdout.trim() === "PONG" ? null : `no Redis at ${url} (BENCH_REDIS_URL)`
+    },
+    make: (url) => LIBS.ours.make(url, { spool_dir: false, spool_url: process.env.BENCH_REDIS_URL || "redis://127.0.0.1:6379/13" }),
+  },
   "analytics-node": {
     label: "analytics-node@3.5.0",
     available() {

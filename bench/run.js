@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 "use strict"
 // npm run bench [-- --smoke] [--reps N] [--scenarios burst,steady] [--libs ours,analytics-node]
-//               [--json FILE] [--no-medusa] [--no-ceiling] [--cpu-prof] [--medusa-v2]
+//               [--json FILE] [--no-medusa] [--no-ceiling] [--cpu-prof] [--medusa-v2] [--docs | --no-docs]
+// A full run (no --smoke and no subset) writes the figures the docs show
+// (bench/figures.js: README.md and docs/benchmarks.md); --docs forces it,
+// --no-docs skips it.
 // --medusa-v2 adds the Medusa 2.x figure (bench/medusa-v2.js: a real 2.21.2
 // backend, our v2 subscriber against Medusa's Segment guide; needs PostgreSQL).
 // --cpu-prof writes each driver's V8 CPU profile to .tmp/prof/.
@@ -46,7 +49,7 @@ const SCENARIOS = SMOKE
 const reps = opt("reps")
 const onlyScenarios = opt("scenarios") ? opt("scenarios").split(",") : Object.keys(SCENARIOS)
 // The floors are not libraries: they run beside the libraries, never as anchors.
-const FLOORS = ["floor", "stringify", "handoff", "ours-nospool"]
+const FLOORS = ["floor", "stringify", "handoff", "ours-nospool", "ours-redis"]
 const wantedLibs = opt("libs") ? opt("libs").split(",") : Object.keys(LIBS).filter((l) => !FLOORS.includes(l))
 const jsonOut = opt("json")
 
@@ -292,7 +295,7 @@ async function main() {
   const libsFor = (sc) => (opt("libs") ? libs : sc.floor ? [...FLOORS, ...libs] : ["floor", ...libs])
   const anchors = libs.filter((l) => l !== "ours" && !FLOORS.includes(l))
   const sink = await startSink()
-  const results = { header, smoke: SMOKE, skipped, runs: [], ceiling: null, medusa: null }
+  const results = { header, date: new Date().toISOString(), commit: commitOf(), smoke: SMOKE, skipped, runs: [], ceiling: null, medusa: null }
 
   if (!flag("no-ceiling")) {
     const n = SMOKE ? 4000 : 100000
@@ -362,11 +365,13 @@ async function main() {
         `a minimal keep-alive client reached ${fmt(results.ceiling.eps)} events/s on the shared 2 cores.`
     )
 
-  // ---- targets
-  if (libs.includes("ours") && libs.length > 1) {
-    const burstRuns = (lib) => results.runs.filter((r) => r.scenario === "burst" && r.lib === lib)
-    const burst = (lib, key) =>
-      key === "rss_above_floor_mb" ? aboveFloor(burstRuns(lib), burstRuns("floor")) : summary(burstRuns(lib), key)
+  // ---- targets: ours, and its spool variants when they ran (same anchors, same run)
+  const variants = ["ours", "ours-redis", "ours-nospool"].filter((v) => libs.includes(v) || (!opt("libs") && results.runs.some((r) => r.lib === v)))
+  if (libs.includes("ours") && libs.length > 1) results.targets_by_lib = {}
+  for (const lib of libs.includes("ours") && libs.length > 1 ? variants : []) {
+    const burstRuns = (l) => results.runs.filter((r) => r.scenario === "burst" && r.lib === l)
+    const burst = (l, key) =>
+      key === "rss_above_floor_mb" ? aboveFloor(burstRuns(l), burstRuns("floor")) : summary(burstRuns(l), key)
     const best = (key, dir) => {
       const xs = anchors.map((a) => ({ a, s: burst(a, key) })).filter((x) => x.s)
       if (!xs.length) return null
@@ -374,7 +379,7 @@ async function main() {
     }
     const targets = []
     const check = (label, key, dir, factor, extra) => {
-      const o = burst("ours", key)
+      const o = burst(lib, key)
       const b = best(key, dir)
       if (!o || !b) return
       const r = o.median / b.s.median
@@ -389,9 +394,9 @@ async function main() {
       check("peak RSS (burst)", "rss_peak_mb", "lower", 1 / 2)
       check("peak RSS above the driver floor (burst)", "rss_above_floor_mb", "lower", 1 / 2)
       check("end-to-end events/s (burst)", "eps", "higher", 3, (o) => results.ceiling && o.median >= 0.8 * results.ceiling.sink_cpu_eps)
-      if (results.ceiling) targets[targets.length - 1][1] += `; sink ceiling ${fmt(results.ceiling.sink_cpu_eps)}`
+      if (results.ceiling && targets.length) targets[targets.length - 1][1] += `; sink ceiling ${fmt(results.ceiling.sink_cpu_eps)}`
     }
-    const oursRuns = results.runs.filter((r) => r.lib === "ours")
+    const oursRuns = results.runs.filter((r) => r.lib === lib)
     const lostTotal = oursRuns.reduce((s, r) => s + (r.fig ? r.fig.lost : r.sink ? 0 : 0), 0)
     const failed = oursRuns.filter((r) => r.error).length
     targets.push([
@@ -401,9 +406,11 @@ async function main() {
       "0",
       lostTotal === 0 && !failed ? "holds" : "misses",
     ])
-    out.push("", "### Targets (ours against the better anchor, medians of the burst runs)", "")
+    const who = lib === "ours" ? "ours" : LIBS[lib].label
+    out.push("", `### Targets (${who} against the better anchor, medians of the burst runs)`, "")
     out.push(table(["target", "figure", "ratio", "wanted", ""], targets))
-    results.targets = targets
+    if (lib === "ours") results.targets = targets
+    results.targets_by_lib[lib] = targets
   }
   out.push("", `(${results.runs.length} runs in ${fmt(results.elapsed_s)} s; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(" ")})`)
   console.log(out.join("\n"))
@@ -429,6 +436,19 @@ async function main() {
   fs.mkdirSync(path.dirname(file), { recursive: true })
   fs.writeFileSync(file, JSON.stringify(results, null, 2))
   log(`results: ${file}`)
+  const full = !SMOKE && !opt("scenarios") && !opt("libs") && !reps
+  if ((full || flag("docs")) && !flag("no-docs")) {
+    for (const f of require("./figures").writeFigures(results)) log(`figures written to ${f}`)
+  }
+}
+
+/** The commit measured, "-dirty" when the checkout has changes. */
+function commitOf() {
+  const git = (args) => require("node:child_process").spawnSync("git", args, { cwd: path.join(__dirname, ".."), encoding: "utf8" })
+  const head = git(["rev-parse", "--short", "HEAD"])
+  if (head.status !== 0) return "unknown commit"
+  const dirty = git(["status", "--porcelain", "--untracked-files=no"]).stdout.trim() !== ""
+  return head.stdout.trim() + (dirty ? "-dirty" : "")
 }
 
 main().catch((err) => {

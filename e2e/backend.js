@@ -1,5 +1,6 @@
 "use strict"
-// The throwaway Medusa 1.20.8 backend used by the end-to-end tests
+// The throwaway Medusa 1.x backend (1.20.8 unless E2E_MEDUSA_VERSION names
+// another: `npm run test:matrix`) used by the end-to-end tests
 // (__tests__/e2e/) and by `npm run demo`. Written once, used by both.
 //
 //   const be = require("./e2e/backend")
@@ -26,6 +27,37 @@ const BACKEND_DIR = process.env.E2E_BACKEND_DIR || path.join(ROOT, ".tmp", "medu
 const PACK_DIR = path.join(ROOT, ".tmp", "pack")
 const PG = { host: "127.0.0.1", port: 5432, user: "postgres" }
 const REDIS_URL = process.env.E2E_REDIS_URL || "redis://127.0.0.1:6379"
+// E2E_DB_PREFIX (letters, digits and "_", ending in "_") keeps parallel checkouts' databases apart.
+const DB_PREFIX = process.env.E2E_DB_PREFIX || "medusa_e2e_"
+const TEMPLATE_PACKAGE = JSON.parse(fs.readFileSync(path.join(TEMPLATE_DIR, "package.json"), "utf8"))
+/** The Medusa version installed: e2e/backend/package.json's, or E2E_MEDUSA_VERSION's (the matrix). */
+const MEDUSA_VERSION = process.env.E2E_MEDUSA_VERSION || TEMPLATE_PACKAGE.dependencies["@medusajs/medusa"]
+/**
+ * What a store on that version needs besides. Medusa 1.18.0 today installs
+ * broken in two ways, with or without this plugin:
+ *  - its loaders call utils.SearchUtils.isSearchService, which @medusajs/utils
+ *    dropped after 1.11.2, and it asks for ^1.11.0 (npm picks 1.11.11):
+ *    pinned with an npm override;
+ *  - it requires @medusajs/types without depending on it (a devDependency),
+ *    and its medusa-test-utils (^1.1.40, now 1.1.45) peer-depends on
+ *    @medusajs/medusa >1.19, so npm installs a 2.x Medusa beside it whose
+ *    @medusajs/types 2.x lands at the top, where 1.18.0 reads the missing
+ *    MODULE_RESOURCE_TYPE: the store depends on @medusajs/types 1.11 itself.
+ */
+const PINS = {
+  "1.18.0": { overrides: { "@medusajs/utils": "1.11.2" }, dependencies: { "@medusajs/types": "^1.11.7" } },
+}
+/** e2e/backend/package.json with @medusajs/medusa at MEDUSA_VERSION (unchanged bytes by default). */
+function packageJson() {
+  const text = fs.readFileSync(path.join(TEMPLATE_DIR, "package.json"))
+  if (MEDUSA_VERSION === TEMPLATE_PACKAGE.dependencies["@medusajs/medusa"]) return text
+  const pkg = JSON.parse(text)
+  pkg.dependencies["@medusajs/medusa"] = MEDUSA_VERSION
+  const pins = PINS[MEDUSA_VERSION] || {}
+  Object.assign(pkg.dependencies, pins.dependencies)
+  if (pins.overrides) pkg.overrides = pins.overrides
+  return JSON.stringify(pkg, null, 2) + "\n"
+}
 const LOGGED_EVENTS = [
   "order.placed",
   "order.shipment_created",
@@ -202,7 +234,7 @@ if (process.env.E2E_WITH_PLUGIN !== "0") {
 async function prepareBackend({ tarball, withPlugin = true } = {}) {
   await ensurePostgres()
   fs.mkdirSync(BACKEND_DIR, { recursive: true })
-  const pkg = fs.readFileSync(path.join(TEMPLATE_DIR, "package.json"))
+  const pkg = packageJson()
   const stamp = sha(pkg, process.versions.node.split(".")[0])
   const stampFile = path.join(BACKEND_DIR, ".e2e-install-stamp")
   const installed =
@@ -215,7 +247,7 @@ async function prepareBackend({ tarball, withPlugin = true } = {}) {
   if (!installed) {
     fs.rmSync(stampFile, { force: true })
     fs.writeFileSync(path.join(BACKEND_DIR, "package.json"), pkg)
-    say(`installing Medusa 1.20.8 into ${path.relative(ROOT, BACKEND_DIR)} (first run: a few minutes)`)
+    say(`installing Medusa ${MEDUSA_VERSION} into ${path.relative(ROOT, BACKEND_DIR)} (first run: a few minutes)`)
     const { ms } = await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], { cwd: BACKEND_DIR })
     fs.writeFileSync(stampFile, stamp)
     say(`backend installed in ${(ms / 1000).toFixed(1)} s`)
@@ -252,14 +284,14 @@ const dbExists = (name) => psql(`SELECT 1 FROM pg_database WHERE datname = '${na
 /** A migrated + seeded database to clone per run; built once per (package.json, seed, config). */
 async function templateDatabase() {
   const key = sha(
-    fs.readFileSync(path.join(TEMPLATE_DIR, "package.json")),
+    packageJson(),
     fs.readFileSync(path.join(TEMPLATE_DIR, "seed.json")),
     fs.readFileSync(path.join(TEMPLATE_DIR, "medusa-config.js"))
   ).slice(0, 12)
-  const name = `medusa_e2e_tmpl_${key}`
+  const name = `${DB_PREFIX}tmpl_${key}`
   if (dbExists(name)) return name
   // Other templates are stale: drop them.
-  for (const old of psql(`SELECT datname FROM pg_database WHERE datname LIKE 'medusa_e2e_tmpl_%'`).split("\n").filter(Boolean)) {
+  for (const old of psql(`SELECT datname FROM pg_database WHERE datname LIKE '${DB_PREFIX}tmpl_%'`).split("\n").filter(Boolean)) {
     try {
       psql(`DROP DATABASE IF EXISTS "${old}"`)
     } catch {}
@@ -292,14 +324,14 @@ function pidAlive(pid) {
 /** A fresh database for one run; databases of earlier runs whose process is gone are dropped. */
 async function createRunDatabase() {
   const template = await templateDatabase()
-  for (const old of psql(`SELECT datname FROM pg_database WHERE datname LIKE 'medusa_e2e_run_%'`).split("\n").filter(Boolean)) {
-    const pid = Number(old.split("_")[3])
+  for (const old of psql(`SELECT datname FROM pg_database WHERE datname LIKE '${DB_PREFIX}run_%'`).split("\n").filter(Boolean)) {
+    const pid = Number(old.slice(`${DB_PREFIX}run_`.length).split("_")[0])
     if (pid && pid !== process.pid && pidAlive(pid)) continue
     try {
       psql(`DROP DATABASE IF EXISTS "${old}"`)
     } catch {}
   }
-  const name = `medusa_e2e_run_${process.pid}_${Date.now().toString(36)}`
+  const name = `${DB_PREFIX}run_${process.pid}_${Date.now().toString(36)}`
   psql(`CREATE DATABASE "${name}" TEMPLATE "${template}"`)
   return name
 }
@@ -366,7 +398,7 @@ async function stopProcess(proc, graceMs = 20000) {
 async function startBackend({ eventBus = "local", segmentOptions = {}, withPlugin = true, env = {}, logDir } = {}) {
   if (eventBus === "redis") await ensureRedis()
   const dbName = await createRunDatabase()
-  const runId = dbName.replace("medusa_e2e_run_", "")
+  const runId = dbName.slice(`${DB_PREFIX}run_`.length)
   if (!logDir) {
     const logsRoot = path.join(ROOT, ".tmp", "e2e-logs")
     // keep the logs of the last 20 runs
@@ -454,6 +486,7 @@ async function startBackend({ eventBus = "local", segmentOptions = {}, withPlugi
 module.exports = {
   ROOT,
   BACKEND_DIR,
+  MEDUSA_VERSION,
   setLogger,
   say: (msg) => say(msg),
   run,

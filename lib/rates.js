@@ -1,6 +1,7 @@
 "use strict"
 
 const { currencyCode } = require("./currency")
+const { defaultOf } = require("./options")
 
 // One native ExchangeRates (its cache and in-flight requests) per process and
 // configuration: Medusa constructs the scoped segmentService over and over.
@@ -22,7 +23,7 @@ function positiveInt(v) {
 /** The reporting settings of the plugin options, normalised. */
 function reportingSettings(options = {}) {
   return {
-    reportingCurrency: currencyCode(options.reporting_currency) || "EUR",
+    reportingCurrency: currencyCode(options.reporting_currency) || defaultOf("reporting_currency"),
     apiKey: typeof options.exchange_rates_api_key === "string" && options.exchange_rates_api_key
       ? options.exchange_rates_api_key
       : undefined,

@@ -78,7 +78,10 @@ function checkMachO(platform, file) {
   facts.minMacos = minos && minos[1];
   if (!facts.minMacos) problems.push("no minimum macOS version load command");
   else if (newer(facts.minMacos, MACOS_FLOOR[arch])) problems.push(`minimum macOS ${facts.minMacos}, expected ${MACOS_FLOOR[arch]}`);
-  // Libraries it loads (not LC_ID_DYLIB, its own install name, unused for an addon).
+  // Its own install name: unused for an addon, but it must not carry the build machine's path.
+  facts.installName = (h.match(/cmd LC_ID_DYLIB\n[\s\S]*?name (\S+) \(offset/) || [])[1] || null;
+  if (facts.installName !== `@rpath/segment.${platform}.node`) problems.push(`install name ${facts.installName}, expected @rpath/segment.${platform}.node`);
+  // Libraries it loads (not LC_ID_DYLIB).
   facts.dylibs = [...h.matchAll(/cmd LC_(?:LOAD|LOAD_WEAK|REEXPORT|LAZY_LOAD)_DYLIB\n[\s\S]*?name (\S+) \(offset/g)].map((m) => m[1]);
   facts.frameworks = facts.dylibs.filter((l) => l.includes(".framework/"));
   const foreign = facts.dylibs.filter((l) => !SYSTEM_LIBS.darwin.test(l));

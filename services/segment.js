@@ -26,8 +26,8 @@ class SegmentService extends CoreSegmentService {
    * @param {object} options   plugin options (see medusa-config.example.js)
    */
   constructor(container, options) {
-    // In Medusa the spool is on by default (lib/spool.js); options_ stays as given.
-    super(container || {}, withMedusaSpoolDefault(options || {}))
+    // In Medusa the spool is on by default: the store's Redis, else disk (lib/spool.js); options_ stays as given.
+    super(container || {}, withMedusaSpoolDefault(options || {}, container))
     const opts = options || {}
     this.options_ = opts
     Object.defineProperty(this, "container_", { value: container || {}, enumerable: false })

@@ -16,7 +16,8 @@ use crate::log::Level;
 use crate::message::Kind;
 use crate::shared::Shared;
 pub use crate::shared::{Event, Sink};
-use crate::spool::{Spool, Spooled};
+use crate::spool::backend::{self, SpoolBackend};
+use crate::spool::Spooled;
 use crate::stats::Snapshot;
 use crate::worker;
 
@@ -33,8 +34,8 @@ pub enum EnqueueError {
 pub struct Client {
     shared: Arc<Shared>,
     inbox: Arc<Inbox>,
-    /// spool: on-disk copy of accepted messages (src/spool), if configured.
-    spool: Option<Arc<Spool>>,
+    /// spool: durable copy of accepted messages (src/spool: disk or Redis), if configured.
+    spool: Option<Arc<dyn SpoolBackend>>,
 }
 
 impl Drop for Client {
@@ -55,7 +56,7 @@ impl Client {
     pub fn new(config: Config, sink: Sink) -> Client {
         let shared = Arc::new(Shared::new(Arc::new(config), sink));
         let inbox = Arc::new(Inbox::new());
-        let spool = Spool::open_logged(&shared);
+        let spool = backend::open(&shared);
         worker::spawn(shared.clone(), inbox.clone(), spool.clone());
         Client {
             shared,
@@ -140,9 +141,12 @@ impl Client {
     }
 
     /// Refuse new messages; the worker stops once what is pending has settled.
+    /// spool: what is settled is recorded before this returns (bounded), so a
+    /// process that exits right after does not leave it to be sent again.
     pub fn close(&self) {
         if !self.shared.closed.swap(true, Relaxed) {
             self.inbox.push(Cmd::Close, true);
+            self.commit_spool();
         }
     }
 

@@ -52,8 +52,11 @@ pub struct Config {
     pub spool_dir: Option<PathBuf>,
     /// Bytes the spool may take on disk; beyond it new messages are dropped.
     pub max_spool_bytes: u64,
-    /// A live process adopts the spool files of one that died on the same
-    /// host within this time (src/spool/replay).
+    /// Redis spool (src/spool/redis.rs): `redis://` or `rediss://` URL;
+    /// `None`: none. Holds a password: never print it.
+    pub spool_url: Option<String>,
+    /// A live process takes over the spooled messages of one that died
+    /// within this time (disk: src/spool/replay; Redis: src/spool/redis).
     pub spool_takeover: Duration,
 }
 
@@ -79,6 +82,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_millis(5_000),
             spool_dir: None,
             max_spool_bytes: 256 * 1024 * 1024,
+            spool_url: None,
             spool_takeover: Duration::from_millis(30_000),
         }
     }
@@ -104,6 +108,7 @@ impl fmt::Debug for Config {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("spool_dir", &self.spool_dir)
             .field("max_spool_bytes", &self.max_spool_bytes)
+            .field("spool_url", &self.spool_url.as_ref().map(|_| "[redacted]"))
             .field("spool_takeover", &self.spool_takeover)
             .finish()
     }
@@ -315,6 +320,14 @@ impl Config {
         if let Some(n) = o.integer("max_spool_bytes", 1 << 16, 1 << 50)? {
             c.max_spool_bytes = n;
         }
+        c.spool_url = spool_url(map.get("spool_url"), &o)?;
+        if c.spool_url.is_some() && c.spool_dir.is_some() {
+            return Err(err(
+                "spool_url",
+                "cannot be set together with spool_dir: choose one spool (spool_url for several \
+                 processes or hosts sharing Redis, spool_dir for one host), and set the other to false",
+            ));
+        }
         if let Some(d) = o.millis("spool_takeover_ms", 100, DAY_MS)? {
             c.spool_takeover = d;
         }
@@ -359,7 +372,7 @@ impl Config {
     /// keep it in memory only.
     pub fn canonical_key(&self) -> String {
         format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{}\u{0}{}",
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{}\u{0}{:?}\u{0}{}",
             self.write_key.as_deref().unwrap_or(""),
             self.host,
             self.flush_at,
@@ -376,8 +389,40 @@ impl Config {
             self.shutdown_timeout.as_millis(),
             self.spool_dir,
             self.max_spool_bytes,
+            self.spool_url,
             self.spool_takeover.as_millis(),
         )
+    }
+}
+
+/// `spool_url`: a `redis://` or `rediss://` URL the Redis client accepts,
+/// or false/null for none. Errors never echo the value: it may hold a password.
+fn spool_url(v: Option<&Value>, o: &Options) -> Result<Option<String>, ConfigError> {
+    let bad = |why: &str| {
+        err(
+            "spool_url",
+            format!(
+                "{why} (expected e.g. redis://:password@redis-host:6379/0 or rediss://..., \
+                 or false for no Redis spool)"
+            ),
+        )
+    };
+    match v {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(None),
+        Some(Value::String(s)) => {
+            let t = s.trim();
+            if !(t.starts_with("redis://") || t.starts_with("rediss://")) {
+                return Err(bad("must start with redis:// or rediss://"));
+            }
+            match redis::Client::open(t) {
+                Ok(_) => Ok(Some(t.to_string())),
+                Err(_) => Err(bad("is not a valid Redis URL")),
+            }
+        }
+        Some(v) => Err(bad(&format!(
+            "must be a URL string (got {})",
+            o.describe(v)
+        ))),
     }
 }
 
@@ -635,6 +680,38 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("SECRETKEY"));
         assert!(dbg.contains("[redacted]"));
+    }
+
+    #[test]
+    fn spool_url_is_checked_and_never_echoed() {
+        let c = Config::from_json(
+            r#"{"spool_url":" rediss://u:pw@redis.internal:6380/3 ","spool_takeover_ms":1000}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.spool_url.as_deref(),
+            Some("rediss://u:pw@redis.internal:6380/3")
+        );
+        assert_eq!(c.spool_takeover, Duration::from_secs(1));
+        assert!(!format!("{c:?}").contains("pw@"));
+        assert_eq!(
+            Config::from_json(r#"{"spool_url":false}"#)
+                .unwrap()
+                .spool_url,
+            None
+        );
+        for json in [
+            r#"{"spool_url":"http://secretpass@h:6379"}"#,
+            r#"{"spool_url":"redis://:secretpass@[::1"}"#,
+            r#"{"spool_url":true}"#,
+            r#"{"spool_url":"redis://h/0","spool_dir":"/tmp/s"}"#,
+        ] {
+            let e = Config::from_json(json).unwrap_err();
+            assert_eq!(e.option, "spool_url", "{json}");
+            assert!(!e.to_string().contains("secretpass"), "{e}");
+        }
+        let e = Config::from_json(r#"{"spool_takeover_ms":10}"#).unwrap_err();
+        assert_eq!(e.option, "spool_takeover_ms");
     }
 
     #[test]

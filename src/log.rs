@@ -78,21 +78,12 @@ pub struct Redactor {
 
 impl Redactor {
     pub fn new(key: Option<&str>) -> Redactor {
-        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-        use base64::Engine;
-        let Some(key) = key.filter(|k| !k.is_empty()) else {
-            return Redactor::default();
-        };
-        let mut needles = vec![key.to_string()];
-        for raw in [format!("{key}:"), key.to_string()] {
-            for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
-                needles.push(engine.encode(&raw));
-            }
+        match key.filter(|k| !k.is_empty()) {
+            Some(key) => Redactor {
+                needles: key_spellings(key),
+            },
+            None => Redactor::default(),
         }
-        let mut needles: Vec<String> = needles.iter().map(|n| n.to_ascii_lowercase()).collect();
-        needles.sort_unstable();
-        needles.dedup();
-        Redactor { needles }
     }
 
     /// `text` with every form of the key replaced by `[redacted]`.
@@ -100,54 +91,11 @@ impl Redactor {
         if self.needles.is_empty() {
             return Cow::Borrowed(text);
         }
-        // ASCII lowercasing keeps every byte offset.
-        let lower = text.to_ascii_lowercase();
-        let hay = lower.as_bytes();
-        let mut spans: Vec<(usize, usize)> = Vec::new();
-        for needle in &self.needles {
-            let n = needle.as_bytes();
-            let head = &needle[..n.len().min(MIN_FRAGMENT)];
-            let mut from = 0;
-            while let Some(i) = lower[from..].find(head) {
-                let start = from + i;
-                let mut end = start + head.len();
-                while end < hay.len() && end - start < n.len() && hay[end] == n[end - start] {
-                    end += 1;
-                }
-                let whole_word = || {
-                    let alnum = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
-                    !alnum(start.checked_sub(1).and_then(|p| hay.get(p))) && !alnum(hay.get(end))
-                };
-                if n.len() >= MIN_FRAGMENT || whole_word() {
-                    while !text.is_char_boundary(end) {
-                        end += 1;
-                    }
-                    spans.push((start, end));
-                }
-                from = start + 1;
-                while !lower.is_char_boundary(from) {
-                    from += 1;
-                }
-            }
-        }
+        let spans = key_spans(text, &self.needles, true);
         if spans.is_empty() {
             return Cow::Borrowed(text);
         }
-        spans.sort_unstable();
-        let mut out = String::with_capacity(text.len());
-        let mut at = 0;
-        for (start, end) in spans {
-            if end <= at {
-                continue;
-            }
-            out.push_str(&text[at..start.max(at)]);
-            if start >= at {
-                out.push_str(REDACTED);
-            }
-            at = end;
-        }
-        out.push_str(&text[at..]);
-        Cow::Owned(out)
+        Cow::Owned(replace_spans(text, &spans, REDACTED))
     }
 
     /// `redact`, then keep at most `max_chars` characters: cutting first
@@ -159,6 +107,90 @@ impl Redactor {
             None => redacted.into_owned(),
         }
     }
+}
+
+/// The spellings of a write key that a server or a sender may echo,
+/// ASCII-lowercased: as is, and the base64 (standard and URL-safe, without
+/// padding) of `key:` (an `Authorization: Basic` header) and of `key`. One
+/// list for the core's logs and the debugger (src/collector/redact.rs).
+pub fn key_spellings(key: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let mut out = vec![key.to_ascii_lowercase()];
+    for raw in [format!("{key}:"), key.to_string()] {
+        for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
+            out.push(engine.encode(&raw).to_ascii_lowercase());
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Where the (lowercased) `needles` occur in `text`, ignoring ASCII case, as
+/// byte spans sorted by start. With `fragments`, a run of at least
+/// [`MIN_FRAGMENT`] of a needle's first characters counts too (a key cut
+/// short by a length limit), and a needle shorter than that only as a whole
+/// word; without, whole needles anywhere.
+pub fn key_spans(text: &str, needles: &[String], fragments: bool) -> Vec<(usize, usize)> {
+    // ASCII lowercasing keeps every byte offset.
+    let lower = text.to_ascii_lowercase();
+    let hay = lower.as_bytes();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for needle in needles {
+        let n = needle.as_bytes();
+        let head = if fragments {
+            &needle[..n.len().min(MIN_FRAGMENT)]
+        } else {
+            needle.as_str()
+        };
+        if head.is_empty() {
+            continue;
+        }
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(head) {
+            let start = from + i;
+            let mut end = start + head.len();
+            while end < hay.len() && end - start < n.len() && hay[end] == n[end - start] {
+                end += 1;
+            }
+            let whole_word = || {
+                let alnum = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+                !alnum(start.checked_sub(1).and_then(|p| hay.get(p))) && !alnum(hay.get(end))
+            };
+            if !fragments || n.len() >= MIN_FRAGMENT || whole_word() {
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                spans.push((start, end));
+            }
+            from = start + 1;
+            while !lower.is_char_boundary(from) {
+                from += 1;
+            }
+        }
+    }
+    spans.sort_unstable();
+    spans
+}
+
+/// `text` with each of `spans` (sorted by start; overlapping ones count as
+/// one) replaced by `marker`.
+pub fn replace_spans(text: &str, spans: &[(usize, usize)], marker: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for &(start, end) in spans {
+        if end <= at {
+            continue;
+        }
+        out.push_str(&text[at..start.max(at)]);
+        if start >= at {
+            out.push_str(marker);
+        }
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub struct Stats {
     pub spool_damaged: AtomicU64,
     pub spool_errors: AtomicU64,
     pub spool_bytes: AtomicU64,
+    /// Redis spool: unsettled messages of this process that Redis lost.
+    pub spool_lost: AtomicU64,
     dropped: Mutex<BTreeMap<String, u64>>,
     failed_by_reason: Mutex<BTreeMap<String, u64>>,
 }
@@ -51,6 +53,7 @@ pub struct Snapshot {
     pub spool_damaged: u64,
     pub spool_errors: u64,
     pub spool_bytes: u64,
+    pub spool_lost: u64,
 }
 
 impl Stats {
@@ -107,6 +110,7 @@ impl Stats {
             spool_damaged: self.spool_damaged.load(Relaxed),
             spool_errors: self.spool_errors.load(Relaxed),
             spool_bytes: self.spool_bytes.load(Relaxed),
+            spool_lost: self.spool_lost.load(Relaxed),
         }
     }
 }

@@ -12,13 +12,14 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant as TokioInstant;
 
-use crate::batch::{Batch, Batcher, Item};
+use crate::batch::{Batch, Batcher, Item, MESSAGE_OVERHEAD};
 use crate::delivery::{self, Gate, Outcome, Sender};
 use crate::inbox::{Cmd, Inbox};
 use crate::log::Level;
 use crate::message::{self, Kind};
 use crate::shared::{Event, Shared};
-use crate::spool::{Spool, Spooled};
+use crate::spool::backend::SpoolBackend;
+use crate::spool::Spooled;
 
 /// Worker polling period while messages flow, and idle polls before parking.
 const POLL: Duration = Duration::from_millis(1);
@@ -28,7 +29,7 @@ const QUIET_POLLS: u32 = 3;
 
 /// Start the worker of one client on the shared runtime. It ends once the
 /// client is closed and what is pending has settled.
-pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>, spool: Option<Arc<Spool>>) {
+pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>, spool: Option<Arc<dyn SpoolBackend>>) {
     let config = shared.config.clone();
     let sender = if config.delivers() {
         match Sender::new(config.clone()) {
@@ -49,12 +50,9 @@ pub fn spawn(shared: Arc<Shared>, inbox: Arc<Inbox>, spool: Option<Arc<Spool>>) 
     let spool = sender.as_ref().and(spool);
     let stop_replay = Arc::new(AtomicBool::new(false));
     let replaying = spool.as_ref().is_some_and(|spool| {
-        crate::spool::replay::spawn(
-            shared.clone(),
-            spool.clone(),
-            inbox.clone(),
-            stop_replay.clone(),
-        )
+        spool
+            .clone()
+            .spawn_replay(shared.clone(), inbox.clone(), stop_replay.clone())
     });
     let worker = Worker {
         replaying,
@@ -108,8 +106,8 @@ struct Done {
 
 struct Worker {
     shared: Arc<Shared>,
-    /// On-disk copy of what is accepted and not yet settled (src/spool).
-    spool: Option<Arc<Spool>>,
+    /// Durable copy of what is accepted and not yet settled (src/spool).
+    spool: Option<Arc<dyn SpoolBackend>>,
     batcher: Batcher,
     /// Interval deadline of the open batch: (its first seq, when it closes).
     deadline: Option<(u64, TokioInstant)>,
@@ -139,6 +137,11 @@ impl Worker {
     async fn run(mut self, inbox: Arc<Inbox>, mut done_rx: mpsc::UnboundedReceiver<Done>) {
         let mut buf = Vec::new();
         let mut idle_polls = 0u32;
+        // The Redis spool claims what dead processes left while this one
+        // runs; the worker takes the claimed messages on this timer. (The
+        // disk spool's replay thread feeds the inbox itself.)
+        let adopt_every = self.spool.as_ref().and_then(|s| s.adopt_every());
+        let mut next_adopt = adopt_every.map(|p| TokioInstant::now() + p);
         loop {
             inbox.drain(&mut buf);
             if buf.is_empty() {
@@ -167,6 +170,10 @@ impl Worker {
                 Some(done) = done_rx.recv() => self.complete(done),
                 _ = sleep_until(batch_at) => self.close_open_batch(),
                 _ = sleep_until(flush_at) => self.expire_waiters(),
+                _ = sleep_until(next_adopt) => {
+                    next_adopt = adopt_every.map(|p| TokioInstant::now() + p);
+                    self.adopt_claimed();
+                }
             }
         }
         self.stop_replay.store(true, Relaxed);
@@ -220,6 +227,8 @@ impl Worker {
                 timeout,
                 abandon,
             } => {
+                // A flush covers what the spool has claimed from dead processes.
+                self.adopt_claimed();
                 self.close_open_batch();
                 self.waiters.push(Waiter {
                     id,
@@ -236,6 +245,56 @@ impl Worker {
         }
     }
 
+    /// Take the messages the spool claimed from dead processes (Redis): they
+    /// are accepted again here, with their original messageId, checked and
+    /// charged like the disk spool's replayed records, and held by our own
+    /// spool until settled. The spool claims no more than half of
+    /// `max_queue_bytes` beyond what is queued.
+    fn adopt_claimed(&mut self) {
+        let Some(spool) = self.spool.clone() else {
+            return;
+        };
+        let shared = self.shared.clone();
+        let adopted = spool.adopt(&mut || shared.next_seq.fetch_add(1, Relaxed));
+        let n = adopted.len() as u64;
+        for (seq, m, spooled) in adopted {
+            let stats = &shared.stats;
+            stats.accepted.fetch_add(1, Relaxed);
+            let kind = Kind::from_code(m.stamp.kind as u32);
+            let checked = match kind {
+                None => Err("an unknown message type"),
+                Some(_) => crate::spool::replay::check_record(&m.json),
+            };
+            let Some(kind) = kind.filter(|_| checked.is_ok()) else {
+                spool.settle(seq, seq);
+                stats.drop_messages("spool_invalid", 1);
+                shared.log(
+                    Level::Error,
+                    "spool_invalid",
+                    format!(
+                        "spool: dropped a message taken over from a dead process that this plugin \
+                         does not write ({}); check who else writes to the spool",
+                        checked.err().unwrap_or("an unknown message type")
+                    ),
+                );
+                continue;
+            };
+            let charged = m.json.len() + MESSAGE_OVERHEAD;
+            stats.queued.fetch_add(1, Relaxed);
+            stats.queued_bytes.fetch_add(charged as u64, Relaxed);
+            stats.replayed.fetch_add(1, Relaxed);
+            // (the largest: a flush covers everything handed over before it)
+            self.last_seq = self.last_seq.max(Some(seq));
+            self.accept(seq, kind, m.json, charged, false, spooled);
+        }
+        if n > 0 {
+            shared.log(
+                Level::Info,
+                "spool_replay",
+                format!("spool: replaying {n} messages left by a process that ended before delivering them"),
+            );
+        }
+    }
     fn accept(
         &mut self,
         seq: u64,

@@ -11,6 +11,7 @@
 //
 // Backend log and Medusa's own event log: .tmp/e2e-v2-logs/<run>/
 
+const { checkAll } = require("../support/tracking-plan")
 const { describe, it, before, after } = require("node:test")
 const assert = require("node:assert/strict")
 
@@ -98,7 +99,7 @@ describe("Medusa 2.21.2: a storefront's browser ids and consent reach Segment on
     ])
   })
 
-  it("identify, Order Completed, Shipped and Refunded carry the browser's ids, consent, traits, ip and user agent, once each", { timeout: 5 * 60 * 1000 }, async () => {
+  it("identify, Order Completed, Fulfillment Created, Shipped, Return Requested and Refunded carry the browser's ids, consent, traits, ip and user agent, once each", { timeout: 5 * 60 * 1000 }, async () => {
     const { customer, token } = await api.registerCustomer({ email: "grace@attribution.test", first_name: "Grace", last_name: "Hopper" })
     // a browser trying to set what only the server may: removed by the plugin's store middleware
     const metadata = { ...visit.metadata, segment_context: { ip: "6.6.6.6", user_agent: "spoofed" } }
@@ -115,8 +116,8 @@ describe("Medusa 2.21.2: a storefront's browser ids and consent reach Segment on
     const line = order.items[0]
     await api.returnItems(placed.id, [{ id: line.id, quantity: 1 }])
 
-    const names = ["identify", "Order Completed", "Order Shipped", "Order Refunded"]
-    await waitFor("the four calls", () => names.every((n) => ofOrder(placed.id).some((m) => (m.event || m.type) === n)))
+    const names = ["identify", "Order Completed", "Fulfillment Created", "Order Shipped", "Return Requested", "Order Refunded"]
+    await waitFor("the six calls", () => names.every((n) => ofOrder(placed.id).some((m) => (m.event || m.type) === n)))
     await be.sleep(1500) // a duplicate, if any, would arrive now
     const mine = ofOrder(placed.id)
     assert.deepEqual(mine.map((m) => m.event || m.type).sort(), [...names].sort(), "each exactly once")
@@ -139,6 +140,7 @@ describe("Medusa 2.21.2: a storefront's browser ids and consent reach Segment on
       )
       assert.equal(p.gclid, storefront.LANDING.gclid)
     }
+    assert.deepEqual(checkAll(mine), [], "every message conforms to tracking-plan.json")
     const stored = await api.admin("GET", `/orders/${placed.id}?fields=metadata`)
     assert.deepEqual(stored.order.metadata.segment_context, { ip: "127.0.0.1", user_agent: visit.userAgent }, "recorded at checkout on the order")
     assert.ok(!backend.logs().includes(WRITE_KEY))

@@ -11,6 +11,7 @@
 //   E2E_FUNNEL_TOPOLOGIES=one|two   run one topology only
 // Logs: .tmp/e2e-v2-logs/<run>/ (server.log, worker-1.log, events.jsonl)
 
+const { checkAll } = require("../support/tracking-plan")
 const { describe, it, before, after } = require("node:test")
 const assert = require("node:assert/strict")
 const fs = require("node:fs")
@@ -113,6 +114,7 @@ describe("Medusa 2.21.2: cart and checkout events from a storefront journey", { 
         const keys = got.map(keyOf).sort()
         assert.deepEqual(keys, want.map(([k]) => k).sort(), `the funnel of cart ${j.cart_id}, once each (logs: ${backend.logDir})`)
         assert.equal(new Set(got.map((m) => m.messageId)).size, got.length, "distinct messageIds")
+        assert.deepEqual(checkAll(got), [], "every funnel message conforms to tracking-plan.json")
         const byKey = new Map(got.map((m) => [keyOf(m), m]))
         for (const [k, props] of want) if (props) assert.deepEqual(byKey.get(k).properties, props, k)
 

@@ -1,5 +1,5 @@
 "use strict"
-// End-to-end on Medusa 2.21.2: this package, installed from its `npm pack`
+// End-to-end on Medusa 2.21.2 (or E2E_V2_MEDUSA_VERSION): this package, installed from its `npm pack`
 // tarball with a plain `npm install` into a real 2.x backend (e2e/v2/: fresh
 // PostgreSQL database per run, Medusa's Redis event bus on DB 10), configured
 // in both places (plugins: the default subscribers; modules: the Analytics
@@ -24,7 +24,7 @@ const WRITE_KEY = "e2eV2WriteKey0123456789abcdefXYZ"
 const RATES = { USD: 1.1 } // GBP deliberately unknown: the rate service fails for it
 const SHUTDOWN_TIMEOUT = 5000
 
-describe("Medusa 2.21.2 with the packed package as plugin + Analytics provider (event-bus-redis)", { timeout: 25 * 60 * 1000 }, () => {
+describe(`Medusa ${v2.MEDUSA_VERSION} with the packed package as plugin + Analytics provider (event-bus-redis)`, { timeout: 25 * 60 * 1000 }, () => {
   let seg
   let rates
   let backend

@@ -50,7 +50,7 @@ function messagesOf(story, messages) {
 }
 
 for (const bus of BUSES) {
-  describe(`Medusa 1.20.8 with the packed plugin, event-bus-${bus}${bus === "redis" ? " (server + separate worker)" : ""}`, { timeout: 8 * 60 * 1000 }, () => {
+  describe(`Medusa ${be.MEDUSA_VERSION} with the packed plugin, event-bus-${bus}${bus === "redis" ? " (server + separate worker)" : ""}`, { timeout: 8 * 60 * 1000 }, () => {
     let seg
     let rates
     let backend

@@ -14,7 +14,7 @@ const path = require("node:path")
 const { startSegmentServer } = require("../support/segment-server")
 const { startRatesServer } = require("../medusa/harness")
 const { recordingLogger } = require("../medusa/fixtures")
-const { fakeQuery, container } = require("./fixtures")
+const { fakeQuery, container, bn, orderEur } = require("./fixtures")
 
 const SUBSCRIBERS = path.join(__dirname, "..", "..", ".medusa", "server", "src", "subscribers")
 const WRITE_KEY = "wk_v2_events_Lm40"
@@ -214,6 +214,25 @@ test("order.canceled: Order Cancelled at canceled_at", async () => {
   assert.equal(got[0].messageId, "medusa-order.canceled-order_eur")
   assert.equal(new Date(got[0].timestamp).toISOString(), "2026-11-30T12:00:00.000Z")
   assert.deepEqual(got[0].properties, EUR_ORDER_PROPERTIES)
+})
+
+test("order.canceled: the amounts as placed on every 2.x (2.8.3-2.13 subtract the cancellation's credit line from total)", async () => {
+  // 2.8.3 writes a refund credit line of every payment's amount and reads total 0;
+  // 2.14+ one of what was refunded. A store credit from checkout stays subtracted.
+  const cancelled = (credit, store) => ({
+    ...orderEur,
+    total: bn(51.17 - credit - store),
+    credit_lines: [
+      { id: "ordcl_1", amount: bn(credit), reference: "payment_collection", reference_id: "pay_col_1" },
+      ...(store ? [{ id: "ordcl_2", amount: store, reference: "store_credit", reference_id: "sc_1" }] : []),
+    ],
+  })
+  for (const [credit, store, total] of [[51.17, 0, 51.17], [0, 0, 51.17], [51.17, 5, 46.17]]) {
+    const { got } = await emit("order.canceled", { id: "order_eur" }, { query: fakeQuery({ order: [cancelled(credit, store)] }), expect: 1 })
+    assert.equal(got[0].properties.total, total, `credit ${credit}, store credit ${store}`)
+    assert.equal(got[0].properties.revenue, Math.round((total - 8.17) * 100) / 100)
+    assert.equal(got[0].properties.tax, 8.17)
+  }
 })
 
 test("order.return_received: Order Refunded with the returned lines and the refund", async () => {

@@ -231,6 +231,22 @@ describe("per-cart state in PostgreSQL", () => {
     }
   })
 
+  it("a cart carrying the storefront's metadata: its events carry the browser's anonymousId, ad ids and consent; a bad value is ignored", async () => {
+    const metadata = { segment_anonymous_id: "anon-browser-1", fbp: "fb.1.1700000000000.123456789", gclid: "Cj0KCQ-abc", segment_consent: { analytics: true }, fbc: 42 }
+    const store = { cart: { ...cart({ id: "cart_attr", items: [line("li_1", 1)] }), metadata } }
+    const seg = sink()
+    const warned = []
+    await funnel.checkpoint("cart_attr", { ...ctx(store, seg), logger: { ...console, warn: (m) => warned.push(m), info() {} } })
+    const [added] = seg.calls
+    assert.equal(added.event, "Product Added")
+    assert.equal(added.anonymousId, "anon-browser-1", "the browser's id, not cart-<id>")
+    assert.equal(added.properties.fbp, metadata.fbp)
+    assert.equal(added.properties.gclid, metadata.gclid)
+    assert.equal(added.properties.fbc, undefined, "a bad value is not sent")
+    assert.ok(warned.some((w) => /fbc/.test(w)), "and warned about")
+    assert.deepEqual(added.context.consent, { categoryPreferences: { analytics: true } })
+  })
+
   it("a completed cart is forgotten after its last look; a late event for it sends nothing", async () => {
     const store = { cart: cart({ id: "cart_done", items: [line("li_1", 1)], shipping_address: { address_1: "x" }, shipping_methods: [{ name: "Standard" }] }) }
     const seg = sink()

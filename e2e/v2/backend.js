@@ -1,5 +1,6 @@
 "use strict"
-// The throwaway Medusa 2.21.2 backend of the v2 end-to-end tests
+// The throwaway Medusa 2.x backend (2.21.2 unless E2E_V2_MEDUSA_VERSION names
+// another: `npm run test:matrix`) of the v2 end-to-end tests
 // (__tests__/e2e-v2/), `npm run demo:v2` and bench/medusa-v2.js.
 //
 //   const v2 = require("./e2e/v2/backend")
@@ -31,7 +32,21 @@ const PG = "postgres://postgres@127.0.0.1:5432"
 const DB_PREFIX = process.env.E2E_V2_DB_PREFIX || "segv2e_"
 
 const say = (msg) => be.say(msg)
-const packageJson = () => fs.readFileSync(path.join(TEMPLATE_DIR, "package.json"))
+const MEDUSA_PACKAGES = ["@medusajs/cli", "@medusajs/framework", "@medusajs/medusa"]
+const TEMPLATE_PACKAGE = JSON.parse(fs.readFileSync(path.join(TEMPLATE_DIR, "package.json"), "utf8"))
+/** The Medusa version installed: e2e/v2/package.json's, or E2E_V2_MEDUSA_VERSION's (the matrix). */
+const MEDUSA_VERSION = process.env.E2E_V2_MEDUSA_VERSION || TEMPLATE_PACKAGE.dependencies["@medusajs/medusa"]
+/** What a store of that version has besides (create-medusa-app's starter of the time). */
+const DEV_PINS = { "2.8.3": { "@swc/core": "1.5.7" } } // 2.8.3 asks for exactly that swc as a peer
+/** e2e/v2/package.json, with the Medusa packages at MEDUSA_VERSION (unchanged bytes by default). */
+function packageJson() {
+  const text = fs.readFileSync(path.join(TEMPLATE_DIR, "package.json"))
+  if (MEDUSA_VERSION === TEMPLATE_PACKAGE.dependencies["@medusajs/medusa"]) return text
+  const pkg = JSON.parse(text)
+  for (const name of MEDUSA_PACKAGES) pkg.dependencies[name] = MEDUSA_VERSION
+  Object.assign(pkg.devDependencies, DEV_PINS[MEDUSA_VERSION])
+  return JSON.stringify(pkg, null, 2) + "\n"
+}
 const installKey = () => sha(packageJson(), process.versions.node.split(".")[0]).slice(0, 12)
 const CACHE_ROOT = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "medusa-plugin-segment-rs")
 const backendDir = () => process.env.E2E_V2_BACKEND_DIR || path.join(CACHE_ROOT, `medusa-v2-${installKey()}`)
@@ -44,7 +59,7 @@ function copyProjectFiles(dir) {
 }
 
 /**
- * Installs Medusa 2.21.2 into the cache dir (once per package.json and Node
+ * Installs Medusa (MEDUSA_VERSION) into the cache dir (once per package.json and Node
  * major; older installs are removed) and the plugin from `tarball` with a
  * plain `npm install`, as a store owner would.
  */
@@ -57,7 +72,8 @@ async function prepareBackend({ tarball, withPlugin = true, extraPackages = [] }
     fs.readFileSync(stampFile, "utf8") === installKey() &&
     fs.existsSync(path.join(dir, "node_modules", "@medusajs", "medusa", "package.json"))
   if (!installed) {
-    if (!process.env.E2E_V2_BACKEND_DIR && fs.existsSync(CACHE_ROOT)) {
+    // (only for the default version: the matrix's other versions sit beside it)
+    if (!process.env.E2E_V2_BACKEND_DIR && !process.env.E2E_V2_MEDUSA_VERSION && fs.existsSync(CACHE_ROOT)) {
       for (const old of fs.readdirSync(CACHE_ROOT)) {
         if (old.startsWith("medusa-v2-") && path.join(CACHE_ROOT, old) !== dir) fs.rmSync(path.join(CACHE_ROOT, old), { recursive: true, force: true })
       }
@@ -65,10 +81,10 @@ async function prepareBackend({ tarball, withPlugin = true, extraPackages = [] }
     fs.mkdirSync(dir, { recursive: true })
     fs.rmSync(stampFile, { force: true })
     fs.writeFileSync(path.join(dir, "package.json"), packageJson())
-    say(`installing Medusa 2.21.2 into ${dir} (first run: a few minutes)`)
+    say(`installing Medusa ${MEDUSA_VERSION} into ${dir} (first run: a few minutes)`)
     const { ms } = await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], { cwd: dir })
     fs.writeFileSync(stampFile, installKey())
-    say(`Medusa 2.21.2 installed in ${(ms / 1000).toFixed(1)} s`)
+    say(`Medusa ${MEDUSA_VERSION} installed in ${(ms / 1000).toFixed(1)} s`)
   }
   copyProjectFiles(dir)
   if (withPlugin) {
@@ -365,7 +381,7 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
     if (pending.size) await sleep(250)
   }
   const publishableKey = psql(`SELECT token FROM api_key WHERE type = 'publishable' LIMIT 1`, dbName)
-  say(`medusa 2.21.2 (${mode}, event bus ${eventBus}, ${workerModes.join(" + ")}) ready at ${url} in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${path.relative(ROOT, logDir)}`)
+  say(`medusa ${MEDUSA_VERSION} (${mode}, event bus ${eventBus}, ${workerModes.join(" + ")}) ready at ${url} in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${path.relative(ROOT, logDir)}`)
 
   return {
     url,
@@ -404,6 +420,8 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
     get exited() {
       return main.exited
     },
+    /** The processes after the first, e.g. the worker of ["server", "worker"] ({ child, exited, exitPromise, logFile }). */
+    others: procs.slice(1),
     /**
      * SIGTERM (Medusa's graceful shutdown: HTTP server, then the modules'
      * shutdown hooks), SIGKILL after graceMs; resolves { code, signal, ms }
@@ -426,4 +444,4 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
   }
 }
 
-module.exports = { prepareBackend, startBackend, historyDatabase, buildAdmin, backendDir, REDIS_URL, PG }
+module.exports = { prepareBackend, startBackend, historyDatabase, buildAdmin, backendDir, REDIS_URL, PG, MEDUSA_VERSION }

@@ -52,6 +52,8 @@ if (mode === "plugin") {
 module.exports = defineConfig({
   projectConfig: {
     databaseUrl: process.env.DATABASE_URL,
+    // E2E_PROJECT_REDIS_URL: the store's own Redis (the plugin's default spool then)
+    ...(process.env.E2E_PROJECT_REDIS_URL ? { redisUrl: process.env.E2E_PROJECT_REDIS_URL } : {}),
     databaseLogging: false,
     // the admin test serves plain HTTP on 127.0.0.1: a production session cookie would be Secure-only
     ...(process.env.E2E_V2_ADMIN === "1" ? { cookieOptions: { secure: false } } : {}),

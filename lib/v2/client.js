@@ -13,7 +13,7 @@ const { isBlank, normalizeOptions, validateOptions } = require("./options")
 
 /** Options of the analytics provider, when one was built: the subscribers' fallback. */
 let providerOptions = null
-/** Plugin options object -> its checked form (Medusa passes the same object to every event). */
+/** Plugin options object -> { own: its checked form } or { err } (Medusa passes the same object to every event). */
 const checked = new WeakMap()
 
 /**
@@ -43,11 +43,21 @@ function rememberProviderOptions(options) {
  * options under the plugin's own (so the key need be configured only once).
  */
 function subscriberOptions(pluginOptions, container) {
-  let own = pluginOptions && typeof pluginOptions === "object" ? checked.get(pluginOptions) : undefined
-  if (own === undefined) {
-    own = validateOptions(pluginOptions)
-    if (pluginOptions && typeof pluginOptions === "object") checked.set(pluginOptions, own)
+  // Validated once per options object (Medusa passes the same one to every
+  // event): a bad option's error, like an unknown option's warning, is
+  // worked out at the first event only.
+  const isObj = pluginOptions && typeof pluginOptions === "object"
+  let result = isObj ? checked.get(pluginOptions) : undefined
+  if (result === undefined) {
+    try {
+      result = { own: validateOptions(pluginOptions, loggerOf(container)) }
+    } catch (err) {
+      result = { err }
+    }
+    if (isObj) checked.set(pluginOptions, result)
   }
+  if (result.err) throw result.err
+  const own = result.own
   if (!isBlank(own.write_key)) return own
   // resolving the analytics module builds the provider if it was not built yet
   if (providerOptions === null) lookup(container, "analytics")

@@ -116,6 +116,27 @@ async function loadExchange(ctx, exchange) {
   return out
 }
 
+/**
+ * A cancelled order with the amounts it was placed with. Cancelling writes a
+ * refund credit line (reference "payment_collection") that 2.x subtracts
+ * from `total`: on 2.8.3-2.13 it is every payment's amount (total reads 0),
+ * on 2.14+ what was refunded (0 unless a payment was captured). Adding those
+ * back gives "Order Cancelled" one meaning on every 2.x, v1's: the value of
+ * the order cancelled. Other credit lines (store credit at checkout) stay.
+ */
+async function asPlaced(ctx, o) {
+  let lines
+  try {
+    const found = await graphOne(ctx, "order", ["id", "credit_lines.amount", "credit_lines.reference"], { id: o.id })
+    lines = (found && found.credit_lines) || []
+  } catch (err) {
+    ctx.logger.warn(`[segment] cannot read the credit lines of cancelled order ${o.id} (${err && err.message}); total is Medusa's`)
+    return o
+  }
+  const refunded = lines.filter((l) => l && l.reference === "payment_collection").reduce((a, l) => a + (order.num(l.amount) || 0), 0)
+  return refunded ? { ...o, total: (order.num(o.total) || 0) + refunded } : o
+}
+
 /** Builder context for an order's currency. */
 async function builderCtx(ctx, currency) {
   return { reportingCurrency: ctx.segment.reportingCurrency_ || "EUR", rate: await ctx.segment.reportingRate(currency) }
@@ -192,7 +213,7 @@ const EVENTS = {
     async calls({ id }, ctx) {
       const o = await loadOrder(ctx, id)
       const bctx = await builderCtx(ctx, o.currency_code)
-      const props = order.buildOrderProperties(o, bctx, o)
+      const props = order.buildOrderProperties(await asPlaced(ctx, o), bctx, o)
       return [track(o, "Order Cancelled", props, o.canceled_at, messageId("order.canceled", o.id))]
     },
   },

@@ -21,6 +21,8 @@ const { makeCalls } = require("../events")
 const { subscriberClient, subscriberOptions } = require("./client")
 const { num } = require("./order")
 const cartState = require("./cart-state")
+// the browser's ids and consent from the cart's metadata (docs/attribution.md), as on the order events
+const attribution = require("./attribution")
 
 const FUNNEL_EVENTS = [
   "Product Added",
@@ -43,6 +45,7 @@ const STEPS = { 1: "address", 2: "shipping", 3: "payment" }
 const CART_FIELDS = [
   "id",
   "email",
+  "metadata",
   "currency_code",
   "customer_id",
   "completed_at",
@@ -352,9 +355,11 @@ async function cartIdOf(event, data, query) {
  * runFunnel).
  */
 async function checkpoint(cartId, { query, pg, segment, logger, enabled }) {
+  let source = null // the cart of the transition that was recorded (its metadata: browser ids, consent)
   const out = await cartState.transition(pg, cartId, async (prev, version) => {
     const cart = await graphOne(query, "cart", CART_FIELDS, { id: cartId })
     if (!cart) return { drop: true, calls: [], changes: [] }
+    source = attribution.cartSource(cart)
     // a completed cart first seen now: its funnel happened before we were watching
     if (cart.completed_at && prev === null) return { drop: true, calls: [], changes: [] }
     const { next, changes } = diff(prev, cart)
@@ -371,7 +376,9 @@ async function checkpoint(cartId, { query, pg, segment, logger, enabled }) {
     return { state: next, calls, changes }
   })
   // sent once the transition is recorded: a handler that lost the race sends nothing of it
-  return { calls: out.calls.length ? makeCalls(segment, out.calls, logger, `cart ${cartId}`) : 0, changes: out.changes }
+  const what = `cart ${cartId}`
+  const calls = out.calls.length ? attribution.finishCalls(out.calls, { source, logger, options: segment.options_ || {}, segment }, what) : []
+  return { calls: calls.length ? makeCalls(segment, calls, logger, what) : 0, changes: out.changes }
 }
 
 /** Handles one event. Never throws; resolves the number of Segment calls made. */

@@ -124,10 +124,10 @@ class SegmentAnalyticsProvider {
   }
 
   constructor(cradle, options) {
-    const opts = validateOptions(options || {})
+    this.logger_ = loggerOf(cradle)
+    const opts = validateOptions(options || {}, this.logger_)
     // the options hold the write key: kept out of console.log(provider)
     Object.defineProperty(this, "options_", { value: opts, enumerable: false })
-    this.logger_ = loggerOf(cradle)
     this.client_ = coreClientFor(opts, this.logger_)
     this.rejected_ = 0
     this.logged_ = new Map() // call -> { at, suppressed }: rate-limited log lines

@@ -152,7 +152,9 @@ impl NativeClient {
             "bytes_sent": s.bytes_sent,
             "spool": {
                 "dir": cfg.spool_dir.as_ref().map(|d| d.display().to_string()),
+                "redis": cfg.spool_url.is_some(),
                 "bytes": s.spool_bytes,
+                "lost": s.spool_lost,
                 "replayed": s.replayed,
                 "damaged_files": s.spool_damaged,
                 "errors": s.spool_errors,

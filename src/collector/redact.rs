@@ -3,7 +3,6 @@
 //! or as the base64 of its `Authorization` header) must not leave it on the
 //! page.
 
-use base64::Engine;
 use serde_json::{Map, Value};
 
 /// What a key is replaced with.
@@ -16,7 +15,7 @@ pub const MIN_SEARCHED_LEN: usize = 8;
 /// The spellings of one request's key(s) to remove.
 #[derive(Default)]
 pub struct Redactor {
-    /// Lower-cased ASCII spellings searched inside text, longest first.
+    /// Lower-cased ASCII spellings searched inside text (crate::log::key_spellings).
     needles: Vec<String>,
     /// Lower-cased short keys, replaced only as whole values.
     whole: Vec<String>,
@@ -36,13 +35,8 @@ impl Redactor {
             self.whole.push(key.to_ascii_lowercase());
             return;
         }
-        let b64 = base64::engine::general_purpose::STANDARD;
-        for spelling in [
-            key.to_string(),
-            b64.encode(format!("{key}:")),
-            b64.encode(key),
-        ] {
-            self.add_needle(spelling.trim_end_matches('='));
+        for spelling in crate::log::key_spellings(key) {
+            self.add_needle(&spelling);
         }
     }
 
@@ -59,39 +53,19 @@ impl Redactor {
         let s = s.to_ascii_lowercase();
         if !self.needles.contains(&s) {
             self.needles.push(s);
-            self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
         }
     }
 
-    /// `s` with every spelling replaced by [`MARKER`], ignoring ASCII case
-    /// (lower-casing ASCII keeps byte offsets, so matches map back to `s`).
+    /// `s` with every spelling replaced by [`MARKER`], ignoring ASCII case.
     pub fn text(&self, s: &str) -> String {
-        let lower = s.to_ascii_lowercase();
-        if self.whole.contains(&lower) {
+        if self.whole.contains(&s.to_ascii_lowercase()) {
             return MARKER.to_string();
         }
-        let mut hits: Vec<(usize, usize)> = Vec::new();
-        for n in &self.needles {
-            for (at, _) in lower.match_indices(n.as_str()) {
-                let end = at + n.len();
-                if !hits.iter().any(|&(a, e)| at < e && a < end) {
-                    hits.push((at, end));
-                }
-            }
-        }
-        if hits.is_empty() {
+        let spans = crate::log::key_spans(s, &self.needles, false);
+        if spans.is_empty() {
             return s.to_string();
         }
-        hits.sort_unstable();
-        let mut out = String::with_capacity(s.len());
-        let mut from = 0;
-        for (at, end) in hits {
-            out.push_str(&s[from..at]);
-            out.push_str(MARKER);
-            from = end;
-        }
-        out.push_str(&s[from..]);
-        out
+        crate::log::replace_spans(s, &spans, MARKER)
     }
 
     /// Redacts every string and object key inside `v`.
@@ -155,6 +129,7 @@ pub fn write_keys_in(body: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
     use serde_json::json;
 
     const KEY: &str = "Rk3ghXLRmY3ln5mYx6KoqCzU9BBgYQvh";
@@ -207,6 +182,20 @@ mod tests {
         r.add_key("test");
         assert_eq!(r.text("TEST"), MARKER);
         assert_eq!(r.text("Test Event"), "Test Event");
+    }
+
+    #[test]
+    fn the_same_spellings_as_the_core_logs() {
+        // base64 of "????????:" has `/`, which the URL-safe alphabet spells `_`
+        let key = "????????";
+        let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{key}:"));
+        assert!(url_safe.contains('_'));
+        let mut r = Redactor::default();
+        r.add_key(key);
+        let text = format!("echo {url_safe}.");
+        assert_eq!(r.text(&text), "echo [write key].");
+        let logs = crate::log::Redactor::new(Some(key));
+        assert_eq!(logs.redact(&text), "echo [redacted].");
     }
 
     #[test]

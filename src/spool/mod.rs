@@ -29,7 +29,9 @@
 //! be used, a failed write or a damaged file is logged once with the fix and
 //! counted, and delivery goes on from memory.
 
+pub mod backend;
 pub mod format;
+pub mod redis;
 pub mod replay;
 
 use std::collections::VecDeque;

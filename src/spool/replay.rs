@@ -294,7 +294,7 @@ impl Replayer {
 /// `integrations` would lose those events after a crash). Forging a file
 /// needs the write key (the header's HMAC). The rest is checked by
 /// `prepare`, as for any message.
-fn check_record(json: &str) -> Result<(), &'static str> {
+pub fn check_record(json: &str) -> Result<(), &'static str> {
     let map: BTreeMap<Cow<str>, &RawValue> =
         serde_json::from_str(json).map_err(|_| "not a JSON object")?;
     for (key, value) in &map {
