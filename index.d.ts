@@ -70,6 +70,12 @@ export interface SegmentOptions {
   event_map?: Record<string, object>
   /** 2.x: `"captured"` sends "Order Completed" on `payment.captured` instead of `order.placed`. Default "placed". */
   order_completed_on?: "placed" | "captured"
+  /** 2.x: the most orders per second a backfill sends. Default 20. */
+  backfill_orders_per_second?: number
+  /** 2.x: orders a backfill reads, sends and checkpoints at a time (at most 1000). Default 50. */
+  backfill_page_size?: number
+  /** 2.x: e-mail addresses of the users who may send a test event and start a backfill on the Admin page; others get it read-only. Default: — (every logged-in user). */
+  admin_editors?: string[]
   /** Other keys are kept in `options_`; an unknown one logs a warning naming the nearest option. */
   [other: string]: unknown
 }
@@ -169,6 +175,8 @@ export declare class SegmentService {
   shutdown(opts?: { timeout?: number }): Promise<FlushResult & { closed: boolean }>
   closeAndFlush(opts?: { timeout?: number }): Promise<FlushResult & { closed: boolean }>
   stats(): SegmentStats
+  /** The client's last warnings and errors (at most 20), oldest first. */
+  recentErrors(): Array<{ at: string; level: "warn" | "error"; message: string }>
   /** Counts `n` (default 1) messages the caller chose not to send: accepted, and in stats().dropped[reason]. */
   countDropped(reason: string, n?: number): void
 }

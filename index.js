@@ -62,6 +62,8 @@ function pickLogger(container) {
   return console
 }
 
+const RECENT_ERRORS = 20
+
 /** One native client with its callbacks and pending flushes. */
 class Handle {
   constructor(key, optionsJson, logger) {
@@ -74,6 +76,7 @@ class Handle {
     this.closed = false
     this.closing = null
     this.owners = 0 // SegmentServices using this client and not shut down
+    this.recent = []
     this.native = new native.NativeClient(optionsJson, (code, a, b, text) =>
       this.onEvent(code, a, b, text)
     )
@@ -126,6 +129,11 @@ class Handle {
 
   log(level, text) {
     const l = this.logger
+    // the last warnings and errors with their time, for the Admin page (recentErrors())
+    if (level >= 1) {
+      this.recent.push({ at: new Date().toISOString(), level: level >= 2 ? "error" : "warn", message: String(text) })
+      if (this.recent.length > RECENT_ERRORS) this.recent.shift()
+    }
     try {
       if (level >= 2) l.error(text)
       else if (level === 1) (l.warn || l.error).call(l, text)
@@ -607,6 +615,11 @@ class SegmentService {
   /** Counters; see the README for the shape. */
   stats() {
     return this.#h.stats()
+  }
+
+  /** The client's last warnings and errors (at most 20), oldest first: [{ at, level, message }]. */
+  recentErrors() {
+    return this.#h.recent.slice()
   }
 }
 

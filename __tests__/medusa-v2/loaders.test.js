@@ -57,11 +57,11 @@ test("Medusa 2.x's own loaders accept the plugin and the provider", { skip: NM ?
       debug() {},
     }
 
-    // plugins: [{ resolve: "medusa-plugin-segment-rs" }] -> .medusa/server/src, no admin, the module `segment` with the plugin options
+    // plugins: [{ resolve: "medusa-plugin-segment-rs" }] -> .medusa/server/src, the admin extension, the module `segment` with the plugin options
     const pluginOptions = { write_key: "wk_loaders", host: srv.url, flush_at: 1, flush_interval: 50 }
     const [plugin] = await utils.getResolvedPlugins(project, { plugins: [{ resolve: "medusa-plugin-segment-rs", options: pluginOptions }] }, false)
     assert.equal(fs.realpathSync(plugin.resolve), path.join(ROOT, ".medusa", "server", "src"))
-    assert.equal(plugin.admin, undefined)
+    assert.deepEqual(plugin.admin, { type: "package", resolve: "medusa-plugin-segment-rs/admin" })
     assert.deepEqual(plugin.modules, [{ resolve: "medusa-plugin-segment-rs/.medusa/server/src/modules/segment", options: pluginOptions }])
     // the module resolves through the package's exports, as Medusa resolves it from the project
     // (this checkout is symlinked: its own requires of @medusajs/* look in the 2.x install through NODE_PATH)

@@ -63,7 +63,7 @@ function copyProjectFiles(dir) {
  * major; older installs are removed) and the plugin from `tarball` with a
  * plain `npm install`, as a store owner would.
  */
-async function prepareBackend({ tarball, withPlugin = true } = {}) {
+async function prepareBackend({ tarball, withPlugin = true, extraPackages = [] } = {}) {
   await be.ensurePostgres()
   const dir = backendDir()
   const stampFile = path.join(dir, ".e2e-install-stamp")
@@ -91,7 +91,8 @@ async function prepareBackend({ tarball, withPlugin = true } = {}) {
     if (!tarball) throw new Error("prepareBackend: tarball is required (see packPlugin() in e2e/backend.js)")
     // A plain install (no --legacy-peer-deps): the peer range must accept Medusa 2.x.
     // main package + this machine's platform package (packPlugin() returns both)
-    const { ms } = await run("npm", ["install", "--no-save", "--prefer-offline", "--no-audit", "--no-fund", ...[].concat(tarball)], { cwd: dir })
+    // extraPackages: installed in the same command (a later `npm install` removes what it was not given)
+    const { ms } = await run("npm", ["install", "--no-save", "--prefer-offline", "--no-audit", "--no-fund", ...extraPackages, ...[].concat(tarball)], { cwd: dir })
     say(`plugin installed from its tarball in ${(ms / 1000).toFixed(1)} s`)
   }
   return dir
@@ -153,6 +154,66 @@ async function templateDatabase() {
 }
 
 /**
+ * The template plus an order history of `orders` orders over `months` months
+ * (src/scripts/seed-history.js, through Medusa's workflows); built once per
+ * (template, history script, size) and cached like the template.
+ */
+async function historyDatabase(orders, months = 6) {
+  const base = await templateDatabase()
+  const key = sha(base, fs.readFileSync(path.join(TEMPLATE_DIR, "src", "scripts", "seed-history.js")), `${orders}/${months}`).slice(0, 10)
+  const name = `${DB_PREFIX}hist${orders}_${key}`
+  if (dbExists(name)) return name
+  for (const old of databases(`${DB_PREFIX}hist${orders}_`)) {
+    try {
+      psql(`DROP DATABASE IF EXISTS "${old}"`)
+    } catch {}
+  }
+  const building = `${name}_build_${process.pid}`
+  psql(`DROP DATABASE IF EXISTS "${building}"`)
+  psql(`CREATE DATABASE "${building}" TEMPLATE "${base}"`)
+  say(`seeding an order history of ${orders} orders (once per size/script change)`)
+  const t0 = Date.now()
+  try {
+    await medusaCli(["exec", "./src/scripts/seed-history.js", String(orders), String(months)], { DATABASE_URL: `${PG}/${building}` }, { timeoutMs: 60 * 60 * 1000 })
+  } catch (err) {
+    psql(`DROP DATABASE IF EXISTS "${building}" WITH (FORCE)`)
+    throw err
+  }
+  psql(`ALTER DATABASE "${building}" RENAME TO "${name}"`)
+  say(`history of ${orders} orders seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  return name
+}
+
+/**
+ * The admin dashboard with this package's extension, built by `medusa build
+ * --admin-only` (needs @medusajs/admin-sdk: prepareBackend({ extraPackages }))
+ * and cached per install + extension source; linked as <backend>/public/admin,
+ * where `medusa start` serves it. Returns { cached, ms }.
+ */
+async function buildAdmin() {
+  const dir = backendDir()
+  const ext = fs.readFileSync(path.join(dir, "node_modules", "medusa-plugin-segment-rs", ".medusa", "server", "src", "admin", "index.mjs"))
+  const key = sha(installKey(), ext).slice(0, 12)
+  const builds = path.join(dir, ".admin-builds")
+  const target = path.join(builds, key)
+  const cached = fs.existsSync(path.join(target, "index.html"))
+  const t0 = Date.now()
+  if (!cached) {
+    fs.rmSync(builds, { recursive: true, force: true })
+    fs.rmSync(path.join(dir, ".medusa", "admin"), { recursive: true, force: true })
+    say("building the Medusa admin with the plugin's extension (once per install/extension change)")
+    await medusaCli(["build", "--admin-only"], { E2E_V2_MODE: "plugin", E2E_V2_ADMIN: "1" }, { timeoutMs: 20 * 60 * 1000 })
+    fs.mkdirSync(builds, { recursive: true })
+    fs.renameSync(path.join(dir, ".medusa", "admin"), target)
+    say(`admin built in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  }
+  fs.mkdirSync(path.join(dir, "public"), { recursive: true })
+  fs.rmSync(path.join(dir, "public", "admin"), { recursive: true, force: true })
+  fs.symlinkSync(target, path.join(dir, "public", "admin"))
+  return { cached, ms: Date.now() - t0 }
+}
+
+/**
  * The template migrated with this package too (its module `segment`'s
  * tables), built once per template and set of the installed package's
  * migration files.
@@ -196,8 +257,9 @@ async function pluginTemplateDatabase(base, env) {
  * this package's tables (`medusa db:migrate` with the plugin; the base
  * template has none).
  */
-async function createRunDatabase({ from, migrate = false, env = {} } = {}) {
-  let template = from || (await templateDatabase())
+async function createRunDatabase({ from, migrate = false, env = {}, history } = {}) {
+  // history: with an order history of that many orders (historyDatabase)
+  let template = from || (history ? await historyDatabase(history) : await templateDatabase())
   if (migrate && !from) template = await pluginTemplateDatabase(template, env)
   for (const old of databases(`${DB_PREFIX}run_`)) {
     const pid = Number(old.split("_")[2])
@@ -229,18 +291,19 @@ function dropQueue(queueName) {
  * eventBus: "redis" (Medusa's event-bus-redis on DB 10) or "local".
  * migrate: the database has this package's tables (the base template has
  * none; see pluginTemplateDatabase).
+ * history: the database starts with an order history of that many orders (historyDatabase).
  * workerModes: one Medusa process per entry, each with that workerMode; the
  * first serves the API. ["shared", "worker"] (Redis bus): two processes
  * consuming the same events.
  * fromDatabase / keepDatabase: start from a copy of a kept run's database / keep this run's.
  */
-async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir, database, migrate = false, workerModes = ["shared"], fromDatabase, keepDatabase = false } = {}) {
+async function startBackend({ mode = "plugin", eventBus = "redis", segmentOptions = {}, providerOptions, env = {}, logDir, database, migrate = false, workerModes = ["shared"], fromDatabase, keepDatabase = false, history } = {}) {
   if (eventBus === "redis") await be.ensureRedis()
   if (workerModes.length > 1 && eventBus !== "redis") throw new Error("startBackend: several processes need eventBus \"redis\"")
   // database: reuse an earlier run's database (a restart; stop it with { keepDb: true }).
   // fromDatabase: a stopped run's database (keepDatabase) to start from a copy of, e.g. the bench's orders.
   // The plugin template is migrated with neutral options (a test's bad options must fail its start, not the template).
-  const dbName = database || (await createRunDatabase({ from: fromDatabase, migrate, env: { E2E_SEGMENT_OPTIONS: "{}" } }))
+  const dbName = database || (await createRunDatabase({ from: fromDatabase, migrate, history, env: { E2E_SEGMENT_OPTIONS: "{}" } }))
   const runId = dbName.slice(`${DB_PREFIX}run_`.length) + (database ? `-r${Date.now().toString(36)}` : "")
   if (!logDir) {
     const logsRoot = path.join(ROOT, ".tmp", "e2e-v2-logs")
@@ -339,6 +402,24 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
         .map((l) => JSON.parse(l))
     },
     logs,
+    /**
+     * `medusa exec <script> ...args` on this backend's database and options,
+     * as a child process (output appended to <logDir>/exec.log): { child, done }.
+     */
+    exec(script, args = [], extraEnv = {}) {
+      const execLog = fs.openSync(path.join(logDir, "exec.log"), "a")
+      const c = spawn(process.execPath, [path.join(dir, "node_modules", "@medusajs", "cli", "cli.js"), "exec", script, ...args], {
+        cwd: dir,
+        env: { ...process.env, ...baseEnv({ ...runEnv, ...env, ...extraEnv }) },
+        stdio: ["ignore", execLog, execLog],
+      })
+      fs.closeSync(execLog)
+      const done = new Promise((resolve) => c.on("exit", (code, signal) => resolve({ code, signal })))
+      return { child: c, done }
+    },
+    /** A `medusa` CLI command (e.g. ["user", "-e", ..., "-p", ...]) on this backend's database. */
+    cli: (args) => medusaCli(args, { ...runEnv, ...env }),
+    execLog: () => (fs.existsSync(path.join(logDir, "exec.log")) ? fs.readFileSync(path.join(logDir, "exec.log"), "utf8") : ""),
     get exited() {
       return main.exited
     },
@@ -366,4 +447,4 @@ async function startBackend({ mode = "plugin", eventBus = "redis", segmentOption
   }
 }
 
-module.exports = { prepareBackend, startBackend, backendDir, REDIS_URL, MEDUSA_VERSION, DB_PREFIX }
+module.exports = { prepareBackend, startBackend, historyDatabase, buildAdmin, backendDir, REDIS_URL, PG, MEDUSA_VERSION, DB_PREFIX }

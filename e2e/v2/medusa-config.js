@@ -55,6 +55,8 @@ module.exports = defineConfig({
     // E2E_PROJECT_REDIS_URL: the store's own Redis (the plugin's default spool then)
     ...(process.env.E2E_PROJECT_REDIS_URL ? { redisUrl: process.env.E2E_PROJECT_REDIS_URL } : {}),
     databaseLogging: false,
+    // the admin test serves plain HTTP on 127.0.0.1: a production session cookie would be Secure-only
+    ...(process.env.E2E_V2_ADMIN === "1" ? { cookieOptions: { secure: false } } : {}),
     // e2e/v2/backend.js workerModes: "shared" (API + subscribers), "server", "worker"
     workerMode: process.env.E2E_WORKER_MODE || "shared",
     http: {
@@ -65,7 +67,8 @@ module.exports = defineConfig({
       cookieSecret: "e2e-cookie-secret",
     },
   },
-  admin: { disable: true },
+  // E2E_V2_ADMIN=1: the admin dashboard, built beforehand (e2e/v2/backend.js buildAdmin) and served at /app
+  admin: { disable: process.env.E2E_V2_ADMIN !== "1" },
   plugins: mode === "plugin" ? [{ resolve: "medusa-plugin-segment-rs", options: segmentOptions }] : [],
   modules,
 })

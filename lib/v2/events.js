@@ -484,6 +484,21 @@ function describe(data) {
 }
 
 /**
+ * The calls live tracking makes for one event, not made yet: the mapping's,
+ * then identity, traits and consent (lib/v2/attribution.js), then events /
+ * exclude / enrich / rename (lib/switchboard.js). Throws on failure. The
+ * backfill (lib/v2/backfill.js) sends past orders through this too.
+ */
+async function liveCalls(event, data, ctx, entry = EVENTS[event]) {
+  const built = attribution.finishCalls(await entry.calls(data || {}, ctx), ctx, `${event} ${describe(data)}`)
+  const orderDetails = async (id) => {
+    const o = await graphOne(ctx, "order", ["id", "sales_channel_id", "metadata"], { id })
+    return { sales_channel_id: (o && o.sales_channel_id) || null, metadata: (o && o.metadata) || null }
+  }
+  return switchboardFor(ctx.options).apply(built, { event, container: ctx.container, orderDetails }, ctx.logger)
+}
+
+/**
  * Handles one event: builds and makes its Segment calls. Never throws;
  * returns the number of calls made. `entry`: the mapping (default: the table's).
  */
@@ -491,15 +506,7 @@ async function runEvent(event, data, container, pluginOptions, entry = EVENTS[ev
   const logger = loggerOf(container)
   try {
     const ctx = eventContext(container, pluginOptions)
-    const what = `${event} ${describe(data)}`
-    // identity, traits and consent (lib/v2/attribution.js), then events / exclude / enrich / rename (lib/switchboard.js)
-    const built = attribution.finishCalls(await entry.calls(data || {}, ctx), ctx, what)
-    const orderDetails = async (id) => {
-      const o = await graphOne(ctx, "order", ["id", "sales_channel_id", "metadata"], { id })
-      return { sales_channel_id: (o && o.sales_channel_id) || null, metadata: (o && o.metadata) || null }
-    }
-    const calls = await switchboardFor(ctx.options).apply(built, { event, container, orderDetails }, logger)
-    return makeCalls(ctx.segment, calls, logger, what)
+    return makeCalls(ctx.segment, await liveCalls(event, data, ctx, entry), logger, `${event} ${describe(data)}`)
   } catch (err) {
     logger.error(`[segment] cannot track ${event} ${describe(data)}: ${(err && err.stack) || err}`)
     return 0
@@ -515,4 +522,4 @@ function subscriberFor(event) {
   return { handler: segmentSubscriber, config: { event, context: { subscriberId: `segment-${event.replace(/[._]/g, "-")}` } } }
 }
 
-module.exports = { EVENTS, FIELDS, ORDER_FIELDS: ORDER, ORDER_LINK_FIELDS: ORDER_LINKS, messageId, buildCalls, runEvent, subscriberFor, graphOne, graphAll }
+module.exports = { EVENTS, FIELDS, ORDER_FIELDS: ORDER, ORDER_LINK_FIELDS: ORDER_LINKS, messageId, eventContext, liveCalls, buildCalls, runEvent, subscriberFor, graphOne, graphAll }
