@@ -17,7 +17,9 @@ const SYSTEM_LIBS = {
   // libSystem, plus iconv/charset, which ship in /usr/lib on every macOS.
   darwin: /^\/usr\/lib\/(libSystem\.B|libiconv\.2|libcharset\.1)\.dylib$/,
   // Windows system DLLs (and API sets); no libnode, libgcc or libwinpthread.
-  win32: /^(kernel32|ntdll|ws2_32|advapi32|bcrypt|bcryptprimitives|userenv|msvcrt|ucrtbase|vcruntime140|api-ms-win-[a-z0-9-]+)\.dll$/i,
+  // crypt32, ncrypt and secur32 (in System32 since Vista): the certificate
+  // store, read by rustls-native-certs, which redis's TLS pulls in.
+  win32: /^(kernel32|ntdll|ws2_32|advapi32|bcrypt|bcryptprimitives|userenv|msvcrt|ucrtbase|vcruntime140|crypt32|ncrypt|secur32|api-ms-win-[a-z0-9-]+)\.dll$/i,
 };
 const GLIBC_FLOOR = "2.17";
 const MACOS_FLOOR = { arm64: "11.0", x64: "10.13" };

@@ -147,6 +147,20 @@ const url = process.argv[2];
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
+// Under Wine: "die" spools one event while the server is down and exits
+// without flushing; "replay" (a new process, same spool_dir) delivers it.
+const SPOOL_PHASE = `
+const [phase, url] = process.argv.slice(2);
+const { SegmentService } = require("medusa-plugin-segment-rs");
+const s = new SegmentService({}, { write_key: ${JSON.stringify(WRITE_KEY)}, host: url, flush_at: 1, flush_interval: 100, spool_dir: "spool" });
+(async () => {
+  if (phase === "die") s.track({ userId: "cus_spool", event: "Order Completed", properties: { order_id: "order_spooled" } });
+  await new Promise((r) => setTimeout(r, phase === "die" ? 500 : 3000));
+  console.log(JSON.stringify(s.stats()));
+  process.exit(0);
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
 async function runIn(platform, project, url) {
   fs.writeFileSync(path.join(project, "deliver.js"), DELIVER);
   const spec = RUNTIME[platform];
@@ -249,6 +263,38 @@ function main() {
         assert.match(loaded[0], /node_modules[\\/]medusa-plugin-segment-rs-win32-x64-msvc[\\/]segment\.win32-x64-msvc\.node$/i, "the platform package's binary");
         const wineVersion = spawnSync(found.wine, ["--version"], { encoding: "utf8" }).stdout.trim();
         t.diagnostic(`win32-x64-msvc | ${wineVersion}, official node.exe ${res.node} ${res.arch} | loaded ${loaded[0]} | delivered 1 event to 127.0.0.1 | run took ${ms} ms`);
+      } finally {
+        await srv.close();
+      }
+    });
+  }
+
+  if (PLATFORMS.includes("win32-x64-msvc")) {
+    const found = wine.ensureWine();
+    test("win32-x64-msvc under Wine: a spooled event survives the process's exit and is delivered by the next one", { skip: found.skip || false, timeout: 900000 }, async (t) => {
+      const project = path.join(tmp, "project-win32-spool");
+      installOffline(staged, project, { os: "win32", cpu: "x64" });
+      const runtime = wine.wineRuntime(found.wine);
+      const script = path.join(project, "spool-phase.js");
+      fs.writeFileSync(script, SPOOL_PHASE);
+      // A port nobody listens on for the first process; the server on it for the second
+      // (the spool's files are for one host).
+      const probe = await startSegmentServer({ port: 0 });
+      const port = Number(new URL(probe.url).port);
+      await probe.close();
+      const died = JSON.parse((await wine.runUnderWine(found.wine, runtime, script, ["die", `http://127.0.0.1:${port}`])).trim().split("\n").pop());
+      assert.equal(died.delivered, 0);
+      assert.equal(died.spool.errors, 0);
+      assert.equal(fs.readdirSync(path.join(project, "spool")).filter((f) => f.endsWith(".seg")).length, 1, "one segment file");
+      const srv = await startSegmentServer({ port });
+      try {
+        const replayed = JSON.parse((await wine.runUnderWine(found.wine, runtime, script, ["replay", srv.url])).trim().split("\n").pop());
+        const got = await srv.waitForMessages(1, 30000);
+        assert.equal(got.length, 1);
+        assert.equal(got[0].properties.order_id, "order_spooled");
+        assert.equal(replayed.spool.replayed, 1);
+        assert.equal(replayed.spool.errors, 0);
+        t.diagnostic(`win32-x64-msvc under Wine: spooled by one node.exe, replayed by the next: ${got[0].messageId}`);
       } finally {
         await srv.close();
       }

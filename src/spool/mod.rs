@@ -20,7 +20,8 @@
 //! The directory and its files are private (0700 and 0600, whatever the
 //! umask): they hold customers' data, and whoever can write there could have
 //! records sent under the store's write key. A directory writable by others
-//! or owned by another user is refused (logged with the fix). Files found
+//! or owned by another user is refused (logged with the fix). (On Windows
+//! its ACLs decide who may use it: see `os`.) Files found
 //! there are untrusted input (`replay`): regular files of ours only, no
 //! symlinks followed, size-checked, streamed on the replayer's own thread,
 //! and every record is checked before it is sent.
@@ -31,13 +32,13 @@
 
 pub mod backend;
 pub mod format;
+mod os;
 pub mod redis;
 pub mod replay;
 
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, TryLockError};
 use std::io::{self, BufReader, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -92,16 +93,8 @@ impl Segment {
         // whose owner lives.
         let path = dir.join(&name);
         let making = dir.join(format!("{name}.new"));
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&making)?;
+        let file = os::create_private(&making)?;
         file.lock()?;
-        // (create_new never follows a symlink; the mode is masked by the
-        // umask, so set it again)
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
         (&file).write_all(&format::header(digest))?;
         fs::rename(&making, &path)?;
         Ok(Segment {
@@ -531,7 +524,7 @@ impl Spool {
             .iter()
             .filter(|p| p.extension().is_some_and(|x| x == "new") && stale(p))
         {
-            if let Ok(f) = open_untrusted(p) {
+            if let Ok(f) = os::open_untrusted(p) {
                 if f.try_lock().is_ok() {
                     let _ = fs::remove_file(p);
                 }
@@ -562,10 +555,10 @@ impl Spool {
                 .log(Level::Warn, key, format!("spool: {name} {why}; left alone"));
             None
         };
-        let file = match open_untrusted(path) {
+        let file = match os::open_untrusted(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return None, // adopted by another
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            Err(e) if os::is_symlink_refusal(&e) => {
                 return left_alone(
                     "spool_symlink",
                     "is a symbolic link (spool files are never followed); remove it from spool_dir"
@@ -587,13 +580,12 @@ impl Spool {
                     .into(),
             );
         }
-        if meta.uid() != euid() {
+        if let Some(uid) = os::foreign_owner(&meta) {
             return left_alone(
                 "spool_owner",
                 format!(
-                    "belongs to another user (uid {}); only this user's files are replayed. \
-                     Fix: remove it, or give each user its own spool_dir",
-                    meta.uid()
+                    "belongs to another user (uid {uid}); only this user's files are replayed. \
+                     Fix: remove it, or give each user its own spool_dir"
                 ),
             );
         }
@@ -616,10 +608,11 @@ impl Spool {
         // Deleted by another process that adopted it just before us; a hard
         // link is not something the spool makes.
         let meta = file.metadata().ok()?;
-        if meta.nlink() == 0 {
+        let links = os::links(&meta, path);
+        if links == 0 {
             return None;
         }
-        if meta.nlink() > 1 {
+        if links > 1 {
             return left_alone(
                 "spool_links",
                 "has other hard links (not a file the spool wrote); remove it".into(),
@@ -731,7 +724,10 @@ impl Spool {
             return false;
         }
         let active = st.segments.back().expect("an active segment");
-        let gone = active.file.metadata().is_ok_and(|m| m.nlink() == 0);
+        let gone = active
+            .file
+            .metadata()
+            .is_ok_and(|m| os::links(&m, &active.path) == 0);
         drop(st);
         if !gone {
             return false;
@@ -763,22 +759,6 @@ impl Spool {
     }
 }
 
-/// The effective user id (files of others are not replayed).
-fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
-/// Open a file found in the spool directory: never following a symlink,
-/// never blocking on a FIFO (its open returns at once; `open_adoptable`
-/// then refuses it as not a regular file).
-fn open_untrusted(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-}
-
 fn read_up_to(mut file: &File, buf: &mut [u8]) -> io::Result<usize> {
     use std::io::Read;
     let mut at = 0;
@@ -797,15 +777,11 @@ fn hmac_eq(a: &Digest, b: &Digest) -> bool {
 }
 
 /// Create the spool directory private to this user (0700 whatever the
-/// umask), or check an existing one: refused if another user owns it or
-/// others may write in it (they could have records sent under the store's
-/// write key); `warn` gets a line if others may read it.
+/// umask), or check an existing one (`os::check_private_dir`); `warn` gets a
+/// line if others may read it.
 fn private_dir(dir: &Path, warn: impl FnOnce(String)) -> io::Result<()> {
-    match fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-            return Ok(());
-        }
+    match os::create_private_dir(dir) {
+        Ok(()) => return Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // Parents first (as the owner's umask has them), then the spool itself.
@@ -817,33 +793,13 @@ fn private_dir(dir: &Path, warn: impl FnOnce(String)) -> io::Result<()> {
         Err(e) => return Err(e),
     }
     let meta = fs::metadata(dir)?;
-    let refuse = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
     if !meta.is_dir() {
-        return refuse("it is not a directory".into());
-    }
-    if meta.uid() != euid() {
-        return refuse(format!(
-            "it belongs to another user (uid {}), who could read customers' data and inject messages",
-            meta.uid()
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "it is not a directory",
         ));
     }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o022 != 0 {
-        return refuse(format!(
-            "it is writable by other users (mode {mode:o}), who could inject messages sent under \
-             your write key; run chmod 700 {}",
-            dir.display()
-        ));
-    }
-    if mode & 0o077 != 0 {
-        warn(format!(
-            "spool: {} is readable by other users (mode {mode:o}) and holds customers' \
-             data; run chmod 700 {} (new files are 0600 whatever its mode)",
-            dir.display(),
-            dir.display()
-        ));
-    }
-    Ok(())
+    os::check_private_dir(dir, &meta, warn)
 }
 
 #[cfg(test)]
@@ -851,6 +807,8 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::shared::Event;
+    #[cfg(unix)]
+    use std::os::unix::fs::PermissionsExt;
     use std::sync::Mutex;
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -981,7 +939,7 @@ mod tests {
         let path = dead.state().segments[0].path.clone();
         die(dead);
         let len = fs::metadata(&path).unwrap().len();
-        OpenOptions::new()
+        fs::OpenOptions::new()
             .write(true)
             .open(&path)
             .unwrap()
@@ -1006,6 +964,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // FIFOs, modes and the umask
     fn hostile_files_are_left_alone_without_blocking_or_reading_them_whole() {
         let dir = temp_dir("hostile");
         let fifo = dir.join("pipe.seg");
@@ -1037,6 +996,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // FIFOs, modes and the umask
     fn the_directory_and_files_are_private_whatever_the_umask() {
         let parent = temp_dir("mode");
         let dir = parent.join("spool");
@@ -1054,6 +1014,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // FIFOs, modes and the umask
     fn a_directory_others_may_write_in_is_refused_naming_the_fix() {
         let dir = temp_dir("open");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
