@@ -210,6 +210,8 @@ test("a 429 with Retry-After pauses every request of the client, not only its ba
   srv.failNext(1, { status: 429, retryAfter: 1 })
   track(service, 0)
   await until(() => srv.batches.length === 1 && srv.batches[0].status === 429, "the 429")
+  // the server records the 429 before the client has read it: wait until the client has (it counts the retry then)
+  await until(() => service.stats().retried >= 1, "the client read the 429")
   const limitedAt = Date.now()
   for (let i = 1; i < 4; i++) track(service, i)
   const res = await service.flush()
