@@ -141,9 +141,13 @@ const warned = new Set()
  * pass keys of its own, but a typo must not silently mean "the default".
  * Returns the unknown names found in `options`.
  */
+// Keys Medusa 2.x itself adds to a plugin module's options (the store's
+// database settings): not the user's, never warned about.
+const MEDUSA_KEYS = new Set(["database"])
+
 function warnUnknownOptions(options, logger) {
   if (!options || typeof options !== "object") return []
-  const unknown = Object.keys(options).filter((k) => !BY_NAME.has(k))
+  const unknown = Object.keys(options).filter((k) => !BY_NAME.has(k) && !MEDUSA_KEYS.has(k))
   for (const k of unknown) {
     if (warned.has(k)) continue
     warned.add(k)

@@ -153,3 +153,11 @@ test("a name that is no typo gets no guess; known names and Medusa's `writeKey` 
   new Provider({ logger: quiet }, { writeKey: "wk_options_test_2", enabled: false, spool_dir: false, reporting_currency: "USD" }).client.shutdown()
   assert.deepEqual(quiet.lines.filter(([l]) => l === "warn"), [])
 })
+
+test("the database settings Medusa 2.x adds to a plugin module's options are not warned about", () => {
+  const { warnUnknownOptions } = require("../../lib/options")
+  const lines = []
+  const logger = { warn: (m) => lines.push(m) }
+  assert.deepEqual(warnUnknownOptions({ write_key: "k", database: { clientUrl: "postgres://x" } }, logger), [])
+  assert.deepEqual(lines, [])
+})

@@ -166,8 +166,9 @@ describe(`backfill of ${ORDERS} past orders on Medusa 2.21.2 (medusa exec, kill 
     p = progress()
     assert.equal(p.status, "running", "the killed run's row says it was running")
     assert.ok(p.done < ORDERS, `killed after ${p.done} of ${ORDERS}`)
+    // (how many arrived before the kill depends on the machine's speed: a page is sent before its cursor is saved)
     const beforeResume = seg.uniqueMessageIds().size
-    assert.ok(beforeResume > 0 && beforeResume < expected.size)
+    assert.ok(beforeResume > 0 && beforeResume <= expected.size, `${beforeResume} of ${expected.size} before the kill`)
 
     const t1 = Date.now()
     const second = backend.exec(SCRIPT, [])
@@ -212,11 +213,14 @@ describe(`backfill of ${ORDERS} past orders on Medusa 2.21.2 (medusa exec, kill 
   })
 
   it("a second run sends nothing new", { timeout: 10 * 60 * 1000 }, async () => {
-    const before = seg.messages.length
+    // New = a messageId not seen before. The killed run's spool file is adopted by the live server
+    // process (spool_takeover_ms) and what it had not acknowledged is sent again with the same
+    // messageIds (Segment keeps one): at-least-once, not new messages.
+    const before = seg.uniqueMessageIds().size
     const { code } = await backend.exec(SCRIPT, []).done
     assert.equal(code, 0, backend.execLog().slice(-3000))
     await sleep(1000)
-    assert.equal(seg.messages.length, before)
+    assert.equal(seg.uniqueMessageIds().size, before)
     assert.equal(progress().status, "done")
   })
 
