@@ -177,7 +177,7 @@ function writeFigures(results, { root = ROOT, print = false } = {}) {
   return written
 }
 
-module.exports = { writeFigures, benchmarksBlock, readmeBlock, TARGETS }
+module.exports = { writeFigures, benchmarksBlock, readmeBlock, TARGETS, median, fmt }
 
 if (require.main === module) {
   const file = process.argv[2]

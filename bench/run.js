@@ -202,22 +202,8 @@ async function runOne(sink, libName, scenarioName, sc, rep) {
 }
 
 // ---------------------------------------------------------------- stats/printing
-const median = (xs) => {
-  const s = xs.slice().sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-function fmt(x) {
-  if (x == null || Number.isNaN(x)) return "–"
-  const a = Math.abs(x)
-  if (a === 0) return "0"
-  if (Number.isInteger(x)) return x.toLocaleString("en-US")
-  if (a >= 1000) return Math.round(x).toLocaleString("en-US")
-  if (a >= 100) return x.toFixed(0)
-  if (a >= 10) return x.toFixed(1)
-  if (a >= 1) return x.toFixed(2)
-  return x.toFixed(3)
-}
+// (the same median and number format as the figures the docs show)
+const { median, fmt } = require("./figures")
 function summary(runs, key) {
   const xs = runs.map((r) => r.fig && r.fig[key]).filter((x) => x != null && !Number.isNaN(x))
   if (!xs.length) return null
