@@ -27,7 +27,7 @@
 //! is back, if still unsettled), and what it loses (a flush, a failover to a
 //! replica without the data) is counted and logged.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -70,10 +70,94 @@ const RECORD_HEAD: usize = 4 + STAMP_BYTES;
 /// lists several times higher, so the bound does not ask it.)
 const ENTRY_OVERHEAD: u64 = 128;
 
-/// A message waiting to be written: its packed record.
-struct Record {
-    seq: u64,
+/// Accepted messages not yet written, their records packed back to back in
+/// one buffer: `accept` runs on the caller's JS thread, where an allocation
+/// per message (freed later by another thread) costs more than the copy.
+#[derive(Default)]
+struct Pending {
     bytes: Vec<u8>,
+    /// Per record, in seq order (accepted under the inbox lock): seq,
+    /// length, and whether it was settled before being written (skipped).
+    recs: VecDeque<(u64, usize, bool)>,
+    /// Bytes of the records not settled.
+    live: u64,
+}
+
+/// Records taken by one round: the entry's value, and each record's seq and length.
+struct Batch {
+    value: Vec<u8>,
+    recs: Vec<(u64, usize)>,
+}
+
+impl Pending {
+    fn push(&mut self, seq: u64, stamp: &Stamp, json: &str) -> u64 {
+        let len = RECORD_HEAD + json.len();
+        encode_into(&mut self.bytes, stamp, json);
+        self.recs.push_back((seq, len, false));
+        self.live += len as u64;
+        len as u64
+    }
+
+    fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// Delivered before being written: not written at all. Returns the bytes freed.
+    fn settle(&mut self, first: u64, last: u64) -> u64 {
+        let mut freed = 0;
+        let from = self.recs.partition_point(|r| r.0 < first);
+        for r in self.recs.range_mut(from..) {
+            if r.0 > last {
+                break;
+            }
+            if !r.2 {
+                r.2 = true;
+                freed += r.1 as u64;
+            }
+        }
+        self.live -= freed;
+        freed
+    }
+
+    /// The next entry: records up to ENTRY_BYTES (at least one), without
+    /// the settled ones.
+    fn take(&mut self) -> Batch {
+        let mut batch = Batch {
+            value: Vec::new(),
+            recs: Vec::new(),
+        };
+        let (mut at, mut bytes) = (0, 0);
+        while let Some(&(seq, len, settled)) = self.recs.front() {
+            if !settled {
+                if !batch.recs.is_empty() && bytes + len > ENTRY_BYTES {
+                    break;
+                }
+                batch.value.extend_from_slice(&self.bytes[at..at + len]);
+                batch.recs.push((seq, len));
+                bytes += len;
+                self.live -= len as u64;
+            }
+            at += len;
+            self.recs.pop_front();
+        }
+        self.bytes.drain(..at);
+        batch
+    }
+
+    /// A batch that could not be written, back in front (Redis is down).
+    fn put_back(&mut self, batch: Batch) {
+        let mut recs: VecDeque<_> = batch
+            .recs
+            .iter()
+            .map(|&(seq, len)| (seq, len, false))
+            .collect();
+        self.live += batch.value.len() as u64;
+        recs.append(&mut self.recs);
+        self.recs = recs;
+        let mut bytes = batch.value;
+        bytes.extend_from_slice(&self.bytes);
+        self.bytes = bytes;
+    }
 }
 
 /// A stream entry of ours not yet acknowledged.
@@ -84,7 +168,7 @@ struct Held {
 
 struct State {
     /// Accepted, not yet written (the next rounds').
-    pending: Vec<Record>,
+    pending: Pending,
     /// Taken out of `pending` by the round in progress.
     writing: usize,
     /// Unsettled messages written: seq -> the id of their entry.
@@ -126,7 +210,7 @@ impl State {
     fn measured(&mut self, len: i64) {
         let avg = self.sizes.1.checked_div(self.sizes.0).unwrap_or(0);
         self.remote_bytes = len.max(0) as u64 * (avg + ENTRY_OVERHEAD);
-        self.added_since = self.pending.iter().map(|r| r.bytes.len() as u64).sum();
+        self.added_since = self.pending.live;
     }
 
     /// Our entries `gone` vanished from Redis: stop tracking them; returns
@@ -164,15 +248,13 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// A message's record in an entry.
-fn encode(stamp: &Stamp, json: &str) -> Vec<u8> {
-    let mut v = Vec::with_capacity(RECORD_HEAD + json.len());
+/// A message's record in an entry, appended to `v`.
+fn encode_into(v: &mut Vec<u8>, stamp: &Stamp, json: &str) {
     v.extend_from_slice(&((STAMP_BYTES + json.len()) as u32).to_le_bytes());
     v.push(stamp.kind);
     v.extend_from_slice(&stamp.at_ms.to_le_bytes());
     v.extend_from_slice(&stamp.message_id);
     v.extend_from_slice(json.as_bytes());
-    v
 }
 
 /// The messages of an entry; reading stops at a record that does not
@@ -336,7 +418,7 @@ impl RedisSpool {
             max_bytes: config.max_spool_bytes,
             takeover: config.spool_takeover,
             state: Mutex::new(State {
-                pending: Vec::new(),
+                pending: Pending::default(),
                 writing: 0,
                 seqs: BTreeMap::new(),
                 held: HashMap::new(),
@@ -483,14 +565,12 @@ impl RedisSpool {
     /// entries. Returns whether more work is waiting.
     async fn round(&self, con: &mut ConnectionManager, beat: bool) -> redis::RedisResult<bool> {
         let batch = self.take_batch();
-        if !batch.is_empty() {
+        if !batch.recs.is_empty() {
             if let Err(e) = self.write(con, &batch).await {
                 let mut st = self.state();
                 st.writing = 0;
                 // Back in front, in order: written once Redis is back.
-                let rest = std::mem::take(&mut st.pending);
-                st.pending = batch;
-                st.pending.extend(rest);
+                st.pending.put_back(batch);
                 return Err(e);
             }
         }
@@ -505,7 +585,7 @@ impl RedisSpool {
     /// Apply settled ranges (dropping unwritten messages, queueing acks of
     /// entries whose messages are all settled) and take the next entry's
     /// messages.
-    fn take_batch(&self) -> Vec<Record> {
+    fn take_batch(&self) -> Batch {
         let mut st = self.state();
         for (first, last) in std::mem::take(&mut st.settled) {
             let done: Vec<(u64, Arc<str>)> = st
@@ -524,32 +604,18 @@ impl RedisSpool {
                     st.to_ack.push(id);
                 }
             }
-            let mut freed = 0;
-            st.pending.retain(|r| {
-                let keep = r.seq < first || r.seq > last;
-                if !keep {
-                    freed += r.bytes.len() as u64;
-                }
-                keep
-            });
+            let freed = st.pending.settle(first, last);
             st.added_since = st.added_since.saturating_sub(freed);
         }
-        let (mut n, mut bytes) = (0, 0);
-        while n < st.pending.len() && (n == 0 || bytes + st.pending[n].bytes.len() <= ENTRY_BYTES) {
-            bytes += st.pending[n].bytes.len();
-            n += 1;
-        }
-        st.writing = n;
-        st.pending.drain(..n).collect()
+        let batch = st.pending.take();
+        st.writing = batch.recs.len();
+        batch
     }
 
     /// One transaction: make sure the group exists, add the entry, read it
     /// into this consumer's pending list, and measure the stream.
-    async fn write(&self, con: &mut ConnectionManager, batch: &[Record]) -> redis::RedisResult<()> {
-        let mut value = Vec::with_capacity(batch.iter().map(|r| r.bytes.len()).sum());
-        for r in batch {
-            value.extend_from_slice(&r.bytes);
-        }
+    async fn write(&self, con: &mut ConnectionManager, batch: &Batch) -> redis::RedisResult<()> {
+        let value = &batch.value;
         let mut pipe = redis::pipe();
         pipe.atomic().ignore_errors();
         pipe.cmd("XGROUP")
@@ -562,7 +628,7 @@ impl RedisSpool {
             .arg(&self.stream)
             .arg("*")
             .arg(FIELD)
-            .arg(&value);
+            .arg(value);
         pipe.cmd("XREADGROUP")
             .arg("GROUP")
             .arg(GROUP)
@@ -592,13 +658,13 @@ impl RedisSpool {
         let mut st = self.state();
         st.writing = 0;
         st.note_size(value.len());
-        for r in batch {
-            st.seqs.insert(r.seq, id.clone());
+        for &(seq, _) in &batch.recs {
+            st.seqs.insert(seq, id.clone());
         }
         st.held.insert(
             id.clone(),
             Held {
-                remaining: batch.len(),
+                remaining: batch.recs.len(),
             },
         );
         // Entries nobody had read (a transaction cut short by a failover):
@@ -903,8 +969,7 @@ impl SpoolBackend for RedisSpool {
             at_ms: now_ms(),
             message_id: *uuid::Uuid::new_v4().as_bytes(),
         };
-        let bytes = encode(&stamp, json);
-        let len = bytes.len() as u64;
+        let len = (RECORD_HEAD + json.len()) as u64;
         let mut st = self.state();
         if st.closed {
             return Spooled::Off;
@@ -914,8 +979,7 @@ impl SpoolBackend for RedisSpool {
         if !st.down && st.remote_bytes + st.added_since + len + ENTRY_OVERHEAD > self.max_bytes {
             return Spooled::Full;
         }
-        st.added_since += len;
-        st.pending.push(Record { seq, bytes });
+        st.added_since += st.pending.push(seq, &stamp, json);
         drop(st);
         if self.idle.swap(false, Relaxed) {
             self.wake.notify_one();
@@ -999,8 +1063,9 @@ mod tests {
             at_ms: 1_700_000_000_123,
             message_id: [k; 16],
         };
-        let mut v = encode(&stamp(2), r#"{"userId":"u"}"#);
-        v.extend(encode(&stamp(0), r#"{"event":"E"}"#));
+        let mut v = Vec::new();
+        encode_into(&mut v, &stamp(2), r#"{"userId":"u"}"#);
+        encode_into(&mut v, &stamp(0), r#"{"event":"E"}"#);
         let (messages, whole) = decode(&v);
         assert!(whole);
         let got: Vec<(Stamp, &str)> = messages
@@ -1018,6 +1083,58 @@ mod tests {
         let (messages, whole) = decode(&v[..v.len() - 3]);
         assert!(!whole);
         assert_eq!(messages.len(), 1);
+    }
+
+    #[test]
+    fn pending_records_skip_the_settled_and_go_back_in_order() {
+        let stamp = |k| Stamp {
+            kind: k,
+            at_ms: 1,
+            message_id: [k; 16],
+        };
+        let json = |n: u64| format!(r#"{{"n":{n}}}"#);
+        let mut p = Pending::default();
+        for seq in 10..20 {
+            p.push(seq, &stamp(seq as u8), &json(seq));
+        }
+        let all = p.live;
+        // 12..=14 delivered before they were written: not written at all.
+        let freed = p.settle(12, 14);
+        assert_eq!(freed, 3 * (RECORD_HEAD + json(12).len()) as u64);
+        assert_eq!(p.live, all - freed);
+        let batch = p.take();
+        let seqs: Vec<u64> = batch.recs.iter().map(|r| r.0).collect();
+        assert_eq!(seqs, vec![10, 11, 15, 16, 17, 18, 19]);
+        let (messages, whole) = decode(&batch.value);
+        assert!(whole);
+        let got: Vec<String> = messages.into_iter().map(|m| m.json).collect();
+        assert_eq!(got, seqs.iter().map(|&s| json(s)).collect::<Vec<_>>());
+        assert!(p.is_empty() && p.live == 0 && p.bytes.is_empty());
+        // Redis down: the batch goes back in front of what came since.
+        p.push(20, &stamp(20), &json(20));
+        p.put_back(batch);
+        assert_eq!(p.live, p.bytes.len() as u64);
+        let again = p.take();
+        let seqs: Vec<u64> = again.recs.iter().map(|r| r.0).collect();
+        assert_eq!(seqs, vec![10, 11, 15, 16, 17, 18, 19, 20]);
+        assert_eq!(decode(&again.value).0.len(), 8);
+    }
+
+    #[test]
+    fn an_entry_holds_at_most_entry_bytes_but_at_least_one_record() {
+        let stamp = Stamp {
+            kind: 0,
+            at_ms: 1,
+            message_id: [0; 16],
+        };
+        let mut p = Pending::default();
+        let big = "x".repeat(ENTRY_BYTES);
+        p.push(1, &stamp, &big);
+        p.push(2, &stamp, "{}");
+        p.push(3, &stamp, "{}");
+        assert_eq!(p.take().recs.len(), 1);
+        assert_eq!(p.take().recs.len(), 2);
+        assert!(p.take().recs.is_empty());
     }
 
     #[test]
