@@ -1,7 +1,9 @@
 "use strict"
 
-// `segmentService` in a Medusa v1 container. The delivery (queue, batches,
-// retries, flush) is the native core's SegmentService; this layer adds what
+// The SegmentService Medusa uses: `segmentService` in a Medusa 1.x container
+// (services/segment.js) and the client of the 2.x subscribers
+// (lib/v2/client.js). The delivery (queue, batches, retries, flush) is the
+// core client's (lib/client/service.js); this layer adds what
 // medusa-plugin-segment's service had: buildOrder, getReportingValue and the
 // reporting currency.
 //
@@ -13,12 +15,13 @@
 
 Object.defineProperty(exports, "__esModule", { value: true })
 
-const { SegmentService: CoreSegmentService } = require("../index.js")
-const { lookup, loggerOf } = require("../lib/container")
-const { currencyCode, roundAmount, roundTo } = require("../lib/currency")
-const { ratesFor, reportingSettings, warnAboutReporting } = require("../lib/rates")
-const { buildOrderProperties, reporting } = require("../lib/order")
-const { withMedusaSpoolDefault } = require("../lib/spool")
+const { SegmentService: CoreSegmentService } = require("./client/service")
+const { lookup, loggerOf } = require("./container")
+const { currencyCode, roundAmount, roundTo } = require("./currency")
+const { ratesFor, reportingSettings, warnAboutReporting } = require("./rates")
+const { reporting } = require("./order-mapping")
+const { buildOrderProperties } = require("./v1/order")
+const { withMedusaSpoolDefault } = require("./spool")
 
 class SegmentService extends CoreSegmentService {
   /**
