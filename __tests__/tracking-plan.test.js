@@ -11,7 +11,7 @@ const fs = require("node:fs")
 
 const { text, FILE } = require("../scripts/tracking-plan")
 const { EVENTS: CATALOG, FUNNEL, IDENTIFY } = require("../lib/catalog")
-const v1 = require("../lib/events")
+const v1 = require("../lib/v1/events")
 const v2 = require("../lib/v2/events")
 const { checkAll, planValidator } = require("./support/tracking-plan")
 const { fakeQuery, container } = require("./medusa-v2/fixtures")

@@ -13,7 +13,7 @@ const N = "number"
 const NS = ["string", "null"]
 const NN = ["number", "null"]
 
-// One entry of `products` (lib/order.js, lib/v2/order.js)
+// One entry of `products` (lib/order-mapping.js productEntry)
 const PRODUCT = {
   name: NS,
   variant: NS,
@@ -63,7 +63,7 @@ const SWAP_TOTAL = { reporting_total: NN, total: NN, ...SWAP }
 
 const ADDRESS = { street: NS, street2: NS, city: NS, postal_code: NS, state: NS, country: NS, company: NS, phone: NS }
 
-// identify traits (lib/events.js identifyCall, lib/v2/customers.js)
+// identify traits (lib/order-mapping.js identifyCall, lib/v2/customers.js)
 const TRAITS = {
   email: NS,
   firstName: NS,

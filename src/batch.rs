@@ -1,6 +1,6 @@
 //! Batching: messages go into the open batch until it reaches `flush_at`
 //! messages or would exceed the request size limit; the interval deadline is
-//! kept by the client loop. A batch is a contiguous range of sequence
+//! kept by the worker (`crate::worker`). A batch is a contiguous range of sequence
 //! numbers, so completions can be reported as ranges.
 
 use crate::config::MAX_BATCH_BYTES;

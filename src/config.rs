@@ -92,7 +92,13 @@ impl Default for Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("write_key", &self.write_key.as_ref().map(|_| "[redacted]"))
+            .field(
+                "write_key",
+                &self
+                    .write_key
+                    .as_ref()
+                    .map(|_| crate::redact::Redactor::LOGS_MARKER),
+            )
             .field("host", &self.host)
             .field("flush_at", &self.flush_at)
             .field("flush_interval", &self.flush_interval)
@@ -108,7 +114,13 @@ impl fmt::Debug for Config {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("spool_dir", &self.spool_dir)
             .field("max_spool_bytes", &self.max_spool_bytes)
-            .field("spool_url", &self.spool_url.as_ref().map(|_| "[redacted]"))
+            .field(
+                "spool_url",
+                &self
+                    .spool_url
+                    .as_ref()
+                    .map(|_| crate::redact::Redactor::LOGS_MARKER),
+            )
             .field("spool_takeover", &self.spool_takeover)
             .finish()
     }
@@ -144,7 +156,7 @@ struct Options<'a> {
 }
 
 /// `JSON.stringify` turns NaN and ±Infinity into `null` ("use the default"),
-/// so index.js passes them as these strings instead.
+/// so lib/client/service.js passes them as these strings instead.
 const NON_FINITE: [&str; 3] = ["NaN", "Infinity", "-Infinity"];
 
 /// Longest string value echoed in an error: shorter than any real write key.
@@ -234,7 +246,7 @@ impl Config {
         let mut c = Config::default();
         match map.get("write_key") {
             None | Some(Value::Null) => {}
-            // index.js passes NaN and ±Infinity as these texts: not a key.
+            // lib/client/service.js passes NaN and ±Infinity as these texts: not a key.
             Some(Value::String(s)) if NON_FINITE.contains(&s.as_str()) => {
                 return Err(err("write_key", format!("must be a string (got {s})")))
             }

@@ -13,8 +13,9 @@ use tokio::time::Instant as TokioInstant;
 
 use crate::batch::{self, Batch};
 use crate::config::{Config, MAX_BATCH_BYTES};
-use crate::log::{Level, LogFn, Redactor};
+use crate::log::{Level, LogFn};
 use crate::message::iso_timestamp;
+use crate::redact::Redactor;
 use crate::retry::{classify, parse_retry_after, Backoff, Verdict};
 use crate::stats::Stats;
 
@@ -551,8 +552,8 @@ impl Sender {
                 drop(resp);
                 // Whatever a server echoes, the key is not logged: redacted
                 // before the cut, which could leave a piece too short to find.
-                let snippet = Redactor::new(self.config.write_key.as_deref())
-                    .redact_and_cut(&String::from_utf8_lossy(&text), SNIPPET_CHARS);
+                let snippet = Redactor::for_logs(self.config.write_key.as_deref())
+                    .text_cut(&String::from_utf8_lossy(&text), SNIPPET_CHARS);
                 let why = format!("HTTP {status} {snippet}").trim_end().to_string();
                 match classify(status) {
                     Verdict::Delivered => Attempt::Delivered,

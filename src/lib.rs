@@ -5,7 +5,8 @@
 //!
 //! A message's way: `client` (the caller's thread) → `inbox` → `worker`
 //! (`message` prepares it, `batch` packs it) → `delivery` (with `retry`).
-//! `shared`, `stats` and `log` are what the front and the worker share.
+//! `shared`, `stats` and `log` are what the front and the worker share;
+//! `redact` keeps the write key out of the logs and the debugger's pages.
 
 pub mod batch;
 mod binding;
@@ -17,6 +18,7 @@ mod inbox;
 pub mod log;
 pub mod message;
 pub mod rates;
+pub mod redact;
 pub mod retry;
 mod shared;
 pub mod spool;

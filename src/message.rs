@@ -281,7 +281,7 @@ pub fn prepare_stamped(
         _ => invalid(kind, format_args!("message is not valid JSON ({e})")),
     })?;
 
-    // The same rules as index.js's checkMessage (which throws at once):
+    // The same rules as lib/client/validate.js's checkMessage (which throws at once):
     // these only catch what gets past it.
     if Field::of(&map, "userId").is_blank() && Field::of(&map, "anonymousId").is_blank() {
         return Err(invalid(kind, "message needs a userId or an anonymousId"));

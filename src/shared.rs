@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::log::{Level, LogLimiter, Redactor};
+use crate::log::{Level, LogLimiter};
+use crate::redact::Redactor;
 use crate::stats::Stats;
 
 /// What the client reports back to its owner.
@@ -51,7 +52,7 @@ impl Shared {
             closed: AtomicBool::new(false),
             sink,
             limiter: LogLimiter::new(LOG_INTERVAL),
-            redactor: Redactor::new(config.write_key.as_deref()),
+            redactor: Redactor::for_logs(config.write_key.as_deref()),
             config,
         }
     }
@@ -60,7 +61,7 @@ impl Shared {
     /// errors) passes the redactor here, whatever produced it: a server's
     /// answer or an error chain may echo the write key.
     pub fn emit(&self, event: Event) {
-        let hide = |text: String| match self.redactor.redact(&text) {
+        let hide = |text: String| match self.redactor.text(&text) {
             std::borrow::Cow::Borrowed(_) => text,
             std::borrow::Cow::Owned(redacted) => redacted,
         };

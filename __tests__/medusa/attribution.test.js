@@ -2,13 +2,13 @@
 
 // Medusa 1.x: the storefront contract on cart.metadata, the cart's recorded
 // ip/user agent and consent on every call about the order (lib/attribution.js
-// through lib/events.js), on the fixture services.
+// through lib/v1/events.js), on the fixture services.
 
 const test = require("node:test")
 const assert = require("node:assert/strict")
 
 const h = require("./harness")
-const { buildCalls } = require("../../lib/events")
+const { buildCalls } = require("../../lib/v1/events")
 const attribution = require("../../lib/attribution")
 
 const BROWSER = {

@@ -1,6 +1,6 @@
 "use strict"
 
-// The event table (lib/events.js) and the eight subscriber files built from it.
+// The event table (lib/v1/events.js) and the eight subscriber files built from it.
 
 const test = require("node:test")
 const assert = require("node:assert/strict")
@@ -9,7 +9,7 @@ const path = require("node:path")
 
 const h = require("./harness")
 const { recordingLogger } = require("./fixtures")
-const { EVENTS, buildCalls, subscriberFor } = require("../../lib/events")
+const { EVENTS, buildCalls, subscriberFor } = require("../../lib/v1/events")
 
 const SEED_EVENTS = [
   "order.placed",

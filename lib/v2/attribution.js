@@ -6,7 +6,7 @@
 // event's calls (finishCalls).
 
 const { attributionOf, applyAttribution, parseMetadata, serverContext, traitsOf } = require("../attribution")
-const { messageId } = require("../events")
+const { messageId } = require("../order-mapping")
 
 // Read with the order (lib/v2/events.js ORDER / ORDER_LINKS, the customer from the customer module).
 // order.metadata is cart.metadata as completeCartWorkflow copied it.

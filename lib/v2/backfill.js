@@ -17,7 +17,7 @@
 
 const os = require("node:os")
 const { lookup, loggerOf } = require("../container")
-const { makeCalls } = require("../events")
+const { makeCalls } = require("../order-mapping")
 const { eventContext, liveCalls } = require("./events")
 
 const DEFAULTS = { orders_per_second: 20, page_size: 50 }

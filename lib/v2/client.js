@@ -1,12 +1,13 @@
 "use strict"
 
 // The Segment clients of the Medusa 2.x provider and subscribers. The native
-// client underneath is shared per process and configuration by index.js
-// (equal delivery options: one client, also with `new SegmentService()` in
-// user code), so plugin and provider options may be one object or differ.
+// client underneath is shared per process and configuration
+// (lib/client/handle.js: equal delivery options, one client, also with
+// `new SegmentService()` in user code), so plugin and provider options may be
+// one object or differ.
 
-const { SegmentService: CoreSegmentService } = require("../../index.js")
-const SegmentService = require("../../services/segment").default
+const { SegmentService: CoreSegmentService } = require("../client/service")
+const SegmentService = require("../medusa-service").default
 const { lookup, loggerOf } = require("../container")
 const { withMedusaSpoolDefault } = require("../spool")
 const { isBlank, normalizeOptions, validateOptions } = require("./options")

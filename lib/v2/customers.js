@@ -14,7 +14,7 @@
 
 const crypto = require("node:crypto")
 const { lookup } = require("../container")
-const { messageId } = require("../events")
+const { messageId } = require("../order-mapping")
 const { roundAmount } = require("../currency")
 const order = require("./order")
 

@@ -22,7 +22,7 @@
 
 const { pick } = require("../switchboard")
 const { NEVER_FORWARD } = require("../catalog")
-const { messageId } = require("../events")
+const { messageId } = require("../order-mapping")
 
 /** The mapping entry of one event_map key: { calls(data, ctx) } as in lib/v2/events.js. */
 function mapEntry(medusaEvent, spec, graphOne) {

@@ -12,7 +12,7 @@
 const { lookup, loggerOf } = require("../container")
 const { subscriberClient } = require("./client")
 // messageIds and the customer's identify as on v1 (deterministic ids: Segment de-duplicates a redelivered event)
-const { messageId, identifyCall, makeCalls } = require("../events")
+const { messageId, identifyCall, makeCalls } = require("../order-mapping")
 const order = require("./order")
 const lifecycle = require("./lifecycle")
 const { switchboardFor } = require("../switchboard")

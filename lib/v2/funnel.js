@@ -17,7 +17,7 @@
 const { isDeepStrictEqual } = require("node:util")
 const { lookup, loggerOf } = require("../container")
 const { roundAmount, currencyCode } = require("../currency")
-const { makeCalls } = require("../events")
+const { makeCalls } = require("../order-mapping")
 const { subscriberClient, subscriberOptions } = require("./client")
 const { num } = require("./order")
 const cartState = require("./cart-state")

@@ -20,9 +20,9 @@
 // is received counts as a refund without a return.
 
 const order = require("./order")
-const { messageId } = require("../events")
+const { messageId } = require("../order-mapping")
 const { roundAmount } = require("../currency")
-const { reporting } = require("../order")
+const { reporting } = require("../order-mapping")
 
 const FULFILLMENT_FIELDS = ["id", "created_at", "shipped_at", "delivered_at", "items.*", "labels.*", "order.id"]
 const RETURN_FIELDS = ["id", "order_id", "status", "refund_amount", "created_at", "requested_at", "received_at", "items.*", "items.reason.*"]

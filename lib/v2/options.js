@@ -4,7 +4,7 @@
 // the fix. The delivery options are checked by the native core
 // (normalizeOptions), the reporting options here.
 
-const native = require("../../native.js")
+const native = require("../load-native")
 const { OPTIONS, CORE_OPTIONS, checkOption, warnUnknownOptions } = require("../options")
 const { validateSwitchboard } = require("../switchboard")
 const { checkConsentOptions } = require("../attribution")

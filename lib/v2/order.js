@@ -1,15 +1,16 @@
 "use strict"
 
 // Segment `properties` from Medusa 2.x query-graph results, with the property
-// names and meanings of v1 (lib/order.js), so a store that moves from v1 to
-// v2 keeps its dashboards. 2.x amounts are major units (no division by 100);
-// every amount is rounded to the currency's minor unit.
+// names and meanings of v1 (the shapes are in lib/order-mapping.js, shared
+// with lib/v1/order.js), so a store that moves from v1 to v2 keeps its
+// dashboards. 2.x amounts are major units (no division by 100); every amount
+// is rounded to the currency's minor unit.
 //
-// `ctx`: { reportingCurrency, rate } as in lib/order.js (rate = units of the
-// order currency per reporting unit, or null).
+// `ctx`: { reportingCurrency, rate } as in lib/order-mapping.js (rate = units
+// of the order currency per reporting unit, or null).
 
-const { currencyCode, roundAmount } = require("../currency")
-const { reporting } = require("../order")
+const { roundAmount } = require("../currency")
+const mapping = require("../order-mapping")
 
 /**
  * A 2.x amount as a number, or null: a number, a numeric string, a BigNumber
@@ -38,14 +39,6 @@ function sub(a, b) {
   const y = num(b)
   if (x === null) return null
   return x - (y === null ? 0 : y)
-}
-
-/** v1's `sku`: the variant SKU without its last "-" part ("TSHIRT-S" -> "TSHIRT"). */
-function productSku(variantSku) {
-  if (!variantSku) return ""
-  const parts = String(variantSku).split("-")
-  parts.pop()
-  return parts.join("-")
 }
 
 /**
@@ -103,18 +96,20 @@ function shippingTotal(method, order) {
 function productEntry(item, curr, ctx, quantity) {
   const q = quantity === undefined ? num(item.quantity) || 0 : quantity
   const unit = unitAmounts(item)
-  return {
-    name: item.title,
-    variant: item.variant_sku || "",
-    price: roundAmount(unit.net, curr),
-    reporting_revenue: reporting(roundAmount(unit.net * q, curr), ctx),
-    product_id: item.product_id === undefined ? null : item.product_id,
-    category: item.product_collection || undefined,
-    subtitle: item.product_subtitle || undefined,
-    type: item.product_type || undefined,
-    sku: productSku(item.variant_sku),
-    quantity: q,
-  }
+  return mapping.productEntry(
+    {
+      name: item.title,
+      variantSku: item.variant_sku,
+      productId: item.product_id,
+      category: item.product_collection || undefined,
+      subtitle: item.product_subtitle || undefined,
+      type: item.product_type || undefined,
+      price: roundAmount(unit.net, curr),
+      revenue: roundAmount(unit.net * q, curr),
+      quantity: q,
+    },
+    ctx
+  )
 }
 
 /** The order's shipping methods as v1 named them: { id, name, shipping_option_id, price }. */
@@ -143,14 +138,6 @@ function paymentProviders(extras) {
   return ids.join(",")
 }
 
-function withReporting(amounts, ctx) {
-  const out = {}
-  for (const k of ["total", "subtotal", "revenue", "shipping", "tax", "discount"]) {
-    out[`reporting_${k}`] = reporting(amounts[k], ctx)
-  }
-  return out
-}
-
 /**
  * `properties` of Order Completed/Shipped/Cancelled/Refunded.
  * `extras`: link data { cart, payment_collections } when loaded.
@@ -168,23 +155,19 @@ function buildOrderProperties(order, ctx, extras, lines) {
     tax: money(order.tax_total, curr),
     discount: money(sub(order.discount_total, order.discount_tax_total), curr),
   }
-  const address = order.shipping_address || null
   const chosen = lines || (order.items || []).map((item) => ({ item, quantity: undefined }))
-  return {
-    checkout_id: extras && extras.cart ? extras.cart.id : undefined,
-    order_id: order.id,
-    email: order.email,
-    region_id: order.region_id,
-    payment_provider: paymentProviders(extras),
-    shipping_methods: shippingMethods(order, curr),
-    shipping_country: address ? address.country_code : null,
-    shipping_city: address ? address.city : null,
-    ...withReporting(amounts, ctx),
-    ...amounts,
-    coupon: couponOf(order),
-    currency: currencyCode(curr),
-    products: chosen.map((l) => productEntry(l.item, curr, ctx, l.quantity)),
-  }
+  return mapping.orderProperties(
+    order,
+    {
+      checkoutId: extras && extras.cart ? extras.cart.id : undefined,
+      paymentProvider: paymentProviders(extras),
+      shippingMethods: shippingMethods(order, curr),
+      amounts,
+      coupon: couponOf(order),
+      products: chosen.map((l) => productEntry(l.item, curr, ctx, l.quantity)),
+    },
+    ctx
+  )
 }
 
 /**
@@ -237,7 +220,7 @@ function buildRefundProperties(order, ret, ctx, extras, returnShipping) {
     tax: roundAmount(sum.tax, curr),
     discount: roundAmount(sum.discount, curr),
   }
-  return { ...props, return_id: ret.id, shipping_methods: methods, ...amounts, ...withReporting(amounts, ctx) }
+  return mapping.refundProperties(props, ret.id, methods, amounts, ctx)
 }
 
 /**
@@ -247,36 +230,38 @@ function buildRefundProperties(order, ret, ctx, extras, returnShipping) {
 function buildClaimItemProperties(order, claim, claimed, ctx) {
   const curr = order.currency_code
   const item = (order.items || []).find((i) => i.id === claimed.item_id) || claimed.item || {}
-  const price = money(item.unit_price, curr)
   let reason = claimed.reason
   if (reason && typeof reason === "object") reason = reason.value
-  return {
-    price,
-    reporting_price: reporting(price, ctx),
-    currency: currencyCode(curr),
-    order_id: order.id,
-    claim_id: claim.id,
-    claim_item_id: claimed.id,
-    type: claim.type,
-    quantity: num(claimed.quantity),
-    variant: item.variant_sku || null,
-    product_id: item.product_id || null,
-    reason: reason === undefined ? null : reason,
-    note: claimed.note === undefined ? null : claimed.note,
-    tags: [],
-  }
+  return mapping.claimItemProperties(
+    {
+      price: money(item.unit_price, curr),
+      currency: curr,
+      orderId: order.id,
+      claimId: claim.id,
+      claimItemId: claimed.id,
+      type: claim.type,
+      quantity: num(claimed.quantity),
+      variant: item.variant_sku || null,
+      productId: item.product_id || null,
+      reason: reason === undefined ? null : reason,
+      note: claimed.note === undefined ? null : claimed.note,
+      tags: [],
+    },
+    ctx
+  )
 }
 
 function swapItem(item, quantity, curr, ctx) {
-  const price = money(item.unit_price, curr)
-  return {
-    name: item.title,
-    product_id: item.product_id || null,
-    variant: item.variant_sku || null,
-    quantity,
-    price,
-    reporting_price: reporting(price, ctx),
-  }
+  return mapping.swapItem(
+    {
+      name: item.title,
+      productId: item.product_id || null,
+      variant: item.variant_sku || null,
+      quantity,
+      price: money(item.unit_price, curr),
+    },
+    ctx
+  )
 }
 
 /**
@@ -288,13 +273,13 @@ function buildSwapReport(order, exchange, ctx) {
   const byId = new Map((order.items || []).map((i) => [i.id, i]))
   const line = (x) => byId.get(x.item_id) || x.item || {}
   const returned = (exchange.return && exchange.return.items) || []
-  return {
-    swap_id: exchange.id,
-    order_id: order.id,
-    new_items: (exchange.additional_items || []).map((x) => swapItem(line(x), num(x.quantity), curr, ctx)),
-    return_items: returned.map((x) => swapItem(line(x), num(x.quantity), curr, ctx)),
-    currency: currencyCode(curr),
-  }
+  return mapping.swapReport({
+    swapId: exchange.id,
+    orderId: order.id,
+    newItems: (exchange.additional_items || []).map((x) => swapItem(line(x), num(x.quantity), curr, ctx)),
+    returnItems: returned.map((x) => swapItem(line(x), num(x.quantity), curr, ctx)),
+    currency: curr,
+  })
 }
 
 /**
@@ -321,7 +306,7 @@ function differenceDue(order, exchange) {
 /** Swap Confirmed / Swap Shipped: the report plus the difference due. */
 function buildSwapTotalProperties(order, exchange, ctx) {
   const total = roundAmount(differenceDue(order, exchange), order.currency_code)
-  return { reporting_total: reporting(total, ctx), total, ...buildSwapReport(order, exchange, ctx) }
+  return mapping.swapTotalProperties(total, buildSwapReport(order, exchange, ctx), ctx)
 }
 
 module.exports = {

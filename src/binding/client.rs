@@ -1,5 +1,5 @@
 //! `NativeClient`: the thin napi face of `crate::client::Client`.
-//! index.js wraps it; nothing here is meant to be used directly.
+//! lib/client/handle.js wraps it; nothing here is meant to be used directly.
 
 use std::sync::Arc;
 use std::time::Duration;

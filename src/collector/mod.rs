@@ -5,7 +5,6 @@
 //! Plain Rust: `src/binding/collector.rs` is the napi layer over it.
 
 pub mod print;
-pub mod redact;
 mod server;
 mod stall;
 pub mod store;

@@ -1,10 +1,10 @@
 //! HTTP handling: Segment's ingestion paths, the live page and its data.
 
 use super::print;
-use super::redact::{self, Redactor};
 use super::stall::WriteStall;
 use super::store::{self, Entry, Store};
 use super::validate::{self, Violation, MAX_BATCH_BYTES};
+use crate::redact::Redactor;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
@@ -287,7 +287,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infal
                 StatusCode::FORBIDDEN,
                 Violation::new("forbidden_host", message),
                 Value::Null,
-                &Redactor::default(),
+                &Redactor::for_debugger(),
             ));
         }
         return Ok(ingest(&state, call.to_string(), req).await);
@@ -380,7 +380,7 @@ fn reject(
     shown: Value,
     redactor: &Redactor,
 ) -> Resp {
-    let message = redactor.text(&v.to_string());
+    let message = redactor.text(&v.to_string()).into_owned();
     state
         .store
         .add_error(path, status.as_u16(), v.code, &message, shown);
@@ -404,7 +404,7 @@ fn reject(
 /// The write key(s) a request carries in its header, and the one the debugger
 /// was started with: none of them may be stored.
 fn redactor_for(state: &State, auth: Option<&str>) -> Redactor {
-    let mut r = Redactor::default();
+    let mut r = Redactor::for_debugger();
     if let Some(auth) = auth {
         let credentials = auth.trim().split_once(' ').map_or(auth, |(_, c)| c);
         r.add_token(credentials);
@@ -423,7 +423,7 @@ fn redactor_for(state: &State, auth: Option<&str>) -> Redactor {
 /// replaced (the cut comes after, so no part of a key is left at the edge).
 fn shown_body(body: &[u8], redactor: &mut Redactor) -> Value {
     // Any "writeKey" the body carries, even when it is not valid JSON.
-    for k in redact::write_keys_in(body) {
+    for k in validate::write_keys_in(body) {
         redactor.add_key(&k);
     }
     if body.len() <= MAX_KEPT_BODY {
@@ -435,7 +435,7 @@ fn shown_body(body: &[u8], redactor: &mut Redactor) -> Value {
             return v;
         }
     }
-    let text = redactor.text(&String::from_utf8_lossy(body));
+    let text = redactor.text(&String::from_utf8_lossy(body)).into_owned();
     if text.len() <= MAX_KEPT_BODY {
         return Value::String(text);
     }
@@ -493,7 +493,7 @@ async fn ingest(state: &State, call: String, req: Request<Incoming>) -> Resp {
                 format!("{got} is not accepted: send the JSON body with \"Content-Type: application/json\", as Segment's libraries do"),
             ),
             Value::Null,
-            &Redactor::default(),
+            &Redactor::for_debugger(),
         );
     }
     let auth = req

@@ -107,6 +107,41 @@ pub fn check_write_key(key: Option<&str>) -> Result<(), Violation> {
     Ok(())
 }
 
+/// The values of every `"writeKey": "…"` in a body, found by scanning the
+/// text, so a body that is not valid JSON gives its key up too.
+pub fn write_keys_in(body: &[u8]) -> Vec<String> {
+    const NAME: &[u8] = b"\"writekey\"";
+    let lower = body.to_ascii_lowercase();
+    let mut keys = Vec::new();
+    let mut at = 0;
+    while let Some(i) = lower[at..].windows(NAME.len()).position(|w| w == NAME) {
+        let mut j = at + i + NAME.len();
+        at = j;
+        let skip_ws = |j: &mut usize| {
+            while body.get(*j).is_some_and(|b| b.is_ascii_whitespace()) {
+                *j += 1;
+            }
+        };
+        skip_ws(&mut j);
+        if body.get(j) != Some(&b':') {
+            continue;
+        }
+        j += 1;
+        skip_ws(&mut j);
+        if body.get(j) != Some(&b'"') {
+            continue;
+        }
+        let start = j + 1;
+        let end = body[start..]
+            .iter()
+            .position(|&b| b == b'"')
+            .map_or(body.len(), |e| start + e);
+        keys.push(String::from_utf8_lossy(&body[start..end]).into_owned());
+        at = end;
+    }
+    keys
+}
+
 /// A value that stands where a key should be: what a missing environment
 /// variable or an unedited example config produces (not a secret).
 pub fn is_placeholder(key: &str) -> bool {
@@ -428,6 +463,15 @@ mod tests {
 
     fn body(v: Value) -> Vec<u8> {
         serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn keys_found_in_broken_json() {
+        assert_eq!(
+            write_keys_in(br#"{"writeKey" : "abc123def", "x": {"WRITEKEY":"k2" "#),
+            ["abc123def", "k2"]
+        );
+        assert!(write_keys_in(br#"{"writeKey": 5}"#).is_empty());
     }
 
     #[test]

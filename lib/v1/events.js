@@ -1,6 +1,6 @@
 "use strict"
 
-// The default subscribers, as one table: Medusa event -> what to load and
+// The Medusa 1.x default subscribers, as one table: Medusa event -> what to load and
 // which Segment calls to make. `subscribers/<event>.js` are one-line files
 // built from this table by `subscriberFor(event)`.
 //
@@ -9,11 +9,13 @@
 // logs (never throws) whatever goes wrong, so a failure here never reaches the
 // store's request or the event bus.
 
-const { lookup, loggerOf } = require("./container")
+const { lookup, loggerOf } = require("../container")
 const order = require("./order")
-const { switchboardFor } = require("./switchboard")
+// deterministic messageIds, the customer's identify and making the calls, as on 2.x
+const { messageId, identifyCall, makeCalls } = require("../order-mapping")
+const { switchboardFor } = require("../switchboard")
 // browser identity, traits, the cart's ip/user agent and consent on every call (lib/attribution.js)
-const attribution = require("./attribution")
+const attribution = require("../attribution")
 
 // What 1.3.5 loads for the order events (totals need `select`).
 const ORDER_QUERY = {
@@ -91,29 +93,6 @@ async function builderCtx(ctx, currency) {
     productService: ctx.resolve("productService"),
     lineItemService: ctx.resolve("lineItemService"),
     logger: ctx.logger,
-  }
-}
-
-// Deterministic ids: a redelivered event produces the same messageId, which
-// Segment de-duplicates.
-function messageId(event, ...parts) {
-  return ["medusa", event, ...parts.map((p) => String(p))].join("-")
-}
-
-/** The identify of an order's customer (v1 and v2 alike): email and the shipping address's names. */
-function identifyCall(o) {
-  const address = o.shipping_address || {}
-  return {
-    method: "identify",
-    message: {
-      userId: o.customer_id,
-      traits: {
-        email: o.email,
-        firstName: address.first_name === undefined ? null : address.first_name,
-        lastName: address.last_name === undefined ? null : address.last_name,
-      },
-      messageId: messageId("identify", o.id),
-    },
   }
 }
 
@@ -300,23 +279,6 @@ async function runEvent(event, data, container) {
   }
 }
 
-/**
- * Makes an event's Segment calls (v1 and v2); a call the client refuses is
- * logged and the others still go. Returns the number made.
- */
-function makeCalls(segment, calls, logger, what) {
-  let made = 0
-  for (const { method, message } of calls) {
-    try {
-      segment[method](message)
-      made++
-    } catch (err) {
-      logger.error(`[segment] ${method} for ${what} rejected: ${err && err.message}`)
-    }
-  }
-  return made
-}
-
 function kebab(event) {
   return event.replace(/[._]/g, "-")
 }
@@ -344,7 +306,4 @@ module.exports = {
   runEvent,
   subscriberFor,
   builderCtx,
-  messageId,
-  identifyCall,
-  makeCalls,
 }

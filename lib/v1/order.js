@@ -1,8 +1,9 @@
 "use strict"
 
-// Builders of the Segment `properties` for orders, returns, claims and swaps.
-// Same property names and values as medusa-plugin-segment 1.3.5 for the same
-// data, except for the fixes listed in the README (amounts rounded to the
+// Builders of the Segment `properties` for Medusa 1.x orders, returns, claims
+// and swaps. Same property names and values as medusa-plugin-segment 1.3.5
+// for the same data (the shapes are in lib/order-mapping.js, shared with
+// 2.x), except for the fixes listed in the README (amounts rounded to the
 // currency's minor unit, upper-case currencies, null instead of a crash for
 // missing addresses/variants, returned quantities and amounts in refunds).
 //
@@ -13,15 +14,8 @@
 //   totalsService, productService, lineItemService   Medusa services (optional)
 //   logger
 
-const { currencyCode, humanize, roundAmount } = require("./currency")
-
-/** value (major units of ctx.currency) -> reporting currency, or null. */
-function reporting(value, ctx) {
-  if (ctx.rate === null || ctx.rate === undefined || value === null || value === undefined) return null
-  const n = Number(value)
-  if (!Number.isFinite(n) || !(ctx.rate > 0)) return null
-  return roundAmount(n / ctx.rate, ctx.reportingCurrency)
-}
+const { humanize, roundAmount } = require("../currency")
+const mapping = require("../order-mapping")
 
 function sub(a, b) {
   if (a === null || a === undefined || b === null || b === undefined) return null
@@ -61,30 +55,24 @@ async function productEntry(item, order, ctx, returned) {
   const quantity = returned === undefined ? item.quantity : returned
   const share = returned === undefined || !lineQuantity ? 1 : returned / lineQuantity
 
-  let sku = ""
-  let variant = ""
   const v = item.variant || null
-  if (v && v.sku) {
-    const parts = String(v.sku).split("-")
-    parts.pop()
-    sku = parts.join("-")
-    variant = v.sku
-  }
   const productId = v ? v.product_id : undefined
   const product = await productOf(productId, ctx)
 
-  const entry = {
-    name: item.title,
-    variant,
-    price: lineQuantity ? roundAmount(humanize(lineTotal, curr) / lineQuantity, curr) : null,
-    reporting_revenue: reporting(humanize(lineTotal * share, curr), ctx),
-    product_id: productId === undefined ? null : productId,
-    category: product.collection ? product.collection.title : undefined,
-    subtitle: product.subtitle,
-    type: product.type ? product.type.value : undefined,
-    sku,
-    quantity,
-  }
+  const entry = mapping.productEntry(
+    {
+      name: item.title,
+      variantSku: v ? v.sku : undefined,
+      productId,
+      category: product.collection ? product.collection.title : undefined,
+      subtitle: product.subtitle,
+      type: product.type ? product.type.value : undefined,
+      price: lineQuantity ? roundAmount(humanize(lineTotal, curr) / lineQuantity, curr) : null,
+      revenue: humanize(lineTotal * share, curr),
+      quantity,
+    },
+    ctx
+  )
   if (item.reason) {
     entry.reason_id = item.reason.id
     entry.reason_value = item.reason.value
@@ -109,7 +97,6 @@ async function buildOrderProperties(order, ctx, returnedQuantities) {
   if (order.discounts && order.discounts.length) {
     coupon = order.discounts[0] && order.discounts[0].code
   }
-  const address = order.shipping_address || null
   const items = order.items || []
   const products = await Promise.all(
     items.map((item) =>
@@ -117,31 +104,18 @@ async function buildOrderProperties(order, ctx, returnedQuantities) {
     )
   )
 
-  return {
-    checkout_id: order.cart_id,
-    order_id: order.id,
-    email: order.email,
-    region_id: order.region_id,
-    payment_provider: (order.payments || []).map((p) => p.provider_id).join(","),
-    shipping_methods: order.shipping_methods,
-    shipping_country: address ? address.country_code : null,
-    shipping_city: address ? address.city : null,
-    reporting_total: reporting(total, ctx),
-    reporting_subtotal: reporting(subtotal, ctx),
-    reporting_revenue: reporting(revenue, ctx),
-    reporting_shipping: reporting(shipping, ctx),
-    reporting_tax: reporting(tax, ctx),
-    reporting_discount: reporting(discount, ctx),
-    total,
-    subtotal,
-    revenue,
-    shipping,
-    tax,
-    discount,
-    coupon,
-    currency: currencyCode(curr),
-    products,
-  }
+  return mapping.orderProperties(
+    order,
+    {
+      checkoutId: order.cart_id,
+      paymentProvider: (order.payments || []).map((p) => p.provider_id).join(","),
+      shippingMethods: order.shipping_methods,
+      amounts: { total, subtotal, revenue, shipping, tax, discount },
+      coupon,
+      products,
+    },
+    ctx
+  )
 }
 
 /**
@@ -188,18 +162,7 @@ async function buildRefundProperties(order, ret, lines, ctx) {
     tax: humanize(tax, curr),
     discount: humanize(discount, curr),
   }
-  return {
-    ...props,
-    return_id: ret.id,
-    shipping_methods: shippingMethods,
-    ...amounts,
-    reporting_total: reporting(amounts.total, ctx),
-    reporting_subtotal: reporting(amounts.subtotal, ctx),
-    reporting_revenue: reporting(amounts.revenue, ctx),
-    reporting_shipping: reporting(amounts.shipping, ctx),
-    reporting_tax: reporting(amounts.tax, ctx),
-    reporting_discount: reporting(amounts.discount, ctx),
-  }
+  return mapping.refundProperties(props, ret.id, shippingMethods, amounts, ctx)
 }
 
 /** "Item Claimed" properties of one claim item. */
@@ -208,34 +171,37 @@ function buildClaimItemProperties(claim, ci, ctx) {
   const curr = order.currency_code
   const price = humanize(ci.item ? ci.item.unit_price : undefined, curr)
   const v = ci.variant || null
-  return {
-    price,
-    reporting_price: reporting(price, ctx),
-    currency: currencyCode(curr),
-    order_id: claim.order_id,
-    claim_id: claim.id,
-    claim_item_id: ci.id,
-    type: claim.type,
-    quantity: ci.quantity,
-    variant: v ? v.sku : null,
-    product_id: v ? v.product_id : null,
-    reason: ci.reason,
-    note: ci.note,
-    tags: (ci.tags || []).map((t) => ({ id: t.id, value: t.value })),
-  }
+  return mapping.claimItemProperties(
+    {
+      price,
+      currency: curr,
+      orderId: claim.order_id,
+      claimId: claim.id,
+      claimItemId: ci.id,
+      type: claim.type,
+      quantity: ci.quantity,
+      variant: v ? v.sku : null,
+      productId: v ? v.product_id : null,
+      reason: ci.reason,
+      note: ci.note,
+      tags: (ci.tags || []).map((t) => ({ id: t.id, value: t.value })),
+    },
+    ctx
+  )
 }
 
 function swapItem(item, quantity, curr, ctx) {
-  const price = humanize(item.unit_price, curr)
   const v = item.variant || null
-  return {
-    name: item.title,
-    product_id: v ? v.product_id : null,
-    variant: v ? v.sku : null,
-    quantity,
-    price,
-    reporting_price: reporting(price, ctx),
-  }
+  return mapping.swapItem(
+    {
+      name: item.title,
+      productId: v ? v.product_id : null,
+      variant: v ? v.sku : null,
+      quantity,
+      price: humanize(item.unit_price, curr),
+    },
+    ctx
+  )
 }
 
 /** The swap report of 1.3.5 (swap_id, order_id, new_items, return_items, currency). */
@@ -254,24 +220,17 @@ async function buildSwapReport(swap, ctx) {
       return swapItem(item || {}, ri.quantity, curr, ctx)
     })
   )
-  return {
-    swap_id: swap.id,
-    order_id: swap.order_id,
-    new_items: newItems,
-    return_items: returnItems,
-    currency: currencyCode(curr),
-  }
+  return mapping.swapReport({ swapId: swap.id, orderId: swap.order_id, newItems, returnItems, currency: curr })
 }
 
 /** Swap Confirmed / Swap Shipped: the report plus the difference due. */
 async function buildSwapTotalProperties(swap, ctx) {
   const report = await buildSwapReport(swap, ctx)
   const total = humanize(swap.difference_due, swap.order.currency_code)
-  return { reporting_total: reporting(total, ctx), total, ...report }
+  return mapping.swapTotalProperties(total, report, ctx)
 }
 
 module.exports = {
-  reporting,
   buildOrderProperties,
   buildRefundProperties,
   buildClaimItemProperties,
