@@ -19,6 +19,8 @@ const { switchboardFor } = require("../switchboard")
 // browser identity, traits, shopper context and consent on every call (lib/attribution.js)
 const attribution = require("./attribution")
 const customers = require("./customers")
+// the order read with one SQL statement (option order_loader, default "sql"; the query graph otherwise)
+const sqlLoader = require("./sql-loader")
 
 // What each event's Segment calls read, as data: per Medusa event, the
 // query-graph fields of each entity it loads (FIELDS below). A property that
@@ -169,6 +171,13 @@ async function readOr(ctx, read, entity, fields, filters, optional, warn) {
  */
 async function loadOrder(ctx, fields, id) {
   if (!id) throw new Error("the event carries no order id")
+  // undefined: the SQL loader cannot answer here (off, failed once, or a field it does not read)
+  const bySql = await sqlLoader.loadOrder(ctx, fields, id)
+  if (bySql !== undefined) {
+    if (!bySql) throw new Error(`order ${id} not found`)
+    ctx.source = attribution.orderSource(bySql)
+    return bySql
+  }
   const warn = (err) =>
     ctx.logger.warn(
       `[segment] cannot load the cart, payments or customer of order ${id} (${err && err.message}); ` +
@@ -199,6 +208,12 @@ async function loadOrder(ctx, fields, id) {
   if (!o) throw new Error(`order ${id} not found`)
   ctx.source = attribution.orderSource(o)
   return o
+}
+
+/** The fulfillment `id` with `fields`: by SQL when that loader answers, else through the query graph. */
+async function loadFulfillment(ctx, fields, id) {
+  const bySql = await sqlLoader.loadFulfillment(ctx, fields, id)
+  return bySql !== undefined ? bySql : graphOne(ctx, "fulfillment", fields, { id })
 }
 
 const LINKS = ["cart.", "payment_collections.", "customer."]
@@ -362,7 +377,7 @@ const EVENTS = {
   "shipment.created": {
     async calls({ id }, ctx) {
       const fields = FIELDS["shipment.created"]
-      const f = await graphOne(ctx, "fulfillment", fields.fulfillment, { id })
+      const f = await loadFulfillment(ctx, fields.fulfillment, id)
       if (!f) throw new Error(`fulfillment ${id} not found`)
       if (!f.order || !f.order.id) throw new Error(`fulfillment ${id} belongs to no order`)
       const o = await loadOrder(ctx, fields.order, f.order.id)
@@ -449,7 +464,7 @@ const EVENTS = {
 }
 
 // Order Updated/Delivered/Refunded (payment), Return Requested, Fulfillment Created, Order Completed on capture
-Object.assign(EVENTS, lifecycle.entries({ FIELDS, loadOrder, orderFields, shippingOf, graphOne, graphOneOr, graphAll, graphAllOr, builderCtx, track, orderCompleted }))
+Object.assign(EVENTS, lifecycle.entries({ FIELDS, loadOrder, loadFulfillment, orderFields, shippingOf, graphOne, graphOneOr, graphAll, graphAllOr, builderCtx, track, orderCompleted }))
 // identify on customer changes, Customer Created (lib/v2/customers.js)
 Object.assign(EVENTS, customers.entries({ graphOne, graphAll }))
 

@@ -73,7 +73,7 @@ async function orderRefunds(h, ctx, orderId) {
 }
 
 function entries(h) {
-  const { loadOrder, graphOne, track } = h
+  const { loadOrder, track } = h
 
   /** A fulfillment event: the fulfillment's lines, its id and tracking. */
   function fulfillmentEntry(medusaEvent, name, idOf, timeOf) {
@@ -81,7 +81,7 @@ function entries(h) {
       async calls(data, ctx) {
         const id = idOf(data)
         const fields = h.FIELDS[medusaEvent]
-        const f = await graphOne(ctx, "fulfillment", fields.fulfillment, { id })
+        const f = await h.loadFulfillment(ctx, fields.fulfillment, id)
         if (!f) throw new Error(`fulfillment ${id} not found`)
         const orderId = data.order_id || (f.order && f.order.id)
         if (!orderId) throw new Error(`fulfillment ${id} belongs to no order`)
