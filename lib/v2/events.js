@@ -176,7 +176,7 @@ async function loadOrder(ctx, fields, id) {
   if (bySql !== undefined) {
     if (!bySql) throw new Error(`order ${id} not found`)
     ctx.source = attribution.orderSource(bySql)
-    return bySql
+    return inOrder(bySql)
   }
   const warn = (err) =>
     ctx.logger.warn(
@@ -207,13 +207,34 @@ async function loadOrder(ctx, fields, id) {
   }
   if (!o) throw new Error(`order ${id} not found`)
   ctx.source = attribution.orderSource(o)
+  return inOrder(o)
+}
+
+const at = (t) => (t ? new Date(t).getTime() : 0)
+const byCreation = (a, b) => at(a && a.created_at) - at(b && b.created_at) || String(a && a.id).localeCompare(String(b && b.id))
+
+/**
+ * The order's lines and shipping methods (and their adjustments) by
+ * created_at, then id. The query graph returns them in whatever order the
+ * database's plan gives (Medusa sets none), which can differ between two
+ * reads of the same order; products, shipping_methods and coupon list them.
+ */
+function inOrder(o) {
+  for (const k of ["items", "shipping_methods"]) {
+    if (!Array.isArray(o[k])) continue
+    o[k].sort(byCreation)
+    for (const line of o[k]) if (line && Array.isArray(line.adjustments)) line.adjustments.sort(byCreation)
+  }
   return o
 }
 
 /** The fulfillment `id` with `fields`: by SQL when that loader answers, else through the query graph. */
 async function loadFulfillment(ctx, fields, id) {
   const bySql = await sqlLoader.loadFulfillment(ctx, fields, id)
-  return bySql !== undefined ? bySql : graphOne(ctx, "fulfillment", fields, { id })
+  const f = bySql !== undefined ? bySql : await graphOne(ctx, "fulfillment", fields, { id })
+  // its items (the products of Order Shipped and Fulfillment Created) and labels in a fixed order, as inOrder
+  for (const k of ["items", "labels"]) if (f && Array.isArray(f[k])) f[k].sort(byCreation)
+  return f
 }
 
 const LINKS = ["cart.", "payment_collections.", "customer."]

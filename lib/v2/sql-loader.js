@@ -100,7 +100,7 @@ SELECT json_build_object(
     WHERE l.order_id = o.id AND l.deleted_at IS NULL ORDER BY l.id LIMIT 1),
   'payment_collections', (
     SELECT json_agg(json_build_object('id', l.payment_collection_id, 'payments', (
-      SELECT coalesce(json_agg(json_build_object('id', p.id, 'provider_id', p.provider_id, 'payment_collection_id', p.payment_collection_id) ORDER BY p.id), '[]'::json)
+      SELECT coalesce(json_agg(json_build_object('id', p.id, 'provider_id', p.provider_id, 'payment_collection_id', p.payment_collection_id, 'payment_collection', json_build_object('id', p.payment_collection_id)) ORDER BY p.id), '[]'::json)
       FROM payment p WHERE p.payment_collection_id = l.payment_collection_id AND p.deleted_at IS NULL)) ORDER BY l.id)
     FROM order_payment_collection l WHERE l.order_id = o.id AND l.deleted_at IS NULL AND l.payment_collection_id IS NOT NULL),
   'customer', (
