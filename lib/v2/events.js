@@ -237,6 +237,21 @@ async function loadFulfillment(ctx, fields, id) {
   return f
 }
 
+/**
+ * Exchanges with `fields`: the one `{ id }` or all of an order `{ order_id }`,
+ * by SQL when that loader answers, else through the query graph (an array).
+ */
+async function loadExchanges(ctx, fields, filter) {
+  let list = await sqlLoader.loadExchanges(ctx, fields, filter)
+  if (list === undefined) list = await graphAllOr(ctx, "order_exchange", fields, filter, ["return.", "shipping_methods."])
+  // their lines in a fixed order, as inOrder
+  for (const ex of list) {
+    for (const k of ["additional_items", "shipping_methods"]) if (Array.isArray(ex[k])) ex[k].sort(byCreation)
+    if (ex.return && Array.isArray(ex.return.items)) ex.return.items.sort(byCreation)
+  }
+  return list
+}
+
 const LINKS = ["cart.", "payment_collections.", "customer."]
 const isLinkField = (f) => LINKS.some((l) => f.startsWith(l))
 
@@ -404,7 +419,7 @@ const EVENTS = {
       const o = await loadOrder(ctx, fields.order, f.order.id)
       const bctx = await builderCtx(ctx, o.currency_code)
       const shipped = new Set((f.items || []).map((fi) => fi.line_item_id))
-      const exchanges = await graphAllOr(ctx, "order_exchange", fields.order_exchange, { order_id: o.id }, ["return.", "shipping_methods."])
+      const exchanges = await loadExchanges(ctx, fields.order_exchange, { order_id: o.id })
       const ex = exchanges.find((e) => (e.additional_items || []).some((a) => shipped.has(a.item_id)))
       const mid = messageId("shipment.created", f.id)
       if (ex) {
@@ -468,7 +483,7 @@ const EVENTS = {
   "order.exchange_created": {
     async calls({ order_id, exchange_id }, ctx) {
       const fields = FIELDS["order.exchange_created"]
-      const found = await graphOneOr(ctx, "order_exchange", fields.order_exchange, { id: exchange_id }, ["return.", "shipping_methods."])
+      const [found] = await loadExchanges(ctx, fields.order_exchange, { id: exchange_id })
       if (!found) throw new Error(`exchange ${exchange_id} not found`)
       const ex = await withReturn(ctx, found)
       const o = await loadOrder(ctx, fields.order, order_id || ex.order_id)

@@ -9,6 +9,8 @@
 // shipping methods, addresses, credit lines and totals; the cart, payment
 // collections and customer of its links), so lib/v2/order.js maps it
 // unchanged; __tests__/e2e-v2/sql-loader.test.js proves the Segment calls equal.
+// A fulfillment and an order's exchanges are read the same way (loadFulfillment,
+// loadExchanges).
 //
 // What Medusa's order module does, repeated here (2.21.2,
 // @medusajs/order utils/base-repository-find.js and transform-order.js):
@@ -37,7 +39,7 @@ const REQUIRED = {
   order_line_item: ["id", "unit_price", "raw_unit_price", "is_tax_inclusive", "metadata"],
   order_line_item_tax_line: ["item_id", "rate", "raw_rate"],
   order_line_item_adjustment: ["item_id", "version", "amount", "raw_amount", "is_tax_inclusive", "code"],
-  order_shipping: ["order_id", "shipping_method_id", "version"],
+  order_shipping: ["order_id", "shipping_method_id", "version", "exchange_id"],
   order_shipping_method: ["id", "amount", "raw_amount", "is_tax_inclusive"],
   order_shipping_method_tax_line: ["shipping_method_id", "rate", "raw_rate"],
   order_shipping_method_adjustment: ["shipping_method_id", "version", "amount", "raw_amount", "code"],
@@ -52,6 +54,12 @@ const REQUIRED = {
   fulfillment_item: ["id", "fulfillment_id", "line_item_id", "quantity"],
   fulfillment_label: ["id", "fulfillment_id", "tracking_number", "tracking_url"],
   order_fulfillment: ["id", "order_id", "fulfillment_id"],
+  // an order's exchanges (shipment.created, order.exchange_created)
+  order_exchange: ["id", "order_id", "return_id", "difference_due", "created_at"],
+  order_exchange_item: ["id", "exchange_id", "item_id", "quantity"],
+  return: ["id"],
+  return_item: ["id", "return_id", "item_id", "quantity", "reason_id"],
+  return_reason: ["id", "value"],
 }
 
 // Fields of the query graph's order this loader answers (lib/v2/events.js
@@ -71,6 +79,16 @@ const RELATIONS = new Set([
 ])
 const LINKS = new Set(["cart.id", "cart.metadata", "payment_collections.payments.provider_id", "customer.email", "customer.phone", "customer.first_name", "customer.last_name", "customer.metadata"])
 
+// Shipping methods of the order's current version, as JSON rows (the order's or, with exchange_id, an exchange's).
+const shippingRows = (where) => `(
+    SELECT json_agg(json_build_object(
+      'detail', to_json(os), 'method', to_json(sm),
+      'tax_lines', (SELECT json_agg(t ORDER BY t.id) FROM order_shipping_method_tax_line t WHERE t.shipping_method_id = sm.id AND t.deleted_at IS NULL),
+      'adjustments', (SELECT json_agg(j ORDER BY j.id) FROM order_shipping_method_adjustment j WHERE j.shipping_method_id = sm.id AND j.version = os.version AND j.deleted_at IS NULL)
+    ) ORDER BY os.id)
+    FROM order_shipping os JOIN order_shipping_method sm ON sm.id = os.shipping_method_id AND sm.deleted_at IS NULL
+    WHERE ${where} AND os.version = o.version AND os.deleted_at IS NULL)`
+
 // Rows of each relation as JSON, built by PostgreSQL: the JS side parses one value.
 const ORDER_SQL = `
 SELECT json_build_object(
@@ -85,14 +103,7 @@ SELECT json_build_object(
     ) ORDER BY oi.id)
     FROM order_item oi JOIN order_line_item li ON li.id = oi.item_id AND li.deleted_at IS NULL
     WHERE oi.order_id = o.id AND oi.version = o.version AND oi.deleted_at IS NULL),
-  'shipping_methods', (
-    SELECT json_agg(json_build_object(
-      'detail', to_json(os), 'method', to_json(sm),
-      'tax_lines', (SELECT json_agg(t ORDER BY t.id) FROM order_shipping_method_tax_line t WHERE t.shipping_method_id = sm.id AND t.deleted_at IS NULL),
-      'adjustments', (SELECT json_agg(j ORDER BY j.id) FROM order_shipping_method_adjustment j WHERE j.shipping_method_id = sm.id AND j.version = os.version AND j.deleted_at IS NULL)
-    ) ORDER BY os.id)
-    FROM order_shipping os JOIN order_shipping_method sm ON sm.id = os.shipping_method_id AND sm.deleted_at IS NULL
-    WHERE os.order_id = o.id AND os.version = o.version AND os.deleted_at IS NULL),
+  'shipping_methods', ${shippingRows("os.order_id = o.id")},
   'credit_lines', (SELECT json_agg(c ORDER BY c.id) FROM order_credit_line c WHERE c.order_id = o.id AND c.version = o.version AND c.deleted_at IS NULL),
   'cart', (
     SELECT json_build_object('id', l.cart_id, 'found', c.id IS NOT NULL, 'metadata', c.metadata)
@@ -119,6 +130,28 @@ SELECT json_build_object(
 ) AS row
 FROM fulfillment f WHERE f.id = ? AND f.deleted_at IS NULL`
 const FULFILLMENT_RELATIONS = new Set(["items.*", "labels.*", "order.id"])
+
+// Exchanges (by id, or all of an order) with their outbound items, their
+// return's items with reasons, and their shipping methods of the order's version.
+const exchangeSql = (column) => `
+SELECT coalesce(json_agg(json_build_object(
+  'exchange', to_json(e),
+  'additional_items', (SELECT json_agg(i ORDER BY i.id) FROM order_exchange_item i WHERE i.exchange_id = e.id AND i.deleted_at IS NULL),
+  'return', (
+    SELECT json_build_object('row', to_json(r), 'items', (
+      SELECT json_agg(json_build_object('item', to_json(ri), 'reason', (SELECT to_json(rr) FROM return_reason rr WHERE rr.id = ri.reason_id AND rr.deleted_at IS NULL)) ORDER BY ri.id)
+      FROM return_item ri WHERE ri.return_id = r.id AND ri.deleted_at IS NULL))
+    FROM "return" r WHERE r.id = e.return_id AND r.deleted_at IS NULL),
+  'shipping_methods', ${shippingRows("os.exchange_id = e.id")}
+) ORDER BY e.id), '[]'::json) AS row
+FROM order_exchange e JOIN "order" o ON o.id = e.order_id AND o.deleted_at IS NULL
+WHERE e.${column} = ? AND e.deleted_at IS NULL`
+const EXCHANGE_BY_ID_SQL = exchangeSql("id")
+const EXCHANGES_OF_ORDER_SQL = exchangeSql("order_id")
+const EXCHANGE_RELATIONS = new Set([
+  "additional_items.*", "return.id", "return.items.*", "return.items.reason.*",
+  "shipping_methods.*", "shipping_methods.tax_lines.*", "shipping_methods.adjustments.*",
+])
 
 // Per PG connection: { ready: Promise<{ totals, orderColumns } | null>, off: reason }
 const states = new WeakMap()
@@ -175,7 +208,7 @@ function stateOf(ctx, pg) {
       if (!totals) throw new Error("@medusajs/framework/utils (decorateCartTotals) cannot be loaded")
       const { missing, columns } = await missingColumns(pg)
       if (missing.length) throw new Error(`the database lacks ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", ..." : ""}`)
-      return { totals, orderColumns: columns.get("order"), fulfillmentColumns: columns.get("fulfillment") }
+      return { totals, orderColumns: columns.get("order"), fulfillmentColumns: columns.get("fulfillment"), exchangeColumns: columns.get("order_exchange") }
     })().catch((err) => {
       turnOff(ctx, s, `the SQL order loader cannot be used (${err && err.message})`)
       return null
@@ -233,13 +266,7 @@ function formatOrder(row, totals) {
       detail,
     }
   })
-  o.shipping_methods = (row.shipping_methods || []).map(({ detail, method, tax_lines, adjustments }) => ({
-    ...dates(method),
-    tax_lines: (tax_lines || []).map(dates),
-    adjustments: (adjustments || []).map(dates),
-    order_id: detail.order_id,
-    detail: dates(detail),
-  }))
+  o.shipping_methods = (row.shipping_methods || []).map(shippingMethod)
   o.credit_lines = (row.credit_lines || []).map(dates)
   totals.decorateCartTotals(o)
   totals.createRawPropertiesFromBigNumber(o)
@@ -318,4 +345,40 @@ async function loadFulfillment(ctx, fields, id) {
   return f
 }
 
-module.exports = { loadOrder, loadFulfillment, answers, answersFulfillment, formatOrder, REQUIRED, ORDER_SQL, FULFILLMENT_SQL }
+/** A shipping method as the order module formats it: the method with its tax lines and adjustments, `order_id`, `detail` (the order_shipping row). */
+function shippingMethod({ detail, method, tax_lines, adjustments }) {
+  return {
+    ...dates(method),
+    tax_lines: (tax_lines || []).map(dates),
+    adjustments: (adjustments || []).map(dates),
+    order_id: detail.order_id,
+    detail: dates(detail),
+  }
+}
+
+/** Whether `fields` of an exchange are its columns and the relations EXCHANGE_RELATIONS. */
+function answersExchange(fields, columns) {
+  return fields.every((f) => EXCHANGE_RELATIONS.has(f) || (!f.includes(".") && columns.has(f)))
+}
+
+function formatExchange(row) {
+  const e = dates(row.exchange)
+  e.additional_items = (row.additional_items || []).map(dates)
+  e.return = row.return ? { ...dates(row.return.row), items: (row.return.items || []).map(({ item, reason }) => ({ ...dates(item), reason: dates(reason) || null })) } : null
+  e.shipping_methods = (row.shipping_methods || []).map(shippingMethod)
+  return e
+}
+
+/**
+ * Exchanges with `fields`, by SQL: by their id (`{ id }`) or all of an order
+ * (`{ order_id }`); an array (empty when none), or undefined as loadOrder.
+ */
+async function loadExchanges(ctx, fields, filter) {
+  const r = await ready(ctx)
+  if (!r || !answersExchange(fields, r.exchangeColumns)) return undefined
+  const [sql, id] = filter.id ? [EXCHANGE_BY_ID_SQL, filter.id] : [EXCHANGES_OF_ORDER_SQL, filter.order_id]
+  const rows = await readRow(ctx, r, sql, id, "exchange")
+  return rows === undefined ? undefined : (rows || []).map(formatExchange)
+}
+
+module.exports = { loadOrder, loadFulfillment, loadExchanges, answers, answersFulfillment, answersExchange, formatOrder, REQUIRED, ORDER_SQL, FULFILLMENT_SQL }
