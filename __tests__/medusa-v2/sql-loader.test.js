@@ -23,17 +23,21 @@ const ORDER_COLUMNS = new Set(
   "id display_id custom_display_id region_id customer_id version sales_channel_id status is_draft_order email currency_code locale no_notification metadata canceled_at shipping_address_id billing_address_id created_at updated_at deleted_at".split(" ")
 )
 
-test("the SQL loader answers the order, fulfillment and exchange rows of every event, with use_ga_id's cart metadata too", () => {
+test("the SQL loader answers the order, fulfillment, exchange, return and claim rows of every event, with use_ga_id's cart metadata too", () => {
   for (const [event, row] of Object.entries(FIELDS)) {
     if (!row.order || event.startsWith("customer.")) continue
     assert.ok(sqlLoader.answers(row.order, ORDER_COLUMNS), `${event}: ${row.order.filter((f) => !sqlLoader.answers([f], ORDER_COLUMNS))}`)
     assert.ok(sqlLoader.answers([...row.order, "cart.metadata"], ORDER_COLUMNS), `${event} with use_ga_id`)
   }
   const exchangeColumns = new Set("id order_id return_id order_version display_id no_notification difference_due allow_backorder created_by metadata canceled_at created_at updated_at deleted_at".split(" "))
+  const returnColumns = new Set("id order_id order_version display_id status location_id no_notification refund_amount created_by metadata requested_at received_at canceled_at exchange_id claim_id created_at updated_at deleted_at".split(" "))
+  const claimColumns = new Set("id order_id return_id order_version display_id type no_notification refund_amount created_by canceled_at metadata created_at updated_at deleted_at".split(" "))
   const fulfillmentColumns = new Set("id location_id packed_at shipped_at delivered_at canceled_at created_at updated_at deleted_at".split(" "))
   for (const [event, row] of Object.entries(FIELDS)) {
     if (row.fulfillment) assert.ok(sqlLoader.answersFulfillment(row.fulfillment, fulfillmentColumns), `${event}: fulfillment`)
     if (row.order_exchange) assert.ok(sqlLoader.answersExchange(row.order_exchange, exchangeColumns), `${event}: exchanges`)
+    if (row.return) assert.ok(sqlLoader.answersReturn(row.return, returnColumns), `${event}: returns`)
+    if (row.order_claim) assert.ok(sqlLoader.answersClaim(row.order_claim, claimColumns), `${event}: claim`)
   }
   assert.equal(sqlLoader.answers(["id", "items.variant.product.*"], ORDER_COLUMNS), false, "a relation it does not read: the query graph")
   assert.equal(sqlLoader.answers(["id", "no_such_column"], ORDER_COLUMNS), false)

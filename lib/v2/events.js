@@ -252,6 +252,24 @@ async function loadExchanges(ctx, fields, filter) {
   return list
 }
 
+/** Returns with `fields` ({ id } or { order_id }): by SQL when that loader answers, else the query graph (an array). */
+async function loadReturns(ctx, fields, filter) {
+  let list = await sqlLoader.loadReturns(ctx, fields, filter)
+  if (list === undefined) list = await graphAllOr(ctx, "return", fields, filter, ["shipping_methods."])
+  for (const r of list) for (const k of ["items", "shipping_methods"]) if (Array.isArray(r[k])) r[k].sort(byCreation)
+  return list
+}
+
+/** The claim `id` with `fields`: by SQL when that loader answers, else the query graph. */
+async function loadClaim(ctx, fields, id) {
+  let list = await sqlLoader.loadClaims(ctx, fields, { id })
+  if (list === undefined) list = [await graphOneOr(ctx, "order_claim", fields, { id }, ["return."])]
+  const c = list[0]
+  if (c && Array.isArray(c.claim_items)) c.claim_items.sort(byCreation)
+  if (c && c.return && Array.isArray(c.return.items)) c.return.items.sort(byCreation)
+  return c
+}
+
 const LINKS = ["cart.", "payment_collections.", "customer."]
 const isLinkField = (f) => LINKS.some((l) => f.startsWith(l))
 
@@ -447,7 +465,7 @@ const EVENTS = {
   "order.return_received": {
     async calls({ order_id, return_id }, ctx) {
       const fields = FIELDS["order.return_received"]
-      const ret = await graphOneOr(ctx, "return", fields.return, { id: return_id }, ["shipping_methods."])
+      const [ret] = await loadReturns(ctx, fields.return, { id: return_id })
       if (!ret) throw new Error(`return ${return_id} not found`)
       const o = await loadOrder(ctx, fields.order, order_id || ret.order_id)
       const bctx = await builderCtx(ctx, o.currency_code)
@@ -460,7 +478,7 @@ const EVENTS = {
   "order.claim_created": {
     async calls({ order_id, claim_id }, ctx) {
       const fields = FIELDS["order.claim_created"]
-      const claim = await graphOneOr(ctx, "order_claim", fields.order_claim, { id: claim_id }, ["return."])
+      const claim = await loadClaim(ctx, fields.order_claim, claim_id)
       if (!claim) throw new Error(`claim ${claim_id} not found`)
       const o = await loadOrder(ctx, fields.order, order_id || claim.order_id)
       const bctx = await builderCtx(ctx, o.currency_code)
@@ -500,7 +518,7 @@ const EVENTS = {
 }
 
 // Order Updated/Delivered/Refunded (payment), Return Requested, Fulfillment Created, Order Completed on capture
-Object.assign(EVENTS, lifecycle.entries({ FIELDS, loadOrder, loadFulfillment, orderFields, shippingOf, graphOne, graphOneOr, graphAll, graphAllOr, builderCtx, track, orderCompleted }))
+Object.assign(EVENTS, lifecycle.entries({ FIELDS, loadOrder, loadFulfillment, loadReturns, orderFields, shippingOf, graphOne, graphOneOr, graphAll, graphAllOr, builderCtx, track, orderCompleted }))
 // identify on customer changes, Customer Created (lib/v2/customers.js)
 Object.assign(EVENTS, customers.entries({ graphOne, graphAll }))
 

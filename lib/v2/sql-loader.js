@@ -9,8 +9,8 @@
 // shipping methods, addresses, credit lines and totals; the cart, payment
 // collections and customer of its links), so lib/v2/order.js maps it
 // unchanged; __tests__/e2e-v2/sql-loader.test.js proves the Segment calls equal.
-// A fulfillment and an order's exchanges are read the same way (loadFulfillment,
-// loadExchanges).
+// A fulfillment, exchanges, returns and a claim are read the same way
+// (loadFulfillment, loadExchanges, loadReturns, loadClaims).
 //
 // What Medusa's order module does, repeated here (2.21.2,
 // @medusajs/order utils/base-repository-find.js and transform-order.js):
@@ -39,7 +39,7 @@ const REQUIRED = {
   order_line_item: ["id", "unit_price", "raw_unit_price", "is_tax_inclusive", "metadata"],
   order_line_item_tax_line: ["item_id", "rate", "raw_rate"],
   order_line_item_adjustment: ["item_id", "version", "amount", "raw_amount", "is_tax_inclusive", "code"],
-  order_shipping: ["order_id", "shipping_method_id", "version", "exchange_id"],
+  order_shipping: ["order_id", "shipping_method_id", "version", "exchange_id", "return_id"],
   order_shipping_method: ["id", "amount", "raw_amount", "is_tax_inclusive"],
   order_shipping_method_tax_line: ["shipping_method_id", "rate", "raw_rate"],
   order_shipping_method_adjustment: ["shipping_method_id", "version", "amount", "raw_amount", "code"],
@@ -57,9 +57,12 @@ const REQUIRED = {
   // an order's exchanges (shipment.created, order.exchange_created)
   order_exchange: ["id", "order_id", "return_id", "difference_due", "created_at"],
   order_exchange_item: ["id", "exchange_id", "item_id", "quantity"],
-  return: ["id"],
+  return: ["id", "order_id", "refund_amount", "received_at"],
   return_item: ["id", "return_id", "item_id", "quantity", "reason_id"],
   return_reason: ["id", "value"],
+  // returns (order.return_received, order.return_requested, payment.refunded) and claims (order.claim_created)
+  order_claim: ["id", "order_id", "return_id", "type", "created_at"],
+  order_claim_item: ["id", "claim_id", "item_id", "quantity", "reason", "is_additional_item"],
 }
 
 // Fields of the query graph's order this loader answers (lib/v2/events.js
@@ -131,6 +134,11 @@ SELECT json_build_object(
 FROM fulfillment f WHERE f.id = ? AND f.deleted_at IS NULL`
 const FULFILLMENT_RELATIONS = new Set(["items.*", "labels.*", "order.id"])
 
+// A return's items with their reasons (`r`: the return's alias).
+const RETURN_ITEMS = `(
+      SELECT json_agg(json_build_object('item', to_json(ri), 'reason', (SELECT to_json(rr) FROM return_reason rr WHERE rr.id = ri.reason_id AND rr.deleted_at IS NULL)) ORDER BY ri.id)
+      FROM return_item ri WHERE ri.return_id = r.id AND ri.deleted_at IS NULL)`
+
 // Exchanges (by id, or all of an order) with their outbound items, their
 // return's items with reasons, and their shipping methods of the order's version.
 const exchangeSql = (column) => `
@@ -138,9 +146,7 @@ SELECT coalesce(json_agg(json_build_object(
   'exchange', to_json(e),
   'additional_items', (SELECT json_agg(i ORDER BY i.id) FROM order_exchange_item i WHERE i.exchange_id = e.id AND i.deleted_at IS NULL),
   'return', (
-    SELECT json_build_object('row', to_json(r), 'items', (
-      SELECT json_agg(json_build_object('item', to_json(ri), 'reason', (SELECT to_json(rr) FROM return_reason rr WHERE rr.id = ri.reason_id AND rr.deleted_at IS NULL)) ORDER BY ri.id)
-      FROM return_item ri WHERE ri.return_id = r.id AND ri.deleted_at IS NULL))
+    SELECT json_build_object('row', to_json(r), 'items', ${RETURN_ITEMS})
     FROM "return" r WHERE r.id = e.return_id AND r.deleted_at IS NULL),
   'shipping_methods', ${shippingRows("os.exchange_id = e.id")}
 ) ORDER BY e.id), '[]'::json) AS row
@@ -148,6 +154,32 @@ FROM order_exchange e JOIN "order" o ON o.id = e.order_id AND o.deleted_at IS NU
 WHERE e.${column} = ? AND e.deleted_at IS NULL`
 const EXCHANGE_BY_ID_SQL = exchangeSql("id")
 const EXCHANGES_OF_ORDER_SQL = exchangeSql("order_id")
+// Returns (by id, or all of an order) with their items and reasons, and their shipping methods of the order's version.
+const returnSql = (column) => `
+SELECT coalesce(json_agg(json_build_object(
+  'return', to_json(r),
+  'items', ${RETURN_ITEMS},
+  'shipping_methods', ${shippingRows("os.return_id = r.id")}
+) ORDER BY r.id), '[]'::json) AS row
+FROM "return" r JOIN "order" o ON o.id = r.order_id AND o.deleted_at IS NULL
+WHERE r.${column} = ? AND r.deleted_at IS NULL`
+const RETURN_BY_ID_SQL = returnSql("id")
+const RETURNS_OF_ORDER_SQL = returnSql("order_id")
+const RETURN_RELATIONS = new Set(["items.*", "items.reason.*", "shipping_methods.*", "shipping_methods.tax_lines.*", "shipping_methods.adjustments.*"])
+
+// A claim with its claimed (not additional) items and its return's items and reasons.
+const CLAIM_SQL = `
+SELECT coalesce(json_agg(json_build_object(
+  'claim', to_json(c),
+  'claim_items', (SELECT json_agg(ci ORDER BY ci.id) FROM order_claim_item ci WHERE ci.claim_id = c.id AND ci.deleted_at IS NULL AND NOT ci.is_additional_item),
+  'return', (
+    SELECT json_build_object('row', to_json(r), 'items', ${RETURN_ITEMS})
+    FROM "return" r WHERE r.id = c.return_id AND r.deleted_at IS NULL)
+)), '[]'::json) AS row
+FROM order_claim c JOIN "order" o ON o.id = c.order_id AND o.deleted_at IS NULL
+WHERE c.id = ? AND c.deleted_at IS NULL`
+const CLAIM_RELATIONS = new Set(["claim_items.*", "return.id", "return.items.*", "return.items.reason.*"])
+
 const EXCHANGE_RELATIONS = new Set([
   "additional_items.*", "return.id", "return.items.*", "return.items.reason.*",
   "shipping_methods.*", "shipping_methods.tax_lines.*", "shipping_methods.adjustments.*",
@@ -208,7 +240,14 @@ function stateOf(ctx, pg) {
       if (!totals) throw new Error("@medusajs/framework/utils (decorateCartTotals) cannot be loaded")
       const { missing, columns } = await missingColumns(pg)
       if (missing.length) throw new Error(`the database lacks ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", ..." : ""}`)
-      return { totals, orderColumns: columns.get("order"), fulfillmentColumns: columns.get("fulfillment"), exchangeColumns: columns.get("order_exchange") }
+      return {
+        totals,
+        orderColumns: columns.get("order"),
+        fulfillmentColumns: columns.get("fulfillment"),
+        exchangeColumns: columns.get("order_exchange"),
+        returnColumns: columns.get("return"),
+        claimColumns: columns.get("order_claim"),
+      }
     })().catch((err) => {
       turnOff(ctx, s, `the SQL order loader cannot be used (${err && err.message})`)
       return null
@@ -356,29 +395,60 @@ function shippingMethod({ detail, method, tax_lines, adjustments }) {
   }
 }
 
-/** Whether `fields` of an exchange are its columns and the relations EXCHANGE_RELATIONS. */
-function answersExchange(fields, columns) {
-  return fields.every((f) => EXCHANGE_RELATIONS.has(f) || (!f.includes(".") && columns.has(f)))
-}
+/** Whether `fields` are columns of the entity (`columns`) or among its `relations`. */
+const answersOf = (relations) => (fields, columns) => fields.every((f) => relations.has(f) || (!f.includes(".") && columns.has(f)))
+const answersExchange = answersOf(EXCHANGE_RELATIONS)
+const answersReturn = answersOf(RETURN_RELATIONS)
+const answersClaim = answersOf(CLAIM_RELATIONS)
+
+const returnItems = (items) => (items || []).map(({ item, reason }) => ({ ...dates(item), reason: dates(reason) || null }))
+const returnOf = (row) => (row ? { ...dates(row.row), items: returnItems(row.items) } : null)
 
 function formatExchange(row) {
   const e = dates(row.exchange)
   e.additional_items = (row.additional_items || []).map(dates)
-  e.return = row.return ? { ...dates(row.return.row), items: (row.return.items || []).map(({ item, reason }) => ({ ...dates(item), reason: dates(reason) || null })) } : null
+  e.return = returnOf(row.return)
   e.shipping_methods = (row.shipping_methods || []).map(shippingMethod)
   return e
 }
 
-/**
- * Exchanges with `fields`, by SQL: by their id (`{ id }`) or all of an order
- * (`{ order_id }`); an array (empty when none), or undefined as loadOrder.
- */
-async function loadExchanges(ctx, fields, filter) {
-  const r = await ready(ctx)
-  if (!r || !answersExchange(fields, r.exchangeColumns)) return undefined
-  const [sql, id] = filter.id ? [EXCHANGE_BY_ID_SQL, filter.id] : [EXCHANGES_OF_ORDER_SQL, filter.order_id]
-  const rows = await readRow(ctx, r, sql, id, "exchange")
-  return rows === undefined ? undefined : (rows || []).map(formatExchange)
+function formatReturn(row) {
+  const r = dates(row.return)
+  r.items = returnItems(row.items)
+  r.shipping_methods = (row.shipping_methods || []).map(shippingMethod)
+  return r
 }
 
-module.exports = { loadOrder, loadFulfillment, loadExchanges, answers, answersFulfillment, answersExchange, formatOrder, REQUIRED, ORDER_SQL, FULFILLMENT_SQL }
+function formatClaim(row) {
+  const c = dates(row.claim)
+  c.claim_items = (row.claim_items || []).map(dates)
+  c.return = returnOf(row.return)
+  return c
+}
+
+/**
+ * Records of `kind` with `fields`, by SQL: by id (`{ id }`) or all of an
+ * order (`{ order_id }`, exchanges and returns); an array (empty when none),
+ * or undefined as loadOrder.
+ */
+async function loadRelated(ctx, kind, fields, filter) {
+  const r = await ready(ctx)
+  const k = RELATED[kind]
+  if (!r || !k.answers(fields, r[k.columns])) return undefined
+  const [sql, id] = filter.id ? [k.byId, filter.id] : [k.ofOrder, filter.order_id]
+  if (!sql || !id) return undefined
+  const rows = await readRow(ctx, r, sql, id, kind)
+  return rows === undefined ? undefined : (rows || []).map(k.format)
+}
+
+const RELATED = {
+  exchange: { answers: answersExchange, columns: "exchangeColumns", byId: EXCHANGE_BY_ID_SQL, ofOrder: EXCHANGES_OF_ORDER_SQL, format: formatExchange },
+  return: { answers: answersReturn, columns: "returnColumns", byId: RETURN_BY_ID_SQL, ofOrder: RETURNS_OF_ORDER_SQL, format: formatReturn },
+  claim: { answers: answersClaim, columns: "claimColumns", byId: CLAIM_SQL, format: formatClaim },
+}
+
+const loadExchanges = (ctx, fields, filter) => loadRelated(ctx, "exchange", fields, filter)
+const loadReturns = (ctx, fields, filter) => loadRelated(ctx, "return", fields, filter)
+const loadClaims = (ctx, fields, filter) => loadRelated(ctx, "claim", fields, filter)
+
+module.exports = { loadOrder, loadFulfillment, loadExchanges, loadReturns, loadClaims, answers, answersFulfillment, answersExchange, answersReturn, answersClaim, formatOrder, REQUIRED, ORDER_SQL, FULFILLMENT_SQL }
