@@ -65,10 +65,23 @@ describe(`Medusa ${v2.MEDUSA_VERSION}: the SQL order loader gives the query grap
     for (const ev of ["order.placed", "order.canceled", "shipment.created", "order.return_received", "order.claim_created", "order.exchange_created"]) {
       assert.ok(seen.has(ev), `the story emitted ${ev}`)
     }
+    // what each event reads by SQL (the rest through the query graph)
+    const BY_SQL = {
+      "shipment.created": ["fulfillment", "order", "exchange"],
+      "order.fulfillment_created": ["fulfillment", "order"],
+      "order.return_received": ["return", "order"],
+      "order.return_requested": ["return", "order"],
+      "order.claim_created": ["claim", "order"],
+      "order.exchange_created": ["exchange", "order"],
+    }
     let compared = 0
     for (const { event, data } of emitted) {
       const got = await api.admin("POST", "/e2e/order-loaders", { event, data })
       const what = `${event} ${JSON.stringify(data)}`
+      assert.deepEqual(got.query.bySql, {}, `${what}: order_loader "query" reads nothing by SQL`)
+      if (got.query.calls.length) {
+        for (const kind of BY_SQL[event] || ["order"]) assert.ok(got.sql.bySql[kind] > 0, `${what}: the ${kind} was read by SQL (${JSON.stringify(got.sql.bySql)})`)
+      }
       assert.deepEqual(got.sql.calls, got.query.calls, `${what}: the same Segment calls`)
       if (got.query.order) {
         assert.ok(got.sql.order && got.sql.order.display_id !== undefined, `${what}: the order was read by SQL (it has every column)`)
@@ -76,6 +89,7 @@ describe(`Medusa ${v2.MEDUSA_VERSION}: the SQL order loader gives the query grap
       }
       compared += got.sql.calls.length
     }
+    process.stderr.write(`[e2e-v2 sql-loader] ${emitted.length} events (${[...seen].sort().join(", ")}), ${compared} calls compared\n`)
     assert.ok(compared >= 10, `calls compared: ${compared}`)
     assert.doesNotMatch(backend.logs(), /SQL order loader/, "the SQL loader neither failed nor was turned off")
   })

@@ -339,10 +339,14 @@ async function ready(ctx) {
   return r && !s.off ? { ...r, pg, s } : undefined
 }
 
+/** Statements answered per kind in this process (order, fulfillment, exchange, return, claim): what the e2e test checks was read by SQL. */
+const answered = {}
+
 /** One row of `sql` for `id`: the row, null when there is none, undefined when the statement failed (logged, off from now on). */
 async function readRow(ctx, r, sql, id, what) {
   try {
     const { rows } = await r.pg.raw(sql, [id])
+    answered[what] = (answered[what] || 0) + 1
     return rows.length ? rows[0].row : null
   } catch (err) {
     turnOff(ctx, r.s, `the SQL order loader failed on ${what} ${id} (${err && err.message})`)
@@ -451,4 +455,4 @@ const loadExchanges = (ctx, fields, filter) => loadRelated(ctx, "exchange", fiel
 const loadReturns = (ctx, fields, filter) => loadRelated(ctx, "return", fields, filter)
 const loadClaims = (ctx, fields, filter) => loadRelated(ctx, "claim", fields, filter)
 
-module.exports = { loadOrder, loadFulfillment, loadExchanges, loadReturns, loadClaims, answers, answersFulfillment, answersExchange, answersReturn, answersClaim, formatOrder, REQUIRED, ORDER_SQL, FULFILLMENT_SQL }
+module.exports = { answered, loadOrder, loadFulfillment, loadExchanges, loadReturns, loadClaims, answers, answersFulfillment, answersExchange, answersReturn, answersClaim, formatOrder, REQUIRED, ORDER_SQL, FULFILLMENT_SQL }

@@ -10,14 +10,18 @@ const OPTIONS = { sql: { ...base, order_loader: "sql" }, query: { ...base, order
 
 exports.POST = async function orderLoaders(req, res) {
   const { buildCalls, EVENTS } = require("medusa-plugin-segment-rs/lib/v2/events")
+  const { answered } = require("medusa-plugin-segment-rs/lib/v2/sql-loader")
   const { event, data } = req.body || {}
   const container = req.scope
   const out = {}
   for (const loader of ["sql", "query"]) {
+    const before = { ...answered }
     // the order as loadOrder returned it: the calls keep it for the switchboard (not sent)
     const calls = await buildCalls(event, data, container, OPTIONS[loader])
     const order = (calls.find((c) => c.order) || {}).order || null
-    out[loader] = { calls: calls.map((c) => ({ method: c.method, message: c.message })), order }
+    // what the SQL loader answered for this build, per kind
+    const bySql = Object.fromEntries(Object.keys(answered).filter((k) => answered[k] !== (before[k] || 0)).map((k) => [k, answered[k] - (before[k] || 0)]))
+    out[loader] = { calls: calls.map((c) => ({ method: c.method, message: c.message })), order, bySql }
   }
   res.json({ ...out, known: Boolean(EVENTS[event]) })
 }
