@@ -98,3 +98,46 @@ test("option order_loader: sql or query; anything else is an error naming it", (
   assert.doesNotThrow(() => validateOptions({ order_loader: "query" }))
   assert.throws(() => validateOptions({ order_loader: "raw" }), /invalid option `order_loader`: must be "sql" .* or "query"/)
 })
+
+test("a statement that fails (a schema that changed under the running process): logged once, the query graph answers from then on", async (t) => {
+  // Medusa's totals helpers where the loader looks for them (the store's
+  // @medusajs/framework, from its directory); this test never reaches them
+  const fs = require("node:fs")
+  const os = require("node:os")
+  const path = require("node:path")
+  const store = fs.mkdtempSync(path.join(os.tmpdir(), "sql-loader-store-"))
+  const pkg = path.join(store, "node_modules", "@medusajs", "framework")
+  fs.mkdirSync(pkg, { recursive: true })
+  fs.writeFileSync(path.join(pkg, "package.json"), JSON.stringify({ name: "@medusajs/framework", exports: { "./utils": "./utils.js" } }))
+  fs.writeFileSync(path.join(pkg, "utils.js"), "exports.decorateCartTotals = (o) => o\nexports.createRawPropertiesFromBigNumber = (o) => o\n")
+  const cwd = process.cwd()
+  process.chdir(store)
+  t.after(() => {
+    process.chdir(cwd)
+    fs.rmSync(store, { recursive: true, force: true })
+  })
+
+  const columns = Object.entries(sqlLoader.REQUIRED).flatMap(([table, cols]) => [...cols, "deleted_at", ...(table === "order" ? ORDER_COLUMNS : [])].map((c) => ({ table_name: table, column_name: c })))
+  const pg = recordingPg((sql) => {
+    if (/information_schema/.test(sql)) return { rows: columns }
+    throw new Error('column oi.raw_quantity does not exist')
+  })
+  const logger = recordingLogger()
+  const opts = options()
+  const viaQuery = await buildCalls("order.placed", { id: "order_eur" }, container({ query: fakeQuery(), logger: recordingLogger() }), options({ order_loader: "query" }))
+  for (let i = 0; i < 2; i++) {
+    const query = fakeQuery()
+    const calls = await buildCalls("order.placed", { id: "order_eur" }, container({ query, logger, __pg_connection__: pg }), opts)
+    assert.deepEqual(
+      calls.map((c) => c.message.properties || c.message.traits),
+      viaQuery.map((c) => c.message.properties || c.message.traits)
+    )
+    assert.deepEqual(query.calls.map((c) => c.entity), ["order"])
+  }
+  const orderStatements = pg.statements.filter((s) => /FROM "order" o WHERE o.id = \?/.test(s.sql))
+  assert.equal(orderStatements.length, 1, "tried once")
+  assert.deepEqual(orderStatements[0].bindings, ["order_eur"], "parameterised")
+  const warns = logger.lines.filter(([l, m]) => l === "warn" && /SQL order loader/.test(m))
+  assert.equal(warns.length, 1, JSON.stringify(warns))
+  assert.match(warns[0][1], /the SQL order loader failed on order order_eur \(column oi\.raw_quantity does not exist\); orders are read through Medusa's query graph from now on/)
+})
