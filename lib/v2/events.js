@@ -176,7 +176,7 @@ async function loadOrder(ctx, fields, id) {
   if (bySql !== undefined) {
     if (!bySql) throw new Error(`order ${id} not found`)
     ctx.source = attribution.orderSource(bySql)
-    return inOrder(bySql)
+    return inOrder(bySql, LISTS.order)
   }
   const warn = (err) =>
     ctx.logger.warn(
@@ -207,34 +207,43 @@ async function loadOrder(ctx, fields, id) {
   }
   if (!o) throw new Error(`order ${id} not found`)
   ctx.source = attribution.orderSource(o)
-  return inOrder(o)
+  return inOrder(o, LISTS.order)
 }
 
 const at = (t) => (t ? new Date(t).getTime() : 0)
 const byCreation = (a, b) => at(a && a.created_at) - at(b && b.created_at) || String(a && a.id).localeCompare(String(b && b.id))
 
-/**
- * The order's lines and shipping methods (and their adjustments) by
- * created_at, then id. The query graph returns them in whatever order the
- * database's plan gives (Medusa sets none), which can differ between two
- * reads of the same order; products, shipping_methods and coupon list them.
- */
-function inOrder(o) {
-  for (const k of ["items", "shipping_methods"]) {
-    if (!Array.isArray(o[k])) continue
-    o[k].sort(byCreation)
-    for (const line of o[k]) if (line && Array.isArray(line.adjustments)) line.adjustments.sort(byCreation)
+// The lists of each record whose order a property shows (products,
+// shipping_methods, coupon, the lines of a shipment, return or exchange),
+// put in one order, by created_at then id, however the record was read: the
+// query graph returns them in the order of the database's plan (Medusa sets
+// none), which can differ between two reads of the same record.
+const LISTS = {
+  order: ["items", "items.adjustments", "shipping_methods", "shipping_methods.adjustments"],
+  fulfillment: ["items", "labels"],
+  exchange: ["additional_items", "shipping_methods", "return.items"],
+  return: ["items", "shipping_methods"],
+  claim: ["claim_items", "return.items"],
+}
+
+/** Sorts the lists of `rec` at `paths` ("items", "items.adjustments": each item's) by creation; returns `rec`. */
+function inOrder(rec, paths) {
+  const sortAt = (v, [head, ...rest]) => {
+    const x = v && v[head]
+    if (Array.isArray(x)) {
+      if (rest.length) for (const el of x) sortAt(el, rest)
+      else x.sort(byCreation)
+    } else if (x && rest.length) sortAt(x, rest)
   }
-  return o
+  for (const p of paths) sortAt(rec, p.split("."))
+  return rec
 }
 
 /** The fulfillment `id` with `fields`: by SQL when that loader answers, else through the query graph. */
 async function loadFulfillment(ctx, fields, id) {
   const bySql = await sqlLoader.loadFulfillment(ctx, fields, id)
   const f = bySql !== undefined ? bySql : await graphOne(ctx, "fulfillment", fields, { id })
-  // its items (the products of Order Shipped and Fulfillment Created) and labels in a fixed order, as inOrder
-  for (const k of ["items", "labels"]) if (f && Array.isArray(f[k])) f[k].sort(byCreation)
-  return f
+  return f && inOrder(f, LISTS.fulfillment)
 }
 
 /**
@@ -244,30 +253,21 @@ async function loadFulfillment(ctx, fields, id) {
 async function loadExchanges(ctx, fields, filter) {
   let list = await sqlLoader.loadExchanges(ctx, fields, filter)
   if (list === undefined) list = await graphAllOr(ctx, "order_exchange", fields, filter, ["return.", "shipping_methods."])
-  // their lines in a fixed order, as inOrder
-  for (const ex of list) {
-    for (const k of ["additional_items", "shipping_methods"]) if (Array.isArray(ex[k])) ex[k].sort(byCreation)
-    if (ex.return && Array.isArray(ex.return.items)) ex.return.items.sort(byCreation)
-  }
-  return list
+  return list.map((ex) => inOrder(ex, LISTS.exchange))
 }
 
 /** Returns with `fields` ({ id } or { order_id }): by SQL when that loader answers, else the query graph (an array). */
 async function loadReturns(ctx, fields, filter) {
   let list = await sqlLoader.loadReturns(ctx, fields, filter)
   if (list === undefined) list = await graphAllOr(ctx, "return", fields, filter, ["shipping_methods."])
-  for (const r of list) for (const k of ["items", "shipping_methods"]) if (Array.isArray(r[k])) r[k].sort(byCreation)
-  return list
+  return list.map((r) => inOrder(r, LISTS.return))
 }
 
 /** The claim `id` with `fields`: by SQL when that loader answers, else the query graph. */
 async function loadClaim(ctx, fields, id) {
-  let list = await sqlLoader.loadClaims(ctx, fields, { id })
-  if (list === undefined) list = [await graphOneOr(ctx, "order_claim", fields, { id }, ["return."])]
-  const c = list[0]
-  if (c && Array.isArray(c.claim_items)) c.claim_items.sort(byCreation)
-  if (c && c.return && Array.isArray(c.return.items)) c.return.items.sort(byCreation)
-  return c
+  const list = await sqlLoader.loadClaims(ctx, fields, { id })
+  const c = list !== undefined ? list[0] : await graphOneOr(ctx, "order_claim", fields, { id }, ["return."])
+  return c && inOrder(c, LISTS.claim)
 }
 
 const LINKS = ["cart.", "payment_collections.", "customer."]
