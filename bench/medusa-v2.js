@@ -72,6 +72,8 @@ const VARIANTS = {
   none: { mode: "none" },
   ours: { mode: "plugin", sends: true },
   ours_off: { mode: "plugin", options: { enabled: false } },
+  // ours reading the order through the query graph instead of one SQL statement (option order_loader)
+  ours_query: { mode: "plugin", sends: true, options: { order_loader: "query" } },
   guide: { mode: "docs", sends: true, only: (e) => e.guide },
 }
 
@@ -291,6 +293,7 @@ function printTable(sum, reps, print) {
     const gp = g && g.p99_ms - fl.p99_ms
     print(`| ${event} | ${f(fl.cpu_ms)}${range(fl.detail.cpu_ms_range, 0)} / ${f(fl.p99_ms)} | ${above(o, fl)} | ${above(g, fl)} | ${ratio(oc, gc)} | ${p99(o, fl)} | ${p99(g, fl)} | ${ratio(op, gp)} | ${o ? o.detail.messages_per_event : ""} |`)
     if (v.ours_off) print(`| ${event}, ours with enabled: false | | ${above(v.ours_off, fl)} | | | ${p99(v.ours_off, fl)} | | | |`)
+    if (v.ours_query) print(`| ${event}, ours with order_loader: "query" | | ${above(v.ours_query, fl)} | | ${ratio(v.ours_query.cpu_ms - fl.cpu_ms, gc)} | ${p99(v.ours_query, fl)} | | | |`)
   }
 }
 

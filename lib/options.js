@@ -63,6 +63,7 @@ const OPTIONS = [
   { name: "enrich_timeout", type: "number", default: 1000, doc: "ms `enrich` may take; after it the original message is sent." },
   { name: "event_map", type: "Record<string, object>", doc: "2.x: `{ \"<Medusa event>\": { event, entity, fields, properties, user_id, id_from } }` ([switchboard](switchboard.md#event_map-2x))." },
   { name: "order_completed_on", type: '"placed" | "captured"', default: "placed", doc: "2.x: `\"captured\"` sends \"Order Completed\" on `payment.captured` instead of `order.placed`." },
+  { name: "order_loader", type: '"sql" | "query"', default: "sql", check: "loader", doc: "2.x: how an event's order and its other records (fulfillment, returns, claim, exchanges) are read: `\"sql\"`, one SQL statement over Medusa's database connection, with Medusa's own totals math (used only when the tables it reads are there; on any error it logs once and uses the query graph from then on); `\"query\"`, Medusa's query graph ([Medusa 2.x](medusa-v2.md#how-the-order-is-read))." },
   { name: "backfill_orders_per_second", type: "number", default: 20, check: "positive", doc: "2.x: the most orders per second a [backfill](backfill.md) sends." },
   { name: "backfill_page_size", type: "number", default: 50, check: "positive", doc: "2.x: orders a backfill reads, sends and checkpoints at a time (at most 1000)." },
   { name: "admin_editors", type: "string[]", shown: "— (every logged-in user)", check: "emails", doc: "2.x: e-mail addresses of the users who may send a test event and start a backfill on the [Admin page](admin.md); others get it read-only." },
@@ -76,6 +77,7 @@ const CHECKS = {
   url: (v) => (/^https?:\/\/\S+$/.test(String(v)) ? null : "must be an http:// or https:// URL"),
   ms: (v) => (Number.isInteger(v) && v >= 0 ? null : "must be a whole number of ms >= 0"),
   positive: (v) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? null : "must be a number > 0"),
+  loader: (v) => (v === "sql" || v === "query" ? null : 'must be "sql" (one SQL statement, the default) or "query" (Medusa\'s query graph)'),
   emails: (v) => (v === null || (Array.isArray(v) && v.every((x) => typeof x === "string")) ? null : 'must be a list of e-mail addresses, e.g. ["owner@shop.example"]'),
 }
 

@@ -51,7 +51,7 @@ test("the core accepts each range's ends and refuses one past them, naming the o
 })
 
 test("the core reads exactly the core rows; the JS checks the others", () => {
-  const wrong = { number: "x", boolean: "x", string: 5, "string | false": 5, "string[]": "x" }
+  const wrong = { number: "x", boolean: "x", string: 5, "string | false": 5, "string[]": "x", '"sql" | "query"': "raw" }
   // Rows with neither `core` nor `check` are read (and checked) by their own code.
   for (const row of OPTIONS.filter((r) => r.core || r.check)) {
     const value = wrong[row.type]

@@ -19,6 +19,8 @@ const { switchboardFor } = require("../switchboard")
 // browser identity, traits, shopper context and consent on every call (lib/attribution.js)
 const attribution = require("./attribution")
 const customers = require("./customers")
+// the order read with one SQL statement (option order_loader, default "sql"; the query graph otherwise)
+const sqlLoader = require("./sql-loader")
 
 // What each event's Segment calls read, as data: per Medusa event, the
 // query-graph fields of each entity it loads (FIELDS below). A property that
@@ -169,6 +171,13 @@ async function readOr(ctx, read, entity, fields, filters, optional, warn) {
  */
 async function loadOrder(ctx, fields, id) {
   if (!id) throw new Error("the event carries no order id")
+  // undefined: the SQL loader cannot answer here (off, failed once, or a field it does not read)
+  const bySql = await sqlLoader.loadOrder(ctx, fields, id)
+  if (bySql !== undefined) {
+    if (!bySql) throw new Error(`order ${id} not found`)
+    ctx.source = attribution.orderSource(bySql)
+    return inOrder(bySql, LISTS.order)
+  }
   const warn = (err) =>
     ctx.logger.warn(
       `[segment] cannot load the cart, payments or customer of order ${id} (${err && err.message}); ` +
@@ -198,7 +207,67 @@ async function loadOrder(ctx, fields, id) {
   }
   if (!o) throw new Error(`order ${id} not found`)
   ctx.source = attribution.orderSource(o)
-  return o
+  return inOrder(o, LISTS.order)
+}
+
+const at = (t) => (t ? new Date(t).getTime() : 0)
+const byCreation = (a, b) => at(a && a.created_at) - at(b && b.created_at) || String(a && a.id).localeCompare(String(b && b.id))
+
+// The lists of each record whose order a property shows (products,
+// shipping_methods, coupon, the lines of a shipment, return or exchange),
+// put in one order, by created_at then id, however the record was read: the
+// query graph returns them in the order of the database's plan (Medusa sets
+// none), which can differ between two reads of the same record.
+const LISTS = {
+  order: ["items", "items.adjustments", "shipping_methods", "shipping_methods.adjustments"],
+  fulfillment: ["items", "labels"],
+  exchange: ["additional_items", "shipping_methods", "return.items"],
+  return: ["items", "shipping_methods"],
+  claim: ["claim_items", "return.items"],
+}
+
+/** Sorts the lists of `rec` at `paths` ("items", "items.adjustments": each item's) by creation; returns `rec`. */
+function inOrder(rec, paths) {
+  const sortAt = (v, [head, ...rest]) => {
+    const x = v && v[head]
+    if (Array.isArray(x)) {
+      if (rest.length) for (const el of x) sortAt(el, rest)
+      else x.sort(byCreation)
+    } else if (x && rest.length) sortAt(x, rest)
+  }
+  for (const p of paths) sortAt(rec, p.split("."))
+  return rec
+}
+
+/** The fulfillment `id` with `fields`: by SQL when that loader answers, else through the query graph. */
+async function loadFulfillment(ctx, fields, id) {
+  const bySql = await sqlLoader.loadFulfillment(ctx, fields, id)
+  const f = bySql !== undefined ? bySql : await graphOne(ctx, "fulfillment", fields, { id })
+  return f && inOrder(f, LISTS.fulfillment)
+}
+
+/**
+ * Exchanges with `fields`: the one `{ id }` or all of an order `{ order_id }`,
+ * by SQL when that loader answers, else through the query graph (an array).
+ */
+async function loadExchanges(ctx, fields, filter) {
+  let list = await sqlLoader.loadExchanges(ctx, fields, filter)
+  if (list === undefined) list = await graphAllOr(ctx, "order_exchange", fields, filter, ["return.", "shipping_methods."])
+  return list.map((ex) => inOrder(ex, LISTS.exchange))
+}
+
+/** Returns with `fields` ({ id } or { order_id }): by SQL when that loader answers, else the query graph (an array). */
+async function loadReturns(ctx, fields, filter) {
+  let list = await sqlLoader.loadReturns(ctx, fields, filter)
+  if (list === undefined) list = await graphAllOr(ctx, "return", fields, filter, ["shipping_methods."])
+  return list.map((r) => inOrder(r, LISTS.return))
+}
+
+/** The claim `id` with `fields`: by SQL when that loader answers, else the query graph. */
+async function loadClaim(ctx, fields, id) {
+  const list = await sqlLoader.loadClaims(ctx, fields, { id })
+  const c = list !== undefined ? list[0] : await graphOneOr(ctx, "order_claim", fields, { id }, ["return."])
+  return c && inOrder(c, LISTS.claim)
 }
 
 const LINKS = ["cart.", "payment_collections.", "customer."]
@@ -362,13 +431,13 @@ const EVENTS = {
   "shipment.created": {
     async calls({ id }, ctx) {
       const fields = FIELDS["shipment.created"]
-      const f = await graphOne(ctx, "fulfillment", fields.fulfillment, { id })
+      const f = await loadFulfillment(ctx, fields.fulfillment, id)
       if (!f) throw new Error(`fulfillment ${id} not found`)
       if (!f.order || !f.order.id) throw new Error(`fulfillment ${id} belongs to no order`)
       const o = await loadOrder(ctx, fields.order, f.order.id)
       const bctx = await builderCtx(ctx, o.currency_code)
       const shipped = new Set((f.items || []).map((fi) => fi.line_item_id))
-      const exchanges = await graphAllOr(ctx, "order_exchange", fields.order_exchange, { order_id: o.id }, ["return.", "shipping_methods."])
+      const exchanges = await loadExchanges(ctx, fields.order_exchange, { order_id: o.id })
       const ex = exchanges.find((e) => (e.additional_items || []).some((a) => shipped.has(a.item_id)))
       const mid = messageId("shipment.created", f.id)
       if (ex) {
@@ -396,7 +465,7 @@ const EVENTS = {
   "order.return_received": {
     async calls({ order_id, return_id }, ctx) {
       const fields = FIELDS["order.return_received"]
-      const ret = await graphOneOr(ctx, "return", fields.return, { id: return_id }, ["shipping_methods."])
+      const [ret] = await loadReturns(ctx, fields.return, { id: return_id })
       if (!ret) throw new Error(`return ${return_id} not found`)
       const o = await loadOrder(ctx, fields.order, order_id || ret.order_id)
       const bctx = await builderCtx(ctx, o.currency_code)
@@ -409,7 +478,7 @@ const EVENTS = {
   "order.claim_created": {
     async calls({ order_id, claim_id }, ctx) {
       const fields = FIELDS["order.claim_created"]
-      const claim = await graphOneOr(ctx, "order_claim", fields.order_claim, { id: claim_id }, ["return."])
+      const claim = await loadClaim(ctx, fields.order_claim, claim_id)
       if (!claim) throw new Error(`claim ${claim_id} not found`)
       const o = await loadOrder(ctx, fields.order, order_id || claim.order_id)
       const bctx = await builderCtx(ctx, o.currency_code)
@@ -432,7 +501,7 @@ const EVENTS = {
   "order.exchange_created": {
     async calls({ order_id, exchange_id }, ctx) {
       const fields = FIELDS["order.exchange_created"]
-      const found = await graphOneOr(ctx, "order_exchange", fields.order_exchange, { id: exchange_id }, ["return.", "shipping_methods."])
+      const [found] = await loadExchanges(ctx, fields.order_exchange, { id: exchange_id })
       if (!found) throw new Error(`exchange ${exchange_id} not found`)
       const ex = await withReturn(ctx, found)
       const o = await loadOrder(ctx, fields.order, order_id || ex.order_id)
@@ -449,7 +518,7 @@ const EVENTS = {
 }
 
 // Order Updated/Delivered/Refunded (payment), Return Requested, Fulfillment Created, Order Completed on capture
-Object.assign(EVENTS, lifecycle.entries({ FIELDS, loadOrder, orderFields, shippingOf, graphOne, graphOneOr, graphAll, graphAllOr, builderCtx, track, orderCompleted }))
+Object.assign(EVENTS, lifecycle.entries({ FIELDS, loadOrder, loadFulfillment, loadReturns, orderFields, shippingOf, graphOne, graphOneOr, graphAll, graphAllOr, builderCtx, track, orderCompleted }))
 // identify on customer changes, Customer Created (lib/v2/customers.js)
 Object.assign(EVENTS, customers.entries({ graphOne, graphAll }))
 

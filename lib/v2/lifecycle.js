@@ -55,7 +55,7 @@ async function orderOfPayment(h, ctx, event, paymentId) {
 /** What each received return of the order was reported as refunding (the totals of their Order Refunded). */
 async function returnCredit(h, ctx, o, bctx) {
   // with their shipping in the same query (FIELDS["payment.refunded"].return)
-  const returns = await h.graphAllOr(ctx, "return", h.FIELDS["payment.refunded"].return, { order_id: o.id }, ["shipping_methods."])
+  const returns = await h.loadReturns(ctx, h.FIELDS["payment.refunded"].return, { order_id: o.id })
   let credit = 0
   for (const r of returns.filter((x) => x.received_at)) {
     const props = order.buildRefundProperties(o, r, bctx, o, await h.shippingOf(ctx, "return", r))
@@ -73,7 +73,7 @@ async function orderRefunds(h, ctx, orderId) {
 }
 
 function entries(h) {
-  const { loadOrder, graphOne, track } = h
+  const { loadOrder, track } = h
 
   /** A fulfillment event: the fulfillment's lines, its id and tracking. */
   function fulfillmentEntry(medusaEvent, name, idOf, timeOf) {
@@ -81,7 +81,7 @@ function entries(h) {
       async calls(data, ctx) {
         const id = idOf(data)
         const fields = h.FIELDS[medusaEvent]
-        const f = await graphOne(ctx, "fulfillment", fields.fulfillment, { id })
+        const f = await h.loadFulfillment(ctx, fields.fulfillment, id)
         if (!f) throw new Error(`fulfillment ${id} not found`)
         const orderId = data.order_id || (f.order && f.order.id)
         if (!orderId) throw new Error(`fulfillment ${id} belongs to no order`)
@@ -121,7 +121,7 @@ function entries(h) {
     "order.return_requested": {
       async calls({ order_id, return_id }, ctx) {
         const fields = h.FIELDS["order.return_requested"]
-        const ret = await h.graphOneOr(ctx, "return", fields.return, { id: return_id }, ["shipping_methods."])
+        const [ret] = await h.loadReturns(ctx, fields.return, { id: return_id })
         if (!ret) throw new Error(`return ${return_id} not found`)
         const o = await loadOrder(ctx, fields.order, order_id || ret.order_id)
         const bctx = await h.builderCtx(ctx, o.currency_code)
