@@ -228,8 +228,9 @@ function cpuTicks(pid) {
  * say when its subscribers are done, and an event that sends nothing (no
  * change to report) leaves no other trace. A process that is busy but
  * starved by a loaded machine still gets several ticks in that time.
+ * `ticks`: how many are allowed (more while V8's profiler samples the process).
  */
-async function waitIdle(pid, { quietMs = 400, timeoutMs = 120000, what = "the Medusa process to be idle" } = {}) {
+async function waitIdle(pid, { quietMs = 400, ticks = 1, timeoutMs = 120000, what = "the Medusa process to be idle" } = {}) {
   const until = Date.now() + timeoutMs
   let from = cpuTicks(pid)
   let since = Date.now()
@@ -237,7 +238,7 @@ async function waitIdle(pid, { quietMs = 400, timeoutMs = 120000, what = "the Me
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
     await be.sleep(100)
     const now = cpuTicks(pid)
-    if (now - from > 1) {
+    if (now - from > ticks) {
       from = now
       since = Date.now()
     }
@@ -324,6 +325,7 @@ async function measureVariant(key, { records, dbName, events, rounds, rep, print
   })
   const out = {}
   const db = backend.dbName
+  const idle = (opts = {}) => waitIdle(backend.pid, { ticks: profileDir ? 4 : 1, ...opts })
   try {
     const api = new MedusaV2Api(backend.url, backend.publishableKey)
     for (const e of mine) {
@@ -337,7 +339,7 @@ async function measureVariant(key, { records, dbName, events, rounds, rep, print
       }
       const handled = async (what) => {
         await waitUntil(() => emitted() >= expectEvents, 120000, what)
-        await waitIdle(backend.pid, { what })
+        await idle({ what })
       }
       const rw = e.rewind
       let saved = []
@@ -371,10 +373,10 @@ async function measureVariant(key, { records, dbName, events, rounds, rep, print
         expectMessages += perRound
         const what = `round ${r + 1} of ${key} ${e.event}`
         await waitUntil(() => emitted() >= expectEvents && seg.messages.length >= expectMessages, 120000, what)
-        await waitIdle(backend.pid, { what })
+        await idle({ what })
       }
       await be.sleep(FLUSH_INTERVAL + 300) // the last batch is sent; nothing is left running
-      await waitIdle(backend.pid, { quietMs: 1000 })
+      await idle({ quietMs: 1000 })
       const after = await probe(backend, probeFile)
       const n = data.length * rounds
       const fig = {
@@ -563,6 +565,7 @@ async function run({ smoke = false, reps, print = console.log, variants, events,
   const repMs = []
   const t0 = Date.now()
   try {
+    for (const e of chosen) e.payloads(prepared.records) // every chosen event has payloads, before any variant starts
     for (let rep = 0; rep < reps; rep++) {
       const r0 = Date.now()
       // rotate the order of the variants from one repetition to the next
