@@ -347,6 +347,7 @@ async function measureVariant(key, { records, dbName, events, rounds, rep, print
         // a first round, not measured, records the state that each round then goes one change back from
         await emit()
         await handled(`the first round of ${key} ${e.event}`)
+        await settle(seg) // its messages are not the warm-up's
         saved = rw.snapshot({ db, records })
       }
       const rewind = () => rw && rw.apply({ db, records, base, saved })
