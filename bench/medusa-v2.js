@@ -203,8 +203,10 @@ async function waitUntil(check, timeoutMs, what) {
   }
 }
 
-async function probe(backend, file) {
+/** The probe's figures; `gc`: a full garbage collection first (the start of a measured window). */
+async function probe(backend, file, { gc = false } = {}) {
   fs.rmSync(file, { force: true })
+  if (gc) fs.writeFileSync(`${file}.gc`, "")
   process.kill(backend.pid, "SIGUSR2")
   await waitUntil(() => fs.existsSync(file) && fs.statSync(file).size > 0, 20000, "the probe")
   return JSON.parse(fs.readFileSync(file, "utf8"))
@@ -367,7 +369,8 @@ async function measureVariant(key, { records, dbName, events, rounds, rep, print
       if (failed.length) throw new Error(`${key} ${e.event}: the plugin failed on the bench's payloads:\n${failed.slice(0, 3).join("\n")}`)
       const perRound = seg.messages.length - m0
       let expectMessages = seg.messages.length
-      const before = await probe(backend, probeFile)
+      // a full GC first: the garbage of Medusa's start or of earlier events is not collected inside this window
+      const before = await probe(backend, probeFile, { gc: true })
       for (let r = 0; r < rounds; r++) {
         rewind()
         await emit()
@@ -402,6 +405,7 @@ async function measureVariant(key, { records, dbName, events, rounds, rep, print
     await seg.close()
     fs.rmSync(probeFile, { force: true })
     fs.rmSync(`${probeFile}.cpuprofile`, { force: true })
+    fs.rmSync(`${probeFile}.gc`, { force: true })
   }
 }
 
