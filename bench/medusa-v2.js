@@ -330,6 +330,13 @@ async function measureVariant(key, { records, dbName, events, rounds, rep, print
   const idle = (opts = {}) => waitIdle(backend.pid, { ticks: profileDir ? 4 : 1, ...opts })
   try {
     const api = new MedusaV2Api(backend.url, backend.publishableKey)
+    // One full GC once Medusa has started, before any event: else the first
+    // collection of its start-up garbage (about 0.9 s of CPU) lands in
+    // whichever event's window is open then. Not before every window: a full
+    // GC there made ours cost 10-30 ms more per event (what it drops, the
+    // next events build again), the floor about 2 ms.
+    await idle({ quietMs: 1000 })
+    await probe(backend, probeFile, { gc: true })
     for (const e of mine) {
       const base = e.payloads(records)
       const data = Array.from({ length: Math.max(PER_ROUND, base.length) }, (_, i) => base[i % base.length])
@@ -369,8 +376,7 @@ async function measureVariant(key, { records, dbName, events, rounds, rep, print
       if (failed.length) throw new Error(`${key} ${e.event}: the plugin failed on the bench's payloads:\n${failed.slice(0, 3).join("\n")}`)
       const perRound = seg.messages.length - m0
       let expectMessages = seg.messages.length
-      // a full GC first: the garbage of Medusa's start or of earlier events is not collected inside this window
-      const before = await probe(backend, probeFile, { gc: true })
+      const before = await probe(backend, probeFile)
       for (let r = 0; r < rounds; r++) {
         rewind()
         await emit()
