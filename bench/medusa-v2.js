@@ -203,10 +203,8 @@ async function waitUntil(check, timeoutMs, what) {
   }
 }
 
-/** The probe's figures; `gc`: a full garbage collection first (the start of a measured window). */
-async function probe(backend, file, { gc = false } = {}) {
+async function probe(backend, file) {
   fs.rmSync(file, { force: true })
-  if (gc) fs.writeFileSync(`${file}.gc`, "")
   process.kill(backend.pid, "SIGUSR2")
   await waitUntil(() => fs.existsSync(file) && fs.statSync(file).size > 0, 20000, "the probe")
   return JSON.parse(fs.readFileSync(file, "utf8"))
@@ -330,13 +328,6 @@ async function measureVariant(key, { records, dbName, events, rounds, rep, print
   const idle = (opts = {}) => waitIdle(backend.pid, { ticks: profileDir ? 4 : 1, ...opts })
   try {
     const api = new MedusaV2Api(backend.url, backend.publishableKey)
-    // One full GC once Medusa has started, before any event: else the first
-    // collection of its start-up garbage (about 0.9 s of CPU) lands in
-    // whichever event's window is open then. Not before every window: a full
-    // GC there made ours cost 10-30 ms more per event (what it drops, the
-    // next events build again), the floor about 2 ms.
-    await idle({ quietMs: 1000 })
-    await probe(backend, probeFile, { gc: true })
     for (const e of mine) {
       const base = e.payloads(records)
       const data = Array.from({ length: Math.max(PER_ROUND, base.length) }, (_, i) => base[i % base.length])
@@ -411,7 +402,6 @@ async function measureVariant(key, { records, dbName, events, rounds, rep, print
     await seg.close()
     fs.rmSync(probeFile, { force: true })
     fs.rmSync(`${probeFile}.cpuprofile`, { force: true })
-    fs.rmSync(`${probeFile}.gc`, { force: true })
   }
 }
 
@@ -579,10 +569,15 @@ async function run({ smoke = false, reps, print = console.log, variants, events,
     for (const e of chosen) e.payloads(prepared.records) // every chosen event has payloads, before any variant starts
     for (let rep = 0; rep < reps; rep++) {
       const r0 = Date.now()
-      // rotate the order of the variants from one repetition to the next
+      // rotate the order of the variants from one repetition to the next, and
+      // the events' (by a share of the list): something that happens at some
+      // time into a Medusa process's life (seen: about 0.9 s of CPU once, a
+      // minute or so after start, in the floor too) then falls on other events
       const order = keys.map((_, i) => keys[(i + rep) % keys.length])
+      const shift = Math.floor((rep * chosen.length) / reps)
+      const evOrder = chosen.map((_, i) => chosen[(i + shift) % chosen.length])
       for (const k of order) {
-        const got = await measureVariant(k, { records: prepared.records, dbName: prepared.dbName, events: chosen, rounds, rep, print, rates, profileDir: cpuProf })
+        const got = await measureVariant(k, { records: prepared.records, dbName: prepared.dbName, events: evOrder, rounds, rep, print, rates, profileDir: cpuProf })
         for (const [event, fig] of Object.entries(got)) runs[event][k].push(fig)
       }
       repMs.push(Date.now() - r0)

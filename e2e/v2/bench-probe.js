@@ -1,7 +1,6 @@
 // Preloaded into the bench's Medusa process (E2E_PROBE_FILE set): on SIGUSR2
 // writes this process's CPU time and the event-loop delay histogram since the
-// last SIGUSR2 to $E2E_PROBE_FILE, then resets the histogram; when the file
-// $E2E_PROBE_FILE.gc is there, a full garbage collection runs first.
+// last SIGUSR2 to $E2E_PROBE_FILE, then resets the histogram.
 // With E2E_PROBE_PROFILE=1 it also profiles the JS thread between two
 // SIGUSR2s (V8's sampling profiler, 500 µs) and writes that window's profile
 // to $E2E_PROBE_FILE.cpuprofile first: the profile covers exactly the
@@ -42,27 +41,11 @@ function profiler() {
   }
 }
 
-/** A full garbage collection, when V8 lets this process ask for one. */
-function fullGc() {
-  try {
-    require("node:v8").setFlagsFromString("--expose-gc")
-    require("node:vm").runInNewContext("gc")()
-  } catch {}
-}
-
 if (process.env.E2E_PROBE_FILE) {
   const h = monitorEventLoopDelay({ resolution: 10 })
   h.enable()
   let prof = null
   process.on("SIGUSR2", () => {
-    // $E2E_PROBE_FILE.gc (the start of a window): collect first, so the
-    // garbage of what ran before (Medusa's start, a warm-up) is not collected,
-    // and counted, inside the window
-    const gcFile = `${process.env.E2E_PROBE_FILE}.gc`
-    if (fs.existsSync(gcFile)) {
-      fs.rmSync(gcFile, { force: true })
-      fullGc()
-    }
     const cpu = process.cpuUsage()
     const ms = (ns) => ns / 1e6
     const out = {
