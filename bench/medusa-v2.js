@@ -7,22 +7,35 @@
 // @segment/analytics-node; our own equivalent of the guide's code lives in
 // e2e/v2/src/{modules/segment-docs,workflows,subscribers/docs-order-placed.js}).
 //
-// Method. One backend (e2e/v2, event-bus-local, no integration) runs the e2e
-// story through the Store and Admin APIs (an order shipped and part
-// returned, one cancelled, one claimed, one exchanged and its new item
-// shipped) plus a few fresh orders; its database is kept. Each variant then
-// gets a fresh backend on a copy of that database, so every variant handles
-// the same records. Per event: one warm-up round (every payload handled and
-// delivered), then ROUNDS rounds re-emitting the event for the same records
-// (a bench-only admin route), while a probe preloaded into Medusa
+// Method. One backend (e2e/v2, event-bus-local, no integration, the
+// plugin's tables migrated) runs the e2e story through the Store and Admin
+// APIs (an order shipped and part returned, one cancelled, one claimed, one
+// exchanged and its new item shipped), a few fresh orders, and what the
+// chosen events need (e2e/v2/bench-records.js: payments captured and
+// refunded, deliveries, a requested return, an order edit, customers signed
+// up, edited and deleted, guest carts transferred, open carts); its database
+// is kept. Each variant then gets a fresh backend on a copy of that database,
+// so every variant handles the same records. Per event: one warm-up round
+// (every payload handled and delivered; the messages per event are counted
+// there), then ROUNDS rounds re-emitting the event with the payloads Medusa
+// emitted for those records (a bench-only admin route), each round waiting
+// until the Medusa process is idle again, while a probe preloaded into Medusa
 // (e2e/v2/bench-probe.js) reads the process's CPU time and event-loop delay
-// between the first and the last round. cpu_ms = Medusa process CPU ms per
-// event (all threads; the floor is not subtracted), p99_ms = event-loop delay
-// p99 over that window. Variants rotate from one repetition to the next;
-// medians with the min–max over repetitions.
+// between the first and the last round. Where the plugin keeps state (the
+// funnel's carts, the last identify of a customer), that state is set one
+// change back before each round, so each event does the work of a real one.
+// cpu_ms = Medusa process CPU ms per event (all threads; the floor is not
+// subtracted), p99_ms = event-loop delay p99 over that window. Variants
+// rotate from one repetition to the next; medians with the min–max over
+// repetitions.
 //
-//   node bench/medusa-v2.js [--smoke] [--reps N] [--json FILE] [--variants none,ours,guide,ours_off]
-//                           [--events order.placed,...] [--cpu-prof DIR]
+//   node bench/medusa-v2.js [--smoke] [--reps N] [--json FILE] [--events order.placed,...]
+//                           [--variants none,ours,guide,ours_funnel,ours_captured,ours_off] [--cpu-prof DIR]
+// Variants: none (the floor), ours (default options), guide (order.placed),
+// ours_funnel (events: { funnel: true }; the funnel's events and order.placed),
+// ours_captured (order_completed_on: "captured"; payment.captured), ours_off
+// (enabled: false; only when asked for). --smoke: 2 rounds, the first six
+// events unless --events names others.
 //   (also: npm run bench -- --medusa-v2)
 // --cpu-prof DIR: also profiles the JS thread over each measured window
 // (V8 sampling profiler, 500 µs) and writes DIR/<variant>-<event>-<rep>.cpuprofile
@@ -37,6 +50,8 @@ const path = require("node:path")
 const be = require("../e2e/backend")
 const v2 = require("../e2e/v2/backend")
 const { MedusaV2Api, runStory } = require("../e2e/v2/scenario")
+const { LifecycleApi } = require("../e2e/v2/lifecycle-scenario")
+const benchRecords = require("../e2e/v2/bench-records")
 const { startSegmentServer } = require("../__tests__/support/segment-server")
 const { startRateServer } = require("../e2e/rate-server")
 const { partsTable } = require("./profile-summary")
@@ -45,37 +60,142 @@ const WRITE_KEY = "BenchWriteKey0123456789abcdefXYZ"
 const FLUSH_AT = 15
 const FLUSH_INTERVAL = 1000
 
+// What makes a re-emitted event do the work of a real one where the plugin
+// keeps state: run from this process (psql, not in the Medusa process's CPU)
+// before every emit. Without them a re-emitted cart or customer event would
+// find nothing new and send nothing. The tables are there in every variant
+// (the records' database is migrated with the plugin); the rows only where
+// the plugin ran.
+const quoted = (ids) => ids.map((id) => `'${String(id).replace(/'/g, "''")}'`).join(", ")
+
 /**
- * The events measured, with their payloads from the stored records: one row
- * per subscriber the package ships (add a row when one is added, and the
- * event to e2e/v2/src/subscribers/e2e-event-log.js). `guide`: the guide has a
- * pattern for this event. Payloads are repeated up to PER_ROUND per round.
+ * The funnel's recorded state of `carts(records)` (segment_cart_state), one
+ * change back: `change(state)` gives the state before the change the event
+ * is to report; no `change`: the state is deleted (the cart is seen for the
+ * first time). `snapshot` reads the states once, after a first, unmeasured
+ * round has recorded them.
+ */
+function funnelRewind(carts, change) {
+  const rewind = { carts }
+  if (!change) {
+    rewind.apply = ({ db, records }) => be.psql(`DELETE FROM segment_cart_state WHERE id IN (${quoted(carts(records))})`, db)
+    return rewind
+  }
+  rewind.snapshot = ({ db, records }) =>
+    JSON.parse(be.psql(`SELECT coalesce(json_agg(json_build_object('id', id, 'state', state)), '[]') FROM segment_cart_state WHERE id IN (${quoted(carts(records))})`, db))
+  rewind.apply = ({ db, saved }) => {
+    if (!saved.length) return
+    const rows = JSON.stringify(saved.map(({ id, state }) => ({ id, state: change(state) }))).replace(/'/g, "''")
+    be.psql(`UPDATE segment_cart_state s SET state = x.state FROM jsonb_to_recordset('${rows}'::jsonb) AS x(id text, state jsonb) WHERE s.id = x.id`, db)
+  }
+  return rewind
+}
+
+/** The last identify of the payloads' customers (segment_identify_state): "forget" (never identified) or "changed" (other traits). */
+function identifyRewind(how) {
+  const sql = {
+    forget: (ids) => `DELETE FROM segment_identify_state WHERE customer_id IN (${ids}) AND NOT stopped`,
+    changed: (ids) => `UPDATE segment_identify_state SET traits_hash = 'bench-rewound' WHERE customer_id IN (${ids}) AND NOT stopped`,
+  }[how]
+  return { apply: ({ db, base }) => be.psql(sql(quoted(base.map((d) => d.id))), db) }
+}
+
+/** The cart's state without its last line: the event reports one Product Added. */
+function withoutLastLine(state) {
+  const keys = Object.keys(state.items || {}).sort()
+  const items = { ...state.items }
+  delete items[keys[keys.length - 1]]
+  return { ...state, items }
+}
+
+/**
+ * The events measured, with their payloads from the records: one row per
+ * event a subscriber the package ships handles (add a row when one is added,
+ * and the event to e2e/v2/src/subscribers/e2e-event-log.js). `guide`: the
+ * guide has a pattern for this event; `funnel`: the funnel subscriber (opt-in)
+ * handles it too; `needs`: the part of the records it needs
+ * (e2e/v2/bench-records.js); `smoke`: in the --smoke run; `rewind`: see
+ * above. Payloads are repeated up to PER_ROUND per round. `r.logged(event)`:
+ * the distinct payloads Medusa emitted for `event` while the records were made.
  */
 const EVENTS = [
-  { event: "order.placed", guide: true, payloads: (s) => [...Object.values(s.orders), ...s.extra].map((o) => ({ id: o.id })) },
+  { event: "order.placed", guide: true, funnel: true, smoke: true, payloads: (r) => [...Object.values(r.orders), ...r.extra].map((o) => ({ id: o.id })) },
   {
     event: "shipment.created",
-    payloads: (s) => [s.orders.A.fulfillment_id, s.orders.C.fulfillment_id, s.orders.D.fulfillment_id, s.orders.D.exchange_fulfillment_id].map((id) => ({ id })),
+    smoke: true,
+    payloads: (r) => [r.orders.A.fulfillment_id, r.orders.C.fulfillment_id, r.orders.D.fulfillment_id, r.orders.D.exchange_fulfillment_id].map((id) => ({ id })),
   },
-  { event: "order.canceled", payloads: (s) => [{ id: s.orders.B.id }] },
-  { event: "order.return_received", payloads: (s) => [{ order_id: s.orders.A.id, return_id: s.orders.A.return_id }] },
-  { event: "order.claim_created", payloads: (s) => [{ order_id: s.orders.C.id, claim_id: s.orders.C.claim_id }] },
-  { event: "order.exchange_created", payloads: (s) => [{ order_id: s.orders.D.id, exchange_id: s.orders.D.exchange_id }] },
+  { event: "order.canceled", smoke: true, payloads: (r) => [{ id: r.orders.B.id }] },
+  { event: "order.return_received", smoke: true, payloads: (r) => [{ order_id: r.orders.A.id, return_id: r.orders.A.return_id }] },
+  { event: "order.claim_created", smoke: true, payloads: (r) => [{ order_id: r.orders.C.id, claim_id: r.orders.C.claim_id }] },
+  { event: "order.exchange_created", smoke: true, payloads: (r) => [{ order_id: r.orders.D.id, exchange_id: r.orders.D.exchange_id }] },
+  // lib/v2/lifecycle.js
+  { event: "order.updated", needs: "lifecycle", payloads: (r) => r.logged("order.updated") },
+  { event: "order-edit.confirmed", needs: "lifecycle", payloads: (r) => r.logged("order-edit.confirmed") },
+  { event: "order.return_requested", needs: "lifecycle", payloads: (r) => r.logged("order.return_requested") },
+  { event: "order.fulfillment_created", needs: "lifecycle", payloads: (r) => r.logged("order.fulfillment_created") },
+  { event: "delivery.created", needs: "lifecycle", payloads: (r) => r.logged("delivery.created") },
+  // ours: does nothing with order_completed_on "placed" (the default); ours_captured: Order Completed
+  { event: "payment.captured", needs: "lifecycle", payloads: (r) => r.logged("payment.captured") },
+  { event: "payment.refunded", needs: "lifecycle", payloads: (r) => r.logged("payment.refunded") },
+  // lib/v2/customers.js: every event finds traits it has not sent (a new or changed customer)
+  { event: "customer.created", needs: "customers", payloads: (r) => r.logged("customer.created", (d) => r.customers.kept.includes(d.id)), rewind: identifyRewind("forget") },
+  { event: "customer.updated", needs: "customers", payloads: (r) => r.logged("customer.updated", (d) => r.customers.kept.includes(d.id)), rewind: identifyRewind("changed") },
+  { event: "customer.deleted", needs: "customers", payloads: (r) => r.logged("customer.deleted", (d) => r.customers.deleted.includes(d.id)) },
+  // lib/v2/attribution.js
+  { event: "cart.customer_transferred", needs: "transfers", payloads: (r) => r.logged("cart.customer_transferred") },
+  // lib/v2/funnel.js (ours_funnel): each event reports one change, as in a shopper's session
+  {
+    event: "cart.created",
+    funnel: true,
+    needs: "carts",
+    payloads: (r) => r.logged("cart.created", (d) => r.carts.items.includes(d.id)),
+    rewind: funnelRewind((r) => r.carts.items), // first sight of a cart of two lines: 2 Product Added
+  },
+  {
+    event: "cart.updated",
+    funnel: true,
+    needs: "carts",
+    payloads: (r) => r.logged("cart.updated", (d) => r.carts.items.includes(d.id)),
+    rewind: funnelRewind((r) => r.carts.items, withoutLastLine), // a line added
+  },
+  {
+    event: "segment.cart-promotions-updated",
+    funnel: true,
+    needs: "carts",
+    payloads: (r) => r.carts.checkout.map((c) => ({ id: c.cart_id })),
+    rewind: funnelRewind((r) => r.carts.checkout.map((c) => c.cart_id), (s) => ({ ...s, coupons: {} })), // a code applied
+  },
+  {
+    event: "segment.payment-session-created",
+    funnel: true,
+    needs: "carts",
+    payloads: (r) => r.carts.checkout.map((c) => ({ id: c.payment_collection_id })),
+    // the payment step done: Checkout Step Completed + Payment Info Entered
+    rewind: funnelRewind((r) => r.carts.checkout.map((c) => c.cart_id), (s) => ({ ...s, payment: [], steps: (s.steps || []).filter((n) => n !== 3) })),
+  },
 ]
 const PER_ROUND = 4
 
 /**
- * What runs in the Medusa process. "ours_off" (not in the default set):
- * ours with `enabled: false`: loads and builds every call, the client drops them.
+ * What runs in the Medusa process; `only`: the events a variant is measured
+ * on (its backend is not started when none is chosen). Not in the default
+ * set: "ours_off", ours with `enabled: false` (loads and builds every call,
+ * the client drops them).
  */
 const VARIANTS = {
   none: { mode: "none" },
-  ours: { mode: "plugin", sends: true },
+  ours: { mode: "plugin" },
+  guide: { mode: "docs", only: (e) => e.guide },
+  // the funnel switched on: its subscriber and, on order.placed, the order subscriber too
+  ours_funnel: { mode: "plugin", options: { events: { funnel: true } }, only: (e) => e.funnel },
+  // Order Completed sent on payment capture instead of order.placed
+  ours_captured: { mode: "plugin", options: { order_completed_on: "captured" }, only: (e) => e.event === "payment.captured" },
   ours_off: { mode: "plugin", options: { enabled: false } },
   // ours reading the order through the query graph instead of one SQL statement (option order_loader)
-  ours_query: { mode: "plugin", sends: true, options: { order_loader: "query" } },
-  guide: { mode: "docs", sends: true, only: (e) => e.guide },
+  ours_query: { mode: "plugin", options: { order_loader: "query" } },
 }
+const DEFAULT_VARIANTS = ["none", "ours", "guide", "ours_funnel", "ours_captured"]
 
 async function waitUntil(check, timeoutMs, what) {
   const until = Date.now() + timeoutMs
@@ -97,35 +217,102 @@ function probeEnv(probeFile, profile) {
   return { E2E_PROBE_FILE: probeFile, E2E_PROBE_PROFILE: profile ? "1" : "0", NODE_OPTIONS: `${req("loopback.js")} ${req("v2/bench-probe.js")}` }
 }
 
-/** The records every variant works on: the e2e story and a few fresh orders, in a kept database. */
-async function prepareRecords({ print, extraOrders }) {
-  const backend = await v2.startBackend({ mode: "none", eventBus: "local", keepDatabase: true })
+/** CPU ticks (10 ms) the process has used, all threads, read from outside it (/proc). */
+function cpuTicks(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return Number(f[11]) + Number(f[12])
+}
+
+/**
+ * Waits until the Medusa process has used at most one tick of CPU over
+ * `quietMs`: what it was handling is done. Medusa's local event bus does not
+ * say when its subscribers are done, and an event that sends nothing (no
+ * change to report) leaves no other trace. A process that is busy but
+ * starved by a loaded machine still gets several ticks in that time.
+ * `ticks`: how many are allowed (more while V8's profiler samples the process).
+ */
+async function waitIdle(pid, { quietMs = 400, ticks = 1, timeoutMs = 120000, what = "the Medusa process to be idle" } = {}) {
+  const until = Date.now() + timeoutMs
+  let from = cpuTicks(pid)
+  let since = Date.now()
+  while (Date.now() - since < quietMs) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await be.sleep(100)
+    const now = cpuTicks(pid)
+    if (now - from > ticks) {
+      from = now
+      since = Date.now()
+    }
+  }
+}
+
+/** Which parts of the records the events need (e2e/v2/bench-records.js). */
+const partsFor = (events) => new Set(events.map((e) => e.needs).filter(Boolean))
+
+/**
+ * The records every variant works on, in a kept database migrated with the
+ * plugin (its state tables; nothing else reads them): the e2e story, a few
+ * fresh orders, and the parts of e2e/v2/bench-records.js the chosen events
+ * need. `logged(event, keep)`: the distinct payloads Medusa emitted for that
+ * event meanwhile (throws when there is none).
+ */
+async function prepareRecords({ print, extraOrders, parts }) {
+  const backend = await v2.startBackend({ mode: "none", eventBus: "local", keepDatabase: true, migrate: true })
   try {
-    const api = new MedusaV2Api(backend.url, backend.publishableKey)
-    const story = await runStory(api, { currencies: ["eur", "usd"], tag: "bench" })
-    const { token } = await api.registerCustomer({ email: "bench@e2e.test" })
-    story.extra = []
+    const api = new LifecycleApi(backend.url, backend.publishableKey)
+    const tag = "bench"
+    const r = await runStory(api, { currencies: ["eur", "usd"], tag })
+    const bench = await api.registerCustomer({ email: "bench@e2e.test" })
+    r.extra = []
     for (let i = 0; i < extraOrders; i++) {
       const items = [{ sku: "TSHIRT-BLACK-M", quantity: 1 + (i % 3) }, { sku: "HOODIE-GREY-M", quantity: 1 }]
-      story.extra.push(await api.placeOrder({ currency: i % 2 ? "usd" : "eur", token, items }))
+      r.extra.push(await api.placeOrder({ currency: i % 2 ? "usd" : "eur", token: bench.token, items }))
     }
-    print(`  records: ${Object.keys(story.orders).length} story orders (shipped + returned, cancelled, claimed, exchanged) and ${extraOrders} fresh orders`)
-    return { story, dbName: backend.dbName }
+    const made = [`${Object.keys(r.orders).length} story orders (shipped + returned, cancelled, claimed, exchanged) and ${extraOrders} fresh orders`]
+    if (parts.has("lifecycle")) {
+      r.lifecycle = await benchRecords.lifecycle(api, r, { tag })
+      made.push("4 orders through capture, fulfilment, shipment, delivery, refund, a requested return, an order edit")
+    }
+    if (parts.has("customers")) {
+      r.customers = await benchRecords.customers(api, bench, { tag })
+      made.push(`${r.customers.kept.length} customers signed up and edited, ${r.customers.deleted.length} deleted`)
+    }
+    if (parts.has("transfers")) {
+      r.transfers = await benchRecords.transfers(api, bench.token, { tag })
+      made.push(`${r.transfers.length} guest carts transferred to a customer`)
+    }
+    if (parts.has("carts")) {
+      r.carts = await benchRecords.carts(api, { tag })
+      made.push(`${r.carts.items.length} open carts of two lines, ${r.carts.checkout.length} at the payment step with a promotion code`)
+    }
+    await waitIdle(backend.pid, { quietMs: 1000, what: "the records' last events" })
+    const log = backend.events()
+    r.logged = (event, keep = () => true) => {
+      const seen = new Map()
+      for (const e of log) if (e.event === event && keep(e.data)) seen.set(JSON.stringify(e.data), e.data)
+      if (!seen.size) throw new Error(`the records' event log has no ${event} to re-emit`)
+      return [...seen.values()]
+    }
+    print(`  records: ${made.join("; ")}`)
+    return { records: r, dbName: backend.dbName }
   } finally {
     await backend.stop()
   }
 }
 
-/** One variant on a fresh backend: every event of `events`, measured. */
-async function measureVariant(key, { records, events, rounds, rep, print, rates, profileDir }) {
+/** One variant on a fresh backend: every event of `events` it applies to, measured. */
+async function measureVariant(key, { records, dbName, events, rounds, rep, print, rates, profileDir }) {
   const variant = VARIANTS[key]
+  const mine = events.filter((e) => !variant.only || variant.only(e))
+  if (!mine.length) return {}
   const seg = await startSegmentServer({ port: 0, keepBodies: false })
   const probeFile = path.join(be.ROOT, ".tmp", `bench-v2-probe-${process.pid}.json`)
   fs.mkdirSync(path.dirname(probeFile), { recursive: true })
   const backend = await v2.startBackend({
     mode: variant.mode,
     eventBus: "local",
-    fromDatabase: records.dbName,
+    fromDatabase: dbName,
     segmentOptions: {
       write_key: WRITE_KEY,
       host: seg.url,
@@ -139,38 +326,69 @@ async function measureVariant(key, { records, events, rounds, rep, print, rates,
     env: probeEnv(probeFile, Boolean(profileDir)),
   })
   const out = {}
+  const db = backend.dbName
+  const idle = (opts = {}) => waitIdle(backend.pid, { ticks: profileDir ? 4 : 1, ...opts })
   try {
     const api = new MedusaV2Api(backend.url, backend.publishableKey)
-    for (const e of events) {
-      if (variant.only && !variant.only(e)) continue
-      const base = e.payloads(records.story)
+    for (const e of mine) {
+      const base = e.payloads(records)
       const data = Array.from({ length: Math.max(PER_ROUND, base.length) }, (_, i) => base[i % base.length])
       const emitted = () => backend.events().filter((x) => x.event === e.event).length
+      let expectEvents = emitted()
+      const emit = async () => {
+        await api.admin("POST", "/bench/emit", { event: e.event, data })
+        expectEvents += data.length
+      }
+      const handled = async (what) => {
+        await waitUntil(() => emitted() >= expectEvents, 120000, what)
+        await idle({ what })
+      }
+      const rw = e.rewind
+      let saved = []
+      if (rw && rw.snapshot) {
+        // a first round, not measured, records the state that each round then goes one change back from
+        await emit()
+        await handled(`the first round of ${key} ${e.event}`)
+        await settle(seg) // its messages are not the warm-up's
+        saved = rw.snapshot({ db, records })
+      }
+      const rewind = () => rw && rw.apply({ db, records, base, saved })
       // warm-up: every payload handled, its messages delivered (how many: counted, not assumed)
-      let expectEvents = emitted() + data.length
+      const logFrom = backend.logs().length
+      rewind()
       const m0 = seg.messages.length
-      await api.admin("POST", "/bench/emit", { event: e.event, data })
-      await waitUntil(() => emitted() >= expectEvents, 120000, `warm-up of ${key} ${e.event}`)
-      await settle(seg, variant.sends, m0)
+      await emit()
+      await handled(`the warm-up of ${key} ${e.event}`)
+      await settle(seg)
+      // a payload the plugin cannot handle would measure its error path: stop instead
+      const failed = backend
+        .logs()
+        .slice(logFrom)
+        .split("\n")
+        .filter((l) => l.includes("[segment] cannot track"))
+      if (failed.length) throw new Error(`${key} ${e.event}: the plugin failed on the bench's payloads:\n${failed.slice(0, 3).join("\n")}`)
       const perRound = seg.messages.length - m0
       let expectMessages = seg.messages.length
       const before = await probe(backend, probeFile)
       for (let r = 0; r < rounds; r++) {
-        await api.admin("POST", "/bench/emit", { event: e.event, data })
-        expectEvents += data.length
+        rewind()
+        await emit()
         expectMessages += perRound
-        await waitUntil(() => emitted() >= expectEvents && seg.messages.length >= expectMessages, 120000, `round ${r + 1} of ${key} ${e.event}`)
+        const what = `round ${r + 1} of ${key} ${e.event}`
+        await waitUntil(() => emitted() >= expectEvents && seg.messages.length >= expectMessages, 120000, what)
+        await idle({ what })
       }
       await be.sleep(FLUSH_INTERVAL + 300) // the last batch is sent; nothing is left running
+      await idle({ quietMs: 1000 })
       const after = await probe(backend, probeFile)
-      const handled = data.length * rounds
+      const n = data.length * rounds
       const fig = {
-        cpu_ms: (after.cpu_ms - before.cpu_ms) / handled,
+        cpu_ms: (after.cpu_ms - before.cpu_ms) / n,
         p99_ms: after.eld.p99,
         max_ms: after.eld.max,
-        native_ms: (((after.threads || {})["segment-rs"] || 0) - ((before.threads || {})["segment-rs"] || 0)) / handled,
+        native_ms: (((after.threads || {})["segment-rs"] || 0) - ((before.threads || {})["segment-rs"] || 0)) / n,
         messages_per_event: perRound / data.length,
-        handled,
+        handled: n,
       }
       if (profileDir) {
         const file = path.join(profileDir, `${key}-${e.event}-${rep}.cpuprofile`)
@@ -178,7 +396,7 @@ async function measureVariant(key, { records, events, rounds, rep, print, rates,
         fig.profile = file
       }
       out[e.event] = fig
-      print(`  ${key} ${e.event}: ${handled} handled, ${fig.cpu_ms.toFixed(2)} CPU ms each, event-loop p99 ${fig.p99_ms.toFixed(1)} ms, ${fig.messages_per_event} Segment message(s) per event`)
+      print(`  ${key} ${e.event}: ${n} handled, ${fig.cpu_ms.toFixed(2)} CPU ms each, event-loop p99 ${fig.p99_ms.toFixed(1)} ms, ${+fig.messages_per_event.toFixed(2)} Segment message(s) per event`)
     }
     return out
   } finally {
@@ -189,12 +407,8 @@ async function measureVariant(key, { records, events, rounds, rep, print, rates,
   }
 }
 
-/**
- * Waits until the variant's messages are in: at least one when it sends
- * (`from`: the count before), then none new for a flush interval and a bit.
- */
-async function settle(seg, sends, from) {
-  if (sends) await waitUntil(() => seg.messages.length > from, 120000, "the first Segment message")
+/** Waits until the messages are in: none new for a flush interval and a bit. */
+async function settle(seg) {
   let n = -1
   while (n !== seg.messages.length) {
     n = seg.messages.length
@@ -291,16 +505,26 @@ function printTable(sum, reps, print) {
     const gc = g && g.cpu_ms - fl.cpu_ms
     const op = o && o.p99_ms - fl.p99_ms
     const gp = g && g.p99_ms - fl.p99_ms
-    print(`| ${event} | ${f(fl.cpu_ms)}${range(fl.detail.cpu_ms_range, 0)} / ${f(fl.p99_ms)} | ${above(o, fl)} | ${above(g, fl)} | ${ratio(oc, gc)} | ${p99(o, fl)} | ${p99(g, fl)} | ${ratio(op, gp)} | ${o ? o.detail.messages_per_event : ""} |`)
-    if (v.ours_off) print(`| ${event}, ours with enabled: false | | ${above(v.ours_off, fl)} | | | ${p99(v.ours_off, fl)} | | | |`)
-    if (v.ours_query) print(`| ${event}, ours with order_loader: "query" | | ${above(v.ours_query, fl)} | | ${ratio(v.ours_query.cpu_ms - fl.cpu_ms, gc)} | ${p99(v.ours_query, fl)} | | | |`)
+    print(`| ${event} | ${f(fl.cpu_ms)}${range(fl.detail.cpu_ms_range, 0)} / ${f(fl.p99_ms)} | ${above(o, fl)} | ${above(g, fl)} | ${ratio(oc, gc)} | ${p99(o, fl)} | ${p99(g, fl)} | ${ratio(op, gp)} | ${messages(o)} |`)
+    for (const [key, what] of Object.entries(OTHER_OURS)) {
+      if (v[key]) print(`| ${event}, ours ${what} | | ${above(v[key], fl)} | | | ${p99(v[key], fl)} | | | ${messages(v[key])} |`)
+    }
   }
 }
+
+/** The variants of ours beside the default, as the table names them. */
+const OTHER_OURS = {
+  ours_funnel: "with the funnel on",
+  ours_captured: 'with order_completed_on: "captured"',
+  ours_query: 'with order_loader: "query"',
+  ours_off: "with enabled: false",
+}
+const messages = (v) => (v ? String(+v.detail.messages_per_event.toFixed(2)) : "")
 
 function printProfiles(runs, print) {
   for (const [event, byVariant] of Object.entries(runs)) {
     const floor = (byVariant.none || [])[0]
-    for (const key of ["ours", "guide", "ours_off"]) {
+    for (const key of ["ours", "guide", ...Object.keys(OTHER_OURS)]) {
       const run = (byVariant[key] || [])[0]
       if (!run || !run.profile || !floor || !floor.profile) continue
       const load = (p) => JSON.parse(fs.readFileSync(p, "utf8"))
@@ -326,27 +550,50 @@ async function run({ smoke = false, reps, print = console.log, variants, events,
   }
   const rounds = smoke ? 2 : 10
   reps = reps || (smoke ? 1 : 2)
-  const keys = variants || ["none", "ours", "guide"]
+  const keys = variants || DEFAULT_VARIANTS
   for (const k of keys) if (!VARIANTS[k]) throw new Error(`--variants: unknown variant ${k} (known: ${Object.keys(VARIANTS).join(", ")})`)
-  const chosen = events ? EVENTS.filter((e) => events.includes(e.event)) : EVENTS
+  for (const name of events || []) {
+    if (!EVENTS.some((e) => e.event === name)) throw new Error(`--events: unknown event ${name} (known: ${EVENTS.map((e) => e.event).join(", ")})`)
+  }
+  // --smoke: the first six events unless --events says otherwise (the others need records that take minutes)
+  const chosen = events ? EVENTS.filter((e) => events.includes(e.event)) : EVENTS.filter((e) => !smoke || e.smoke)
   if (cpuProf) fs.mkdirSync(cpuProf, { recursive: true })
   const rates = await startRateServer({ rates: { USD: 1.1 } })
-  const records = await prepareRecords({ print, extraOrders: smoke ? 2 : 4 })
+  const t00 = Date.now()
+  let prepared
+  try {
+    prepared = await prepareRecords({ print, extraOrders: smoke ? 2 : 4, parts: partsFor(chosen) })
+  } catch (err) {
+    await rates.close()
+    throw err
+  }
+  const recordsMs = Date.now() - t00
+  print(`  records prepared in ${(recordsMs / 60000).toFixed(1)} min`)
   const runs = Object.fromEntries(chosen.map((e) => [e.event, Object.fromEntries(keys.map((k) => [k, []]))]))
+  const repMs = []
   const t0 = Date.now()
   try {
+    for (const e of chosen) e.payloads(prepared.records) // every chosen event has payloads, before any variant starts
     for (let rep = 0; rep < reps; rep++) {
-      // rotate the order of the variants from one repetition to the next
+      const r0 = Date.now()
+      // rotate the order of the variants from one repetition to the next, and
+      // the events' (by a share of the list): something that happens at some
+      // time into a Medusa process's life (seen: about 0.9 s of CPU once, a
+      // minute or so after start, in the floor too) then falls on other events
       const order = keys.map((_, i) => keys[(i + rep) % keys.length])
+      const shift = Math.floor((rep * chosen.length) / reps)
+      const evOrder = chosen.map((_, i) => chosen[(i + shift) % chosen.length])
       for (const k of order) {
-        const got = await measureVariant(k, { records, events: chosen, rounds, rep, print, rates, profileDir: cpuProf })
+        const got = await measureVariant(k, { records: prepared.records, dbName: prepared.dbName, events: evOrder, rounds, rep, print, rates, profileDir: cpuProf })
         for (const [event, fig] of Object.entries(got)) runs[event][k].push(fig)
       }
+      repMs.push(Date.now() - r0)
+      print(`  repetition ${rep + 1} of ${reps}: ${(repMs[rep] / 60000).toFixed(1)} min`)
     }
   } finally {
     await rates.close()
     try {
-      be.psql(`DROP DATABASE IF EXISTS "${records.dbName}" WITH (FORCE)`)
+      be.psql(`DROP DATABASE IF EXISTS "${prepared.dbName}" WITH (FORCE)`)
     } catch {}
   }
   const sum = summarize(runs)
@@ -360,7 +607,7 @@ async function run({ smoke = false, reps, print = console.log, variants, events,
     print(`\nOur Segment client alone, outside Medusa (identify + Order Completed per order, delivery included): ${f(alone.cpu_ms_per_order)} CPU ms per order (${alone.orders} orders, ${alone.delivered} messages delivered)`)
   }
   if (json) fs.writeFileSync(json, JSON.stringify(sum, null, 2) + "\n")
-  return { figures: sum, runs, rounds, reps, client_only: alone, loadavg: load }
+  return { figures: sum, runs, rounds, reps, client_only: alone, loadavg: load, records_ms: recordsMs, rep_ms: repMs }
 }
 
 module.exports = { run, clientOnly, VARIANTS, EVENTS }
