@@ -146,9 +146,6 @@ function readmeBlock(results) {
     `- **It costs the store's process little.** In a ${fmt((results.runs.find((r) => r.scenario === "burst" && r.raw && r.raw.sent) || { raw: { sent: 0 } }).raw.sent)}-event "Order Completed" burst:`,
     `  ${fmt(burst("ours", "main_us_per_event"))} µs of main-thread CPU per event against ${fmt(burst(anchor, "main_us_per_event"))} µs for`,
     `  \`${label(anchor)}\`, and an event-loop p99 of ${fmt(burst("ours", "eld_p99_ms"))} ms against ${fmt(burst(anchor, "eld_p99_ms"))} ms.`,
-    `  Inside a Medusa 2.x store, an order event's cost is Medusa loading the`,
-    `  order (this package's own code is about 1% of it); per-event figures`,
-    `  against the Segment guide: [docs/benchmarks.md](docs/benchmarks.md#medusa-2x).`,
   ].join("\n")
 }
 
@@ -157,15 +154,18 @@ const TARGETS = [
   { file: "README.md", open: `<!-- ${BEGIN} -->`, close: `<!-- ${END} -->`, body: readmeBlock },
 ]
 
-/** Replaces each file's block with the figures of `results`; `root`: where the files are (tests use a copy). */
-function writeFigures(results, { root = ROOT, print = false } = {}) {
+/**
+ * Replaces each target's block ({ file, open, close, body }) with body(results);
+ * `root`: where the files are (tests use a copy); `print`: show, write nothing.
+ */
+function writeBlocks(targets, results, { root = ROOT, print = false } = {}) {
   const written = []
-  for (const t of TARGETS) {
+  for (const t of targets) {
     const full = path.join(root, t.file)
     const text = fs.readFileSync(full, "utf8")
     const a = text.indexOf(t.open)
     const b = text.indexOf(t.close)
-    if (a < 0 || b < a) throw new Error(`${t.file}: the BENCH FIGURES markers are missing`)
+    if (a < 0 || b < a) throw new Error(`${t.file}: the markers ${t.open} ... ${t.close} are missing`)
     const block = t.body(results)
     if (print) {
       console.log(`--- ${t.file}\n${block}\n`)
@@ -177,7 +177,19 @@ function writeFigures(results, { root = ROOT, print = false } = {}) {
   return written
 }
 
-module.exports = { writeFigures, benchmarksBlock, readmeBlock, TARGETS, median, fmt }
+/** The core bench's figures (README.md and docs/benchmarks.md) from a run of bench/run.js. */
+const writeFigures = (results, opts) => writeBlocks(TARGETS, results, opts)
+
+/** The commit measured, "-dirty" when the checkout has changes. */
+function commitOf() {
+  const git = (args) => require("node:child_process").spawnSync("git", args, { cwd: ROOT, encoding: "utf8" })
+  const head = git(["rev-parse", "--short", "HEAD"])
+  if (head.status !== 0) return "unknown commit"
+  const dirty = git(["status", "--porcelain", "--untracked-files=no"]).stdout.trim() !== ""
+  return head.stdout.trim() + (dirty ? "-dirty" : "")
+}
+
+module.exports = { writeFigures, writeBlocks, commitOf, benchmarksBlock, readmeBlock, TARGETS, median, fmt }
 
 if (require.main === module) {
   const file = process.argv[2]

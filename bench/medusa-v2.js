@@ -29,7 +29,7 @@
 // rotate from one repetition to the next; medians with the min–max over
 // repetitions.
 //
-//   node bench/medusa-v2.js [--smoke] [--reps N] [--json FILE] [--events order.placed,...]
+//   node bench/medusa-v2.js [--smoke] [--reps N] [--json FILE] [--docs] [--events order.placed,...]
 //                           [--variants none,ours,guide,ours_funnel,ours_captured,ours_off] [--cpu-prof DIR]
 // Variants: none (the floor), ours (default options), guide (order.placed),
 // ours_funnel (events: { funnel: true }; the funnel's events and order.placed),
@@ -37,6 +37,8 @@
 // (enabled: false; only when asked for). --smoke: 2 rounds, the first six
 // events unless --events names others.
 //   (also: npm run bench -- --medusa-v2)
+// --docs: writes the table and the issue-20 targets into docs/benchmarks.md
+// and the README's Medusa line, between their MEDUSA 2.X FIGURES markers.
 // --cpu-prof DIR: also profiles the JS thread over each measured window
 // (V8 sampling profiler, 500 µs) and writes DIR/<variant>-<event>-<rep>.cpuprofile
 // plus a split of the cost by part of the process (bench/profile-summary.js
@@ -55,6 +57,7 @@ const benchRecords = require("../e2e/v2/bench-records")
 const { startSegmentServer } = require("../__tests__/support/segment-server")
 const { startRateServer } = require("../e2e/rate-server")
 const { partsTable } = require("./profile-summary")
+const { writeBlocks, commitOf } = require("./figures")
 
 const WRITE_KEY = "BenchWriteKey0123456789abcdefXYZ"
 const FLUSH_AT = 15
@@ -538,7 +541,9 @@ function printProfiles(runs, print) {
   }
 }
 
-async function run({ smoke = false, reps, print = console.log, variants, events, json, cpuProf } = {}) {
+async function run({ smoke = false, reps, print = console.log, variants, events, json, cpuProf, docs = false } = {}) {
+  const load0 = require("node:os").loadavg()
+  const commit = commitOf()
   print("\n### Medusa 2.x level: what each subscribed event costs the Medusa process (2.21.2, event-bus-local)\n")
   let tarball
   try {
@@ -607,10 +612,87 @@ async function run({ smoke = false, reps, print = console.log, variants, events,
     print(`\nOur Segment client alone, outside Medusa (identify + Order Completed per order, delivery included): ${f(alone.cpu_ms_per_order)} CPU ms per order (${alone.orders} orders, ${alone.delivered} messages delivered)`)
   }
   if (json) fs.writeFileSync(json, JSON.stringify(sum, null, 2) + "\n")
-  return { figures: sum, runs, rounds, reps, client_only: alone, loadavg: load, records_ms: recordsMs, rep_ms: repMs }
+  const result = { figures: sum, runs, rounds, reps, client_only: alone, loadavg: load, load_start: load0, records_ms: recordsMs, rep_ms: repMs, commit, date: new Date(t00).toISOString() }
+  if (docs) for (const file of writeBlocks(DOC_TARGETS, result)) print(`figures written to ${file}`)
+  return result
 }
 
-module.exports = { run, clientOnly, VARIANTS, EVENTS }
+// ---- the figures the docs show (--docs), so no number is copied by hand ----
+
+const DOC_BEGIN = "MEDUSA 2.X FIGURES: written by `node bench/medusa-v2.js --docs` from its run; do not edit by hand"
+const DOC_END = "END MEDUSA 2.X FIGURES"
+const TARGET_MS = 5 // issue 20: every subscriber but order.placed, CPU ms per event above the floor
+
+const aboveFloor = (v, fl, key = "cpu_ms") => (v && fl ? v[key] - fl[key] : null)
+
+/** Where and when a run was measured. */
+function provenance(r) {
+  const os = require("node:os")
+  const cpus = os.cpus()
+  return (
+    `\`node bench/medusa-v2.js --reps ${r.reps} --docs\` on ${r.date.slice(0, 10)} at commit ${r.commit}; ` +
+    `${cpus.length} × ${(cpus[0] || { model: "unknown CPU" }).model.trim()}, Node ${process.version}; ` +
+    `load average ${r.load_start[0].toFixed(2)} at the start, ${r.loadavg[0].toFixed(2)} at the end; ` +
+    `records prepared in ${(r.records_ms / 60000).toFixed(1)} min, ${r.reps} repetition(s) of ${r.rep_ms.map((m) => (m / 60000).toFixed(1)).join(" and ")} min`
+  )
+}
+
+/** The issue-20 targets, judged on a run's medians. */
+function targetRows(sum) {
+  const rows = []
+  const p = sum["order.placed"]
+  if (p && p.floor && p.ours && p.guide) {
+    for (const [what, key] of [["Medusa CPU per `order.placed` above the floor", "cpu_ms"], ["event-loop p99 above the floor during `order.placed`", "p99_ms"]]) {
+      const o = aboveFloor(p.ours, p.floor, key)
+      const g = aboveFloor(p.guide, p.floor, key)
+      const r = g > 0 ? o / g : null
+      rows.push([`${what} ≤ 0.5× the guide's`, `${f(o)} vs ${f(g)} ms: ${r === null ? "n/a" : r.toFixed(2) + "×"}`, r !== null && r <= 0.5 ? "holds" : "misses"])
+    }
+  }
+  const over = []
+  let n = 0
+  for (const [event, v] of Object.entries(sum)) {
+    if (event === "order.placed" || !v.ours || !v.floor) continue
+    n++
+    const a = aboveFloor(v.ours, v.floor)
+    if (a > TARGET_MS) over.push(`\`${event}\` ${f(a)}`)
+  }
+  rows.push([
+    `every other subscriber (default options) ≤ ${TARGET_MS} ms CPU per event above the floor`,
+    over.length ? `${n - over.length} of ${n} hold; over: ${over.join(", ")} ms` : `all ${n} hold`,
+    over.length ? "misses" : "holds",
+  ])
+  return rows
+}
+
+function docsBlock(r) {
+  const lines = [provenance(r) + ".", ""]
+  printTable(r.figures, r.reps, (line) => lines.push(...line.replace(/^\n/, "").split("\n")))
+  lines.push("", "Targets (issue 20) on this run's medians:", "", "| target | figure | |", "|---|---|---|")
+  for (const row of targetRows(r.figures)) lines.push(`| ${row.join(" | ")} |`)
+  if (r.client_only) lines.push("", `Our Segment client alone, outside Medusa (an identify and an "Order Completed" per order, delivery included): ${f(r.client_only.cpu_ms_per_order)} CPU ms per order.`)
+  return lines.join("\n")
+}
+
+function readmeBlock(r) {
+  const p = r.figures["order.placed"]
+  if (!p || !p.ours || !p.guide) return "- **Inside Medusa too**: see [docs/benchmarks.md](docs/benchmarks.md#medusa-2x)."
+  const o = aboveFloor(p.ours, p.floor)
+  const g = aboveFloor(p.guide, p.floor)
+  return [
+    `- **Inside Medusa too.** In a Medusa 2.21.2 backend (${r.date.slice(0, 10)}, commit ${r.commit}), an \`order.placed\``,
+    `  costs the Medusa process ${f(o)} CPU ms above no integration at all, for an identify and "Order Completed"`,
+    `  with every v1 property, against ${f(g)} ms for the Segment guide's subscriber (one track, five properties);`,
+    `  every other event: [docs/benchmarks.md](docs/benchmarks.md#medusa-2x).`,
+  ].join("\n")
+}
+
+const DOC_TARGETS = [
+  { file: "docs/benchmarks.md", open: `<!-- ${DOC_BEGIN} -->`, close: `<!-- ${DOC_END} -->`, body: docsBlock },
+  { file: "README.md", open: `<!-- ${DOC_BEGIN} -->`, close: `<!-- ${DOC_END} -->`, body: readmeBlock },
+]
+
+module.exports = { run, clientOnly, VARIANTS, EVENTS, targetRows, DOC_TARGETS }
 
 if (require.main === module && process.argv[2] === "--client-only-child") {
   clientOnlyChild(process.argv[3], Number(process.argv[4]))
@@ -627,6 +709,7 @@ if (require.main === module && process.argv[2] === "--client-only-child") {
     variants: list("--variants"),
     events: list("--events"),
     cpuProf: arg("--cpu-prof") ? path.resolve(arg("--cpu-prof")) : undefined,
+    docs: process.argv.includes("--docs"),
   }).catch((err) => {
     console.error(err.stack || err)
     process.exit(1)

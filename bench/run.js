@@ -203,7 +203,7 @@ async function runOne(sink, libName, scenarioName, sc, rep) {
 
 // ---------------------------------------------------------------- stats/printing
 // (the same median and number format as the figures the docs show)
-const { median, fmt } = require("./figures")
+const { median, fmt, commitOf } = require("./figures")
 function summary(runs, key) {
   const xs = runs.map((r) => r.fig && r.fig[key]).filter((x) => x != null && !Number.isNaN(x))
   if (!xs.length) return null
@@ -426,15 +426,6 @@ async function main() {
   if ((full || flag("docs")) && !flag("no-docs")) {
     for (const f of require("./figures").writeFigures(results)) log(`figures written to ${f}`)
   }
-}
-
-/** The commit measured, "-dirty" when the checkout has changes. */
-function commitOf() {
-  const git = (args) => require("node:child_process").spawnSync("git", args, { cwd: path.join(__dirname, ".."), encoding: "utf8" })
-  const head = git(["rev-parse", "--short", "HEAD"])
-  if (head.status !== 0) return "unknown commit"
-  const dirty = git(["status", "--porcelain", "--untracked-files=no"]).stdout.trim() !== ""
-  return head.stdout.trim() + (dirty ? "-dirty" : "")
 }
 
 main().catch((err) => {
