@@ -10,16 +10,14 @@
 
 const { describe, it, before, after } = require("node:test")
 const assert = require("node:assert/strict")
-const fs = require("node:fs")
-const path = require("node:path")
-const Module = require("node:module")
 
 const funnel = require("../../lib/v2/funnel")
 const cartState = require("../../lib/v2/cart-state")
 const be = require("../../e2e/backend")
+const { migrationSql } = require("./migrations")
 
 const ALL = new Set(funnel.FUNNEL_EVENTS)
-const MIGRATION = path.join(__dirname, "..", "..", ".medusa", "server", "src", "modules", "segment", "migrations", "Migration20261207030000-cart-state.js")
+const MIGRATION = "Migration20261207030000-cart-state.js"
 
 function line(id, qty, extra = {}) {
   return {
@@ -139,27 +137,6 @@ describe("funnel diff", () => {
 
 // ---------------------------------------------------------------- PostgreSQL
 
-/** The migration's SQL, read through a stand-in for MikroORM's Migration base class. */
-function migrationSql() {
-  class Migration {
-    constructor() {
-      this.sql = []
-    }
-    addSql(s) {
-      this.sql.push(s)
-    }
-  }
-  const m = new Module(MIGRATION, module)
-  m.filename = MIGRATION
-  m.paths = Module._nodeModulePaths(path.dirname(MIGRATION))
-  const realRequire = m.require.bind(m)
-  m.require = (id) => (/mikro-orm\/migrations$/.test(id) ? { Migration } : realRequire(id))
-  m._compile(fs.readFileSync(MIGRATION, "utf8"), MIGRATION)
-  const Cls = Object.values(m.exports).find((v) => typeof v === "function")
-  const up = new Cls()
-  up.up()
-  return up.sql
-}
 
 /** A query.graph over one mutable cart, slow enough for handlers to overlap. */
 function cartQuery(store, delayMs = 30) {
@@ -185,7 +162,7 @@ describe("per-cart state in PostgreSQL", () => {
     be.psql(`DROP DATABASE IF EXISTS "${DB}"`)
     be.psql(`CREATE DATABASE "${DB}"`)
     knex = require("knex")({ client: "pg", connection: `postgres://postgres@127.0.0.1:5432/${DB}`, pool: { min: 0, max: 12 } })
-    for (const sql of migrationSql()) await knex.raw(sql)
+    for (const sql of migrationSql(MIGRATION)) await knex.raw(sql)
   })
   after(async () => {
     if (knex) await knex.destroy()

@@ -36,9 +36,10 @@ async function calls(event, data, q, { options = OPTIONS, registrations = {} } =
   return out.map((c) => ({ ...JSON.parse(JSON.stringify(c.message)), type: c.method }))
 }
 
+// read in an order that says nothing (random ids): the message lists them by tracking number
 const labels = [
-  { id: "flbl_1", tracking_number: "TN-1", tracking_url: "https://track.example/TN-1", label_url: "#" },
-  { id: "flbl_2", tracking_number: "TN-2", tracking_url: "https://track.example/TN-2", label_url: "#" },
+  { id: "flbl_1", tracking_number: "TN-2", tracking_url: "https://track.example/TN-2", label_url: "#" },
+  { id: "flbl_2", tracking_number: "TN-1", tracking_url: "https://track.example/TN-1", label_url: "#" },
 ]
 const ful = { id: "ful_9", created_at: "2026-12-02T08:00:00.000Z", shipped_at: null, delivered_at: "2026-12-03T08:00:00.000Z", items: [{ id: "fi_9", line_item_id: "ordli_2", quantity: 1 }], labels, order: { id: "order_eur" } }
 

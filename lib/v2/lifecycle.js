@@ -30,9 +30,14 @@ const PAYMENT_FIELDS = ["id", "amount", "currency_code", "captured_at", "payment
 
 const time = (t) => (t ? new Date(t).getTime() : 0)
 
-/** tracking_numbers / tracking_urls of a fulfillment's labels. */
+/**
+ * tracking_numbers / tracking_urls of a fulfillment's labels, sorted by
+ * tracking number: labels created together share created_at and have random
+ * ids, so no stored order says which came first, and a message must not
+ * differ between two reads of the same fulfillment.
+ */
 function tracking(f) {
-  const labels = (f && f.labels) || []
+  const labels = ((f && f.labels) || []).slice().sort((a, b) => String((a && a.tracking_number) || "").localeCompare(String((b && b.tracking_number) || "")))
   const list = (k) => labels.map((l) => l && l[k]).filter((v) => typeof v === "string" && v)
   return { tracking_numbers: list("tracking_number"), tracking_urls: list("tracking_url") }
 }

@@ -23,6 +23,23 @@ async function checkOptionsAtStart({ options, logger }) {
 
 const TABLE = "segment_identify_state"
 
+/**
+ * Runs an upsert again when it lost a race for a customer's first row: ON
+ * CONFLICT only arbitrates the customer_id index, so two processes inserting
+ * the same new customer at once can still collide on the primary key
+ * (23505). The retry finds the committed row and takes the UPDATE branch.
+ */
+async function upsert(pg, sql, params) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await pg.raw(sql, params)
+    } catch (e) {
+      if (e && e.code === "23505" && attempt < 3) continue
+      throw e
+    }
+  }
+}
+
 function withSegmentModule(Base) {
   return class SegmentModuleService extends Base {
     constructor(container, options, ...rest) {
@@ -46,7 +63,8 @@ function withSegmentModule(Base) {
      * processes racing with the same traits, one gets true.
      */
     async claimIdentify(customerId, hash) {
-      const { rows } = await this.pg_.raw(
+      const { rows } = await upsert(
+        this.pg_,
         `INSERT INTO "${TABLE}" (id, customer_id, traits_hash) VALUES (?, ?, ?)
          ON CONFLICT (customer_id) WHERE deleted_at IS NULL DO UPDATE SET traits_hash = EXCLUDED.traits_hash, updated_at = now()
          WHERE "${TABLE}".traits_hash IS DISTINCT FROM EXCLUDED.traits_hash AND NOT "${TABLE}".stopped
@@ -58,7 +76,8 @@ function withSegmentModule(Base) {
 
     /** No identify for this customer from now on (customer.deleted). */
     async stopIdentify(customerId) {
-      await this.pg_.raw(
+      await upsert(
+        this.pg_,
         `INSERT INTO "${TABLE}" (id, customer_id, traits_hash, stopped) VALUES (?, ?, '', true)
          ON CONFLICT (customer_id) WHERE deleted_at IS NULL DO UPDATE SET stopped = true, updated_at = now()`,
         [`segid_${customerId}`, customerId]
