@@ -13,7 +13,7 @@ const path = require("node:path")
 const ROOT = path.join(__dirname, "..")
 
 const json = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bench-smoke-")), "results.json")
-const DOCS = ["README.md", "docs/benchmarks.md"]
+const DOCS = ["README.md", "docs/benchmarks.md", "docs/multi-instance.md"]
 const docsBefore = DOCS.map((f) => fs.readFileSync(path.join(ROOT, f), "utf8"))
 
 test("npm run bench -- --smoke completes and loses nothing of ours", { timeout: 180000 }, () => {
@@ -63,6 +63,14 @@ test("the docs' figures are written from the run's JSON (into a copy of the docs
   assert.match(crashRow, new RegExp(`\\| ${fig("crash", "ours", "lost")} \\| ${fig("crash", "analytics-node", "lost").toLocaleString("en-US")} \\|`))
   const readme = block("README.md")
   assert.match(readme, new RegExp(`then a restart: ${fig("crash", "ours", "lost")} of 3,000 events lost`))
-  assert.doesNotMatch(readme + bench, /undefined|NaN/)
+  const spools = block("docs/multi-instance.md")
+  if (results.runs.some((r) => r.lib === "ours-redis")) {
+    const redisRow = spools.split("\n").find((l) => l.startsWith("| main-thread CPU per event"))
+    const cells = redisRow.split("|").map((c) => c.trim())
+    const { fmt } = require("../bench/figures")
+    assert.strictEqual(cells[2], fmt(fig("burst", "ours-redis", "main_us_per_event")), "the Redis spool's column from the JSON")
+    assert.match(spools, /\| nothing lost, any scenario \|/, "the Redis spool's targets")
+  } else assert.match(spools, /no Redis spool variant/)
+  assert.doesNotMatch(readme + bench + spools, /undefined|NaN/)
   fs.rmSync(copy, { recursive: true, force: true })
 })

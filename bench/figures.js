@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 "use strict"
 // The figures the docs show, written from a bench run's JSON, so no number in
-// them is copied by hand: the headline table of docs/benchmarks.md and the
-// three claims of README.md, each between BENCH FIGURES markers.
+// them is copied by hand: the headline table of docs/benchmarks.md, the
+// three claims of README.md and the spools' table of docs/multi-instance.md,
+// each between BENCH FIGURES markers.
 //
 //   npm run bench                           a full run writes them at its end
 //   node bench/figures.js results.json      writes them from a saved run
@@ -149,9 +150,52 @@ function readmeBlock(results) {
   ].join("\n")
 }
 
+/** The spools side by side in the burst, and the Redis spool's targets (docs/multi-instance.md). */
+function spoolsBlock(results) {
+  const p = provenance(results)
+  const cols = [
+    ["ours", "disk spool"],
+    ["ours-redis", "Redis spool"],
+    ["ours-nospool", "spool off"],
+  ].filter(([lib]) => results.runs.some((r) => r.scenario === "burst" && r.lib === lib))
+  if (!cols.some(([lib]) => lib === "ours-redis")) return "(the run had no Redis spool variant: Redis was not reachable, or `--libs` left it out)"
+  const anchors = ANCHORS.filter((a) => results.runs.some((r) => r.scenario === "burst" && r.lib === a))
+  const better = (key, higherBetter) => {
+    const xs = anchors.map((a) => ({ a, v: med(results, "burst", a, key) })).filter((x) => x.v != null)
+    if (!xs.length) return null
+    return xs.sort((x, y) => (higherBetter ? y.v - x.v : x.v - y.v))[0]
+  }
+  const rows = [
+    ["main-thread CPU per event (µs)", "main_us_per_event"],
+    ["process CPU per 10k delivered (s)", "proc_cpu_s_per_10k"],
+    ["event-loop delay p99 (ms)", "eld_p99_ms"],
+    ["events/s end to end", "eps", true],
+    ["peak RSS (MB)", "rss_peak_mb"],
+    ["lost", "lost"],
+  ].map(([title, key, higherBetter]) => {
+    const b = better(key, higherBetter)
+    return [title, ...cols.map(([lib]) => fmt(med(results, "burst", lib, key))), b ? `${fmt(b.v)} (${label(b.a)})` : "–"]
+  })
+  const header = ["burst, medians", ...cols.map(([, name]) => name), "better anchor"]
+  const lines = [
+    `\`npm run bench${p.smoke ? " -- --smoke" : ""}\` on ${p.date} at commit ${p.commit}; ${p.machine}; Redis on the same machine.`,
+    "",
+    `| ${header.join(" | ")} |`,
+    `|---|${header.slice(1).map(() => "---:").join("|")}|`,
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+  ]
+  const targets = results.targets_by_lib && results.targets_by_lib["ours-redis"]
+  if (targets && targets.length) {
+    lines.push("", "The Redis spool against the better anchor, same run:", "", "| target | figure | ratio | wanted | |", "|---|---|---|---|---|")
+    lines.push(...targets.map((t) => `| ${t.join(" | ")} |`))
+  }
+  return lines.join("\n")
+}
+
 const TARGETS = [
   { file: "docs/benchmarks.md", open: `<!-- ${BEGIN} -->`, close: `<!-- ${END} -->`, body: benchmarksBlock },
   { file: "README.md", open: `<!-- ${BEGIN} -->`, close: `<!-- ${END} -->`, body: readmeBlock },
+  { file: "docs/multi-instance.md", open: `<!-- ${BEGIN} -->`, close: `<!-- ${END} -->`, body: spoolsBlock },
 ]
 
 /**
@@ -189,7 +233,7 @@ function commitOf() {
   return head.stdout.trim() + (dirty ? "-dirty" : "")
 }
 
-module.exports = { writeFigures, writeBlocks, commitOf, benchmarksBlock, readmeBlock, TARGETS, median, fmt }
+module.exports = { writeFigures, writeBlocks, commitOf, benchmarksBlock, readmeBlock, spoolsBlock, TARGETS, median, fmt }
 
 if (require.main === module) {
   const file = process.argv[2]

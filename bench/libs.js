@@ -100,7 +100,7 @@ const LIBS = {
   },
   // Ours with the Redis spool (spool_url) instead of the disk spool: what
   // writing every event to a Redis stream costs (BENCH_REDIS_URL, default db 13
-  // of the local Redis). Opt-in: --libs ours-redis.
+  // of the local Redis). Runs beside ours in the burst and steady scenarios.
   "ours-redis": {
     label: "ours, Redis spool",
     available() {

@@ -58,11 +58,11 @@ describe(`Medusa ${v2.MEDUSA_VERSION}: the SQL order loader gives the query grap
   })
 
   it("every order event of the story: the same calls, whole properties, and the same order fields", async () => {
-    // the events whose calls are built from loadOrder (customer.* read no order and claim identify state)
-    const orderEvents = new Set(Object.keys(FIELDS).filter((e) => FIELDS[e].order && !e.startsWith("customer.")))
+    // the events whose calls are built from loadOrder, and the customer's (its orders' totals: the identify's lifetime value)
+    const orderEvents = new Set([...Object.keys(FIELDS).filter((e) => FIELDS[e].order && !e.startsWith("customer.")), "customer.created", "customer.updated"])
     const emitted = backend.events().filter((e) => orderEvents.has(e.event))
     const seen = new Set(emitted.map((e) => e.event))
-    for (const ev of ["order.placed", "order.canceled", "shipment.created", "order.return_received", "order.claim_created", "order.exchange_created"]) {
+    for (const ev of ["order.placed", "order.canceled", "shipment.created", "order.return_received", "order.claim_created", "order.exchange_created", "customer.created"]) {
       assert.ok(seen.has(ev), `the story emitted ${ev}`)
     }
     // what each event reads by SQL (the rest through the query graph)
@@ -73,6 +73,8 @@ describe(`Medusa ${v2.MEDUSA_VERSION}: the SQL order loader gives the query grap
       "order.return_requested": ["return", "order"],
       "order.claim_created": ["claim", "order"],
       "order.exchange_created": ["exchange", "order"],
+      "customer.created": ["customer"],
+      "customer.updated": ["customer"],
     }
     let compared = 0
     for (const { event, data } of emitted) {

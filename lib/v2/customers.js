@@ -8,6 +8,9 @@
 // PostgreSQL: shared by server and worker processes, kept across restarts);
 // lib/v2/segment-module.js claims it in one SQL statement.
 //
+// The customer and its orders' totals are read with one SQL statement
+// (lib/v2/sql-loader.js loadCustomer) unless order_loader is "query".
+//
 // Without that table (the module's migration not run) the identify is sent
 // every time, with a warning: its messageId derives from the traits, so
 // Segment drops repeats of the same traits anyway.
@@ -17,6 +20,7 @@ const { lookup } = require("../container")
 const { messageId } = require("../order-mapping")
 const { roundAmount } = require("../currency")
 const order = require("./order")
+const sqlLoader = require("./sql-loader")
 
 const CUSTOMER_FIELDS = ["id", "email", "first_name", "last_name", "phone", "created_at", "has_account", "addresses.*"]
 const ORDER_FIELDS = ["id", "total", "currency_code", "status"]
@@ -37,9 +41,18 @@ function address(a) {
   }
 }
 
-/** orders_count and lifetime value (reporting currency; null when a rate is missing) of the customer's orders that were not cancelled. */
-async function orderStats(h, ctx, customerId) {
-  const orders = (await h.graphAll(ctx, "order", ORDER_FIELDS, { customer_id: customerId })).filter((o) => o.status !== "canceled")
+/** The customer with CUSTOMER_FIELDS and its orders that were not cancelled (ORDER_FIELDS): by SQL when that loader answers, else the query graph. */
+async function customerWithOrders(h, ctx, id) {
+  const bySql = await sqlLoader.loadCustomer(ctx, id)
+  if (bySql !== undefined) return bySql && { customer: bySql.customer, orders: bySql.orders }
+  const customer = await h.graphOne(ctx, "customer", CUSTOMER_FIELDS, { id })
+  if (!customer) return null
+  const orders = (await h.graphAll(ctx, "order", ORDER_FIELDS, { customer_id: id })).filter((o) => o.status !== "canceled")
+  return { customer, orders }
+}
+
+/** orders_count and lifetime value (reporting currency; null when a rate is missing) of the orders given. */
+async function orderStats(ctx, orders) {
   const reportingCurrency = ctx.segment.reportingCurrency_ || "EUR"
   let ltv = 0
   for (const o of orders) {
@@ -96,9 +109,10 @@ async function changed(ctx, container, customerId, hash) {
 
 function entries(h) {
   async function identifyIfChanged(ctx, id) {
-    const c = await h.graphOne(ctx, "customer", CUSTOMER_FIELDS, { id })
-    if (!c) throw new Error(`customer ${id} not found`)
-    const traits = traitsOf(c, await orderStats(h, ctx, c.id))
+    const found = await customerWithOrders(h, ctx, id)
+    if (!found) throw new Error(`customer ${id} not found`)
+    const c = found.customer
+    const traits = traitsOf(c, await orderStats(ctx, found.orders))
     const hash = hashOf(traits)
     const send = await changed(ctx, ctx.container, c.id, hash)
     const calls = []

@@ -23,6 +23,7 @@ const order = require("./order")
 const { messageId } = require("../order-mapping")
 const { roundAmount } = require("../currency")
 const { reporting } = require("../order-mapping")
+const sqlLoader = require("./sql-loader")
 
 const FULFILLMENT_FIELDS = ["id", "created_at", "shipped_at", "delivered_at", "items.*", "labels.*", "order.id"]
 const RETURN_FIELDS = ["id", "order_id", "status", "refund_amount", "created_at", "requested_at", "received_at", "items.*", "items.reason.*"]
@@ -48,13 +49,30 @@ function fulfilledLines(o, f) {
   return (f.items || []).filter((fi) => byId.has(fi.line_item_id)).map((fi) => ({ item: byId.get(fi.line_item_id), quantity: order.num(fi.quantity) }))
 }
 
-/** The order a payment belongs to (payment -> payment collection -> order link). */
+/**
+ * The payment, the order it belongs to (payment -> payment collection ->
+ * order link) and, when read by SQL, every payment of that order with its
+ * refunds (`orderPayments`; else undefined: read when needed).
+ */
 async function orderOfPayment(h, ctx, event, paymentId) {
-  const p = await h.graphOne(ctx, "payment", h.FIELDS[event].payment, { id: paymentId })
+  const bySql = await sqlLoader.loadPayment(ctx, paymentId)
+  let p = bySql && bySql.payment
+  let orderId = bySql && bySql.order_id
+  if (bySql === undefined) {
+    p = await h.graphOne(ctx, "payment", h.FIELDS[event].payment, { id: paymentId })
+    const pc = p && (await h.graphOne(ctx, "payment_collection", ["id", "order.id"], { id: p.payment_collection_id }))
+    orderId = pc && pc.order && pc.order.id
+  }
   if (!p) throw new Error(`payment ${paymentId} not found`)
-  const pc = await h.graphOne(ctx, "payment_collection", ["id", "order.id"], { id: p.payment_collection_id })
-  if (!pc || !pc.order || !pc.order.id) throw new Error(`payment ${paymentId} belongs to no order`)
-  return { payment: p, order: await h.loadOrder(ctx, h.orderFields(ctx, event), pc.order.id) }
+  if (!orderId) throw new Error(`payment ${paymentId} belongs to no order`)
+  return { payment: p, order: await h.loadOrder(ctx, h.orderFields(ctx, event), orderId), orderPayments: bySql ? bySql.order_payments : undefined }
+}
+
+/** Every payment of the order (captured_at, canceled_at, refunds): as read with the payment, else through the query graph. */
+async function paymentsOf(h, ctx, orderId, known) {
+  if (known) return known
+  const o = await h.graphOne(ctx, "order", ["id", "payment_collections.payments.captured_at", "payment_collections.payments.canceled_at", "payment_collections.payments.refunds.*"], { id: orderId })
+  return ((o && o.payment_collections) || []).flatMap((pc) => (pc && pc.payments) || []).filter(Boolean)
 }
 
 /** What each received return of the order was reported as refunding (the totals of their Order Refunded). */
@@ -69,13 +87,6 @@ async function returnCredit(h, ctx, o, bctx) {
   return credit
 }
 
-/** Every refund of the order's payments. */
-async function orderRefunds(h, ctx, orderId) {
-  const o = await h.graphOne(ctx, "order", ["id", "payment_collections.payments.refunds.*"], { id: orderId })
-  const out = []
-  for (const pc of (o && o.payment_collections) || []) for (const p of (pc && pc.payments) || []) out.push(...((p && p.refunds) || []))
-  return out
-}
 
 function entries(h) {
   const { loadOrder, track } = h
@@ -141,14 +152,14 @@ function entries(h) {
     // data.id: the payment. See the top of this file.
     "payment.refunded": {
       async calls({ id }, ctx) {
-        const { payment, order: o } = await orderOfPayment(h, ctx, "payment.refunded", id)
+        const { payment, order: o, orderPayments } = await orderOfPayment(h, ctx, "payment.refunded", id)
         const refunds = payment.refunds || []
         if (!refunds.length) throw new Error(`payment ${id} has no refund`)
         const refund = refunds.reduce((a, b) => (time(b.created_at) > time(a.created_at) || (time(b.created_at) === time(a.created_at) && b.id > a.id) ? b : a))
         const bctx = await h.builderCtx(ctx, o.currency_code)
         const curr = o.currency_code
         const amount = order.num(refund.amount) || 0
-        const earlier = (await orderRefunds(h, ctx, o.id)).filter(
+        const earlier = (await paymentsOf(h, ctx, o.id, orderPayments)).flatMap((p) => p.refunds || []).filter(
           (r) => r.id !== refund.id && (time(r.created_at) < time(refund.created_at) || (time(r.created_at) === time(refund.created_at) && r.id < refund.id))
         )
         const paidBefore = earlier.reduce((a, r) => a + (order.num(r.amount) || 0), 0)
@@ -176,9 +187,8 @@ function entries(h) {
     "payment.captured": {
       async calls({ id }, ctx) {
         if (ctx.options.order_completed_on !== "captured") return []
-        const { order: o } = await orderOfPayment(h, ctx, "payment.captured", id)
-        const payments = await h.graphOne(ctx, "order", ["id", "payment_collections.payments.captured_at", "payment_collections.payments.canceled_at"], { id: o.id })
-        const all = ((payments && payments.payment_collections) || []).flatMap((pc) => (pc && pc.payments) || []).filter((p) => !p.canceled_at)
+        const { order: o, orderPayments } = await orderOfPayment(h, ctx, "payment.captured", id)
+        const all = (await paymentsOf(h, ctx, o.id, orderPayments)).filter((p) => !p.canceled_at)
         if (all.some((p) => !p.captured_at)) return []
         const captured = all.reduce((a, p) => Math.max(a, time(p.captured_at)), 0)
         // the identify went with order.placed

@@ -9,8 +9,10 @@
 // shipping methods, addresses, credit lines and totals; the cart, payment
 // collections and customer of its links), so lib/v2/order.js maps it
 // unchanged; __tests__/e2e-v2/sql-loader.test.js proves the Segment calls equal.
-// A fulfillment, exchanges, returns and a claim are read the same way
-// (loadFulfillment, loadExchanges, loadReturns, loadClaims).
+// A fulfillment, exchanges, returns, a claim, a payment with its order's
+// refunds, and a customer with its orders' totals are read the same way
+// (loadFulfillment, loadExchanges, loadReturns, loadClaims, loadPayment,
+// loadCustomer).
 //
 // What Medusa's order module does, repeated here (2.21.2,
 // @medusajs/order utils/base-repository-find.js and transform-order.js):
@@ -33,7 +35,7 @@ const PG_CONNECTION = "__pg_connection__" // ContainerRegistrationKeys.PG_CONNEC
 
 // What the statement reads: table -> columns (besides `deleted_at`, read on every table).
 const REQUIRED = {
-  order: ["id", "version", "customer_id", "currency_code", "shipping_address_id", "billing_address_id"],
+  order: ["id", "version", "customer_id", "currency_code", "shipping_address_id", "billing_address_id", "status"],
   order_address: ["id"],
   order_item: ["order_id", "item_id", "version", "quantity", "raw_quantity", "unit_price", "raw_unit_price", "compare_at_unit_price", "raw_compare_at_unit_price", "metadata", "return_received_quantity", "return_dismissed_quantity"],
   order_line_item: ["id", "unit_price", "raw_unit_price", "is_tax_inclusive", "metadata"],
@@ -47,8 +49,13 @@ const REQUIRED = {
   order_cart: ["id", "order_id", "cart_id"],
   cart: ["id", "metadata"],
   order_payment_collection: ["id", "order_id", "payment_collection_id"],
-  payment: ["id", "payment_collection_id", "provider_id"],
-  customer: ["id", "email", "phone", "first_name", "last_name", "metadata"],
+  payment: ["id", "payment_collection_id", "provider_id", "amount", "currency_code", "captured_at", "canceled_at"],
+  // payment.refunded / payment.captured
+  refund: ["id", "payment_id", "amount", "created_at", "refund_reason_id", "note"],
+  refund_reason: ["id", "label"],
+  customer: ["id", "email", "phone", "first_name", "last_name", "metadata", "created_at", "has_account"],
+  // customer.created / customer.updated (the customer's addresses and orders)
+  customer_address: ["id", "customer_id", "is_default_shipping", "is_default_billing", "address_1", "address_2", "city", "postal_code", "province", "country_code", "company", "phone"],
   // a fulfillment (shipment.created, order.fulfillment_created, delivery.created)
   fulfillment: ["id"],
   fulfillment_item: ["id", "fulfillment_id", "line_item_id", "quantity"],
@@ -92,22 +99,26 @@ const shippingRows = (where) => `(
     FROM order_shipping os JOIN order_shipping_method sm ON sm.id = os.shipping_method_id AND sm.deleted_at IS NULL
     WHERE ${where} AND os.version = o.version AND os.deleted_at IS NULL)`
 
-// Rows of each relation as JSON, built by PostgreSQL: the JS side parses one value.
-const ORDER_SQL = `
-SELECT json_build_object(
-  'order', to_json(o),
-  'shipping_address', (SELECT to_json(a) FROM order_address a WHERE a.id = o.shipping_address_id AND a.deleted_at IS NULL),
-  'billing_address', (SELECT to_json(a) FROM order_address a WHERE a.id = o.billing_address_id AND a.deleted_at IS NULL),
-  'items', (
+// The lines, shipping methods and credit lines of order `o`'s current version, as JSON.
+const ORDER_ITEMS = `(
     SELECT json_agg(json_build_object(
       'detail', to_json(oi), 'item', to_json(li),
       'tax_lines', (SELECT json_agg(t ORDER BY t.id) FROM order_line_item_tax_line t WHERE t.item_id = li.id AND t.deleted_at IS NULL),
       'adjustments', (SELECT json_agg(j ORDER BY j.id) FROM order_line_item_adjustment j WHERE j.item_id = li.id AND j.version = oi.version AND j.deleted_at IS NULL)
     ) ORDER BY oi.id)
     FROM order_item oi JOIN order_line_item li ON li.id = oi.item_id AND li.deleted_at IS NULL
-    WHERE oi.order_id = o.id AND oi.version = o.version AND oi.deleted_at IS NULL),
+    WHERE oi.order_id = o.id AND oi.version = o.version AND oi.deleted_at IS NULL)`
+const ORDER_CREDIT_LINES = `(SELECT json_agg(c ORDER BY c.id) FROM order_credit_line c WHERE c.order_id = o.id AND c.version = o.version AND c.deleted_at IS NULL)`
+
+// Rows of each relation as JSON, built by PostgreSQL: the JS side parses one value.
+const ORDER_SQL = `
+SELECT json_build_object(
+  'order', to_json(o),
+  'shipping_address', (SELECT to_json(a) FROM order_address a WHERE a.id = o.shipping_address_id AND a.deleted_at IS NULL),
+  'billing_address', (SELECT to_json(a) FROM order_address a WHERE a.id = o.billing_address_id AND a.deleted_at IS NULL),
+  'items', ${ORDER_ITEMS},
   'shipping_methods', ${shippingRows("os.order_id = o.id")},
-  'credit_lines', (SELECT json_agg(c ORDER BY c.id) FROM order_credit_line c WHERE c.order_id = o.id AND c.version = o.version AND c.deleted_at IS NULL),
+  'credit_lines', ${ORDER_CREDIT_LINES},
   'cart', (
     SELECT json_build_object('id', l.cart_id, 'found', c.id IS NOT NULL, 'metadata', c.metadata)
     FROM order_cart l LEFT JOIN cart c ON c.id = l.cart_id AND c.deleted_at IS NULL
@@ -122,6 +133,39 @@ SELECT json_build_object(
     FROM customer c WHERE c.id = o.customer_id AND c.deleted_at IS NULL)
 ) AS row
 FROM "order" o WHERE o.id = ? AND o.deleted_at IS NULL`
+
+// A payment with its refunds (and their reasons), the order its collection
+// belongs to, and every payment of that order with its refunds
+// (payment.refunded, payment.captured).
+const REFUNDS_OF = (payment) => `(
+    SELECT json_agg(json_build_object('refund', to_json(r), 'reason', (SELECT to_json(rr) FROM refund_reason rr WHERE rr.id = r.refund_reason_id AND rr.deleted_at IS NULL)) ORDER BY r.id)
+    FROM refund r WHERE r.payment_id = ${payment}.id AND r.deleted_at IS NULL)`
+const PAYMENT_COLUMNS = (p) => `'id', ${p}.id, 'amount', ${p}.amount, 'currency_code', ${p}.currency_code, 'captured_at', ${p}.captured_at, 'canceled_at', ${p}.canceled_at, 'payment_collection_id', ${p}.payment_collection_id`
+const PAYMENT_SQL = `
+SELECT json_build_object(
+  'payment', json_build_object(${PAYMENT_COLUMNS("p")}, 'refunds', ${REFUNDS_OF("p")}),
+  'order_id', l.order_id,
+  'order_payments', (
+    SELECT json_agg(json_build_object(${PAYMENT_COLUMNS("p2")}, 'refunds', ${REFUNDS_OF("p2")}) ORDER BY p2.id)
+    FROM order_payment_collection l2 JOIN payment p2 ON p2.payment_collection_id = l2.payment_collection_id AND p2.deleted_at IS NULL
+    WHERE l2.order_id = l.order_id AND l2.deleted_at IS NULL)
+) AS row
+FROM payment p
+LEFT JOIN LATERAL (SELECT order_id FROM order_payment_collection WHERE payment_collection_id = p.payment_collection_id AND deleted_at IS NULL ORDER BY id LIMIT 1) l ON true
+WHERE p.id = ? AND p.deleted_at IS NULL`
+
+// A customer with its addresses, and each of its orders that is not
+// cancelled with what Medusa's totals need (customer.created/updated: the
+// identify's orders_count and lifetime value).
+const CUSTOMER_SQL = `
+SELECT json_build_object(
+  'customer', json_build_object('id', c.id, 'email', c.email, 'first_name', c.first_name, 'last_name', c.last_name, 'phone', c.phone, 'created_at', c.created_at, 'has_account', c.has_account),
+  'addresses', (SELECT json_agg(a ORDER BY a.id) FROM customer_address a WHERE a.customer_id = c.id AND a.deleted_at IS NULL),
+  'orders', (
+    SELECT json_agg(json_build_object('order', to_json(o), 'items', ${ORDER_ITEMS}, 'shipping_methods', ${shippingRows("os.order_id = o.id")}, 'credit_lines', ${ORDER_CREDIT_LINES}) ORDER BY o.id)
+    FROM "order" o WHERE o.customer_id = c.id AND o.deleted_at IS NULL AND o.status <> 'canceled')
+) AS row
+FROM customer c WHERE c.id = ? AND c.deleted_at IS NULL`
 
 // A fulfillment with its items, labels and order (the order-fulfillment link).
 const FULFILLMENT_SQL = `
@@ -451,8 +495,43 @@ const RELATED = {
   claim: { answers: answersClaim, columns: "claimColumns", byId: CLAIM_SQL, format: formatClaim },
 }
 
+/**
+ * The customer `id` with its addresses, and its orders that are not
+ * cancelled (currency_code and Medusa's totals), read with one statement:
+ * { customer, orders }, null when there is no such customer, undefined as
+ * loadOrder.
+ */
+async function loadCustomer(ctx, id) {
+  const r = await ready(ctx)
+  if (!r) return undefined
+  const row = await readRow(ctx, r, CUSTOMER_SQL, id, "customer")
+  if (!row) return row
+  const customer = { ...dates(row.customer), addresses: (row.addresses || []).map(dates) }
+  return { customer, orders: (row.orders || []).map((o) => formatOrder(o, r.totals)) }
+}
+
+/** A payment as the query graph gives it with `refunds.*` and `refunds.refund_reason.*`. */
+function formatPayment(p) {
+  const refunds = (p.refunds || []).map(({ refund, reason }) => ({ ...dates(refund), refund_reason: dates(reason) || null }))
+  return { ...dates(p), refunds }
+}
+
+/**
+ * The payment `id` with its refunds, the id of the order its collection
+ * belongs to, and every payment of that order with its refunds, read with
+ * one statement: { payment, order_id, order_payments }, null when there is
+ * no such payment, undefined as loadOrder.
+ */
+async function loadPayment(ctx, id) {
+  const r = await ready(ctx)
+  if (!r) return undefined
+  const row = await readRow(ctx, r, PAYMENT_SQL, id, "payment")
+  if (!row) return row
+  return { payment: formatPayment(row.payment), order_id: row.order_id || null, order_payments: (row.order_payments || []).map(formatPayment) }
+}
+
 const loadExchanges = (ctx, fields, filter) => loadRelated(ctx, "exchange", fields, filter)
 const loadReturns = (ctx, fields, filter) => loadRelated(ctx, "return", fields, filter)
 const loadClaims = (ctx, fields, filter) => loadRelated(ctx, "claim", fields, filter)
 
-module.exports = { answered, loadOrder, loadFulfillment, loadExchanges, loadReturns, loadClaims, answers, answersFulfillment, answersExchange, answersReturn, answersClaim, formatOrder, REQUIRED, ORDER_SQL, FULFILLMENT_SQL }
+module.exports = { answered, loadOrder, loadFulfillment, loadCustomer, loadPayment, loadExchanges, loadReturns, loadClaims, answers, answersFulfillment, answersExchange, answersReturn, answersClaim, formatOrder, REQUIRED, ORDER_SQL, FULFILLMENT_SQL }

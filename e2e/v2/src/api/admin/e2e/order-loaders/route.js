@@ -1,7 +1,7 @@
 // Test only (__tests__/e2e-v2/sql-loader.test.js): the Segment calls one
 // event's payload makes, built once with the order read by SQL and once by
 // the query graph (option order_loader), without sending them; and the two
-// order objects. { "event": "order.placed", "data": { "id": "order_..." } }
+// order objects (customer.*: the identify state forgotten before each). { "event": "order.placed", "data": { "id": "order_..." } }
 // -> { sql: { calls, order }, query: { calls, order } }.
 
 const base = JSON.parse(process.env.E2E_SEGMENT_OPTIONS || "{}")
@@ -15,6 +15,10 @@ exports.POST = async function orderLoaders(req, res) {
   const container = req.scope
   const out = {}
   for (const loader of ["sql", "query"]) {
+    // customer.* claim the identify state: forgotten before each build, so both send the identify
+    if (event.startsWith("customer.") && data && data.id) {
+      await container.resolve("__pg_connection__").raw("DELETE FROM segment_identify_state WHERE customer_id = ?", [data.id])
+    }
     const before = { ...answered }
     // the order as loadOrder returned it: the calls keep it for the switchboard (not sent)
     const calls = await buildCalls(event, data, container, OPTIONS[loader])
