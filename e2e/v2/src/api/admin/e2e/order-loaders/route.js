@@ -16,8 +16,11 @@ exports.POST = async function orderLoaders(req, res) {
   const out = {}
   for (const loader of ["sql", "query"]) {
     // customer.* claim the identify state: forgotten before each build, so both send the identify
+    // (without the plugin's migration there is no state, and both send it anyway)
     if (event.startsWith("customer.") && data && data.id) {
-      await container.resolve("__pg_connection__").raw("DELETE FROM segment_identify_state WHERE customer_id = ?", [data.id])
+      const pg = container.resolve("__pg_connection__")
+      const { rows } = await pg.raw("SELECT to_regclass('segment_identify_state') IS NOT NULL AS there")
+      if (rows[0].there) await pg.raw("DELETE FROM segment_identify_state WHERE customer_id = ?", [data.id])
     }
     const before = { ...answered }
     // the order as loadOrder returned it: the calls keep it for the switchboard (not sent)
