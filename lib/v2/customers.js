@@ -44,7 +44,7 @@ function address(a) {
 /** The customer with CUSTOMER_FIELDS and its orders that were not cancelled (ORDER_FIELDS): by SQL when that loader answers, else the query graph. */
 async function customerWithOrders(h, ctx, id) {
   const bySql = await sqlLoader.loadCustomer(ctx, id)
-  if (bySql !== undefined) return bySql && { customer: bySql.customer, orders: bySql.orders }
+  if (bySql !== undefined) return bySql
   const customer = await h.graphOne(ctx, "customer", CUSTOMER_FIELDS, { id })
   if (!customer) return null
   const orders = (await h.graphAll(ctx, "order", ORDER_FIELDS, { customer_id: id })).filter((o) => o.status !== "canceled")

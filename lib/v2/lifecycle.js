@@ -20,9 +20,8 @@
 // is received counts as a refund without a return.
 
 const order = require("./order")
-const { messageId } = require("../order-mapping")
+const { messageId, reporting } = require("../order-mapping")
 const { roundAmount } = require("../currency")
-const { reporting } = require("../order-mapping")
 const sqlLoader = require("./sql-loader")
 
 const FULFILLMENT_FIELDS = ["id", "created_at", "shipped_at", "delivered_at", "items.*", "labels.*", "order.id"]
@@ -38,7 +37,8 @@ const time = (t) => (t ? new Date(t).getTime() : 0)
  * differ between two reads of the same fulfillment.
  */
 function tracking(f) {
-  const labels = ((f && f.labels) || []).slice().sort((a, b) => String((a && a.tracking_number) || "").localeCompare(String((b && b.tracking_number) || "")))
+  const number = (l) => String((l && l.tracking_number) || "")
+  const labels = ((f && f.labels) || []).slice().sort((a, b) => number(a).localeCompare(number(b)))
   const list = (k) => labels.map((l) => l && l[k]).filter((v) => typeof v === "string" && v)
   return { tracking_numbers: list("tracking_number"), tracking_urls: list("tracking_url") }
 }
@@ -86,7 +86,6 @@ async function returnCredit(h, ctx, o, bctx) {
   }
   return credit
 }
-
 
 function entries(h) {
   const { loadOrder, track } = h
