@@ -13,11 +13,13 @@ const load = (file) => JSON.parse(fs.readFileSync(file, "utf8"))
 
 /** Our package's files, as installed (node_modules/medusa-plugin-segment-rs/...) or from the repo. */
 const OURS = [
-  [/lib\/v2\/order\.js$|lib\/order\.js$|lib\/currency\.js$/, "ours: mapping (amounts, rounding, currency, products)"],
-  [/lib\/v2\/events\.js$|lib\/events\.js$/, "ours: subscriber (loading, calls)"],
-  [/medusa-plugin-segment-rs\/index\.js$|native\.js$|load-native\.js$/, "ours: client JS (checks, JSON, hand-off)"],
+  [/lib\/v2\/sql-loader\.js$/, "ours: SQL loader (the statements' JSON shaped into records)"],
+  [/lib\/(order-mapping|currency|catalog|attribution)\.js$|lib\/v[12]\/(order|lifecycle|customers|attribution)\.js$/, "ours: mapping (amounts, rounding, currency, products)"],
+  [/lib\/v[12]\/(events|event-map)\.js$/, "ours: subscriber (loading, calls)"],
+  [/lib\/v2\/(funnel|cart-state|segment-module)\.js$/, "ours: plugin state (funnel carts, identify state)"],
+  [/medusa-plugin-segment-rs\/index\.js$|lib\/client\/|native\.js$|load-native\.js$/, "ours: client JS (checks, JSON, hand-off)"],
   [/lib\/spool\.js$/, "ours: spool JS"],
-  [/lib\/v2\/(client|options)\.js$|services\/segment\.js$|lib\/rates\.js$|lib\/container\.js$/, "ours: client and options per event, rates"],
+  [/lib\/v2\/(client|options)\.js$|services\/segment\.js$|lib\/(rates|container|options|switchboard|drops|medusa-service)\.js$/, "ours: client and options per event, rates"],
 ]
 
 const NODE_ASYNC = /^(processTicksAndRejections|runMicrotasks|listOnTimeout|processTimers|processImmediate|runNextTicks|emitHook|emitInitScript|emitBeforeScript|emitAfterScript|promiseInitHook|promiseBeforeHook|promiseAfterHook|promiseResolveHook|destroyHook|AsyncResource|runInAsyncScope|triggerAsyncId|executionAsyncId)/
