@@ -30,3 +30,11 @@ test("every file the package runs in Medusa is in a named part of the profile sp
   const perEvent = unnamed.filter((f) => !/(admin-api|backfill|middlewares|funnel-middleware|migration|provider|exit-hooks)\.js$/.test(f))
   assert.deepStrictEqual(perEvent, [], "files run per event that the split counts as \"ours: other\"")
 })
+
+test("Medusa's files are Medusa's, also where a path holds the package's name", () => {
+  const cache = "file:///root/.cache/medusa-plugin-segment-rs/medusa-v2-x/node_modules"
+  assert.equal(partOf({ url: `${cache}/@medusajs/utils/dist/totals/cart/index.js`, functionName: "decorateCartTotals" }), "Medusa totals math (@medusajs/utils totals)")
+  assert.equal(partOf({ url: `${cache}/knex/lib/dialects/postgres/index.js`, functionName: "f" }), "knex + pg driver")
+  assert.equal(partOf({ url: `${cache}/medusa-plugin-segment-rs/node_modules/uuid/index.js`, functionName: "f" }), "other packages (uuid)")
+  assert.equal(partOf({ url: `${cache}/medusa-plugin-segment-rs/lib/v2/sql-loader.js`, functionName: "f" }), "ours: SQL loader (the statements' JSON shaped into records)")
+})

@@ -220,11 +220,24 @@ function probeEnv(probeFile, profile) {
   return { E2E_PROBE_FILE: probeFile, E2E_PROBE_PROFILE: profile ? "1" : "0", NODE_OPTIONS: `${req("loopback.js")} ${req("v2/bench-probe.js")}` }
 }
 
-/** CPU ticks (10 ms) the process has used, all threads, read from outside it (/proc). */
+/**
+ * CPU ticks (10 ms) the process has used, all threads but V8's profiler
+ * (--cpu-prof: its sampling thread never rests), read from outside it (/proc).
+ */
 function cpuTicks(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return Number(f[11]) + Number(f[12])
+  let ticks = 0
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    let stat
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8")
+    } catch {
+      continue // the thread ended
+    }
+    if (stat.includes("(v8:ProfEvntProc)")) continue
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    ticks += Number(f[11]) + Number(f[12])
+  }
+  return ticks
 }
 
 /**
@@ -390,6 +403,7 @@ async function measureVariant(key, { records, dbName, events, rounds, rep, print
         p99_ms: after.eld.p99,
         max_ms: after.eld.max,
         native_ms: (((after.threads || {})["segment-rs"] || 0) - ((before.threads || {})["segment-rs"] || 0)) / n,
+        threads_ms: threadGroups(before.threads, after.threads, n),
         messages_per_event: perRound / data.length,
         handled: n,
       }
@@ -458,6 +472,26 @@ async function clientOnlyChild(url, orders) {
   process.send({ cpu_ms_per_order: (c.user + c.system) / 1000 / orders, orders }, () => process.exit(0))
 }
 
+// The Medusa process's threads by what runs on them (e2e/v2/bench-probe.js names
+// them from /proc/self/task: the JS thread by its id; Node 20 leaves V8's
+// platform workers and libuv's pool named "node").
+const THREAD_GROUPS = [
+  ["js", "the JS thread", (name) => name === "(js)"],
+  ["node", "V8's workers and libuv's pool (GC, compilers, fs)", (name) => name === "node"],
+  ["native", "this package's native threads (delivery, spool)", (name) => /^(segment-|tokio-)/.test(name)],
+  ["other", "other threads", () => true],
+]
+
+/** CPU ms per event of each thread group between two probe readings (10 ms ticks). */
+function threadGroups(before = {}, after = {}, n) {
+  const out = Object.fromEntries(THREAD_GROUPS.map(([k]) => [k, 0]))
+  for (const name of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const [k] = THREAD_GROUPS.find(([, , test]) => test(name))
+    out[k] += ((after[name] || 0) - (before[name] || 0)) / n
+  }
+  return out
+}
+
 const median = (xs) => {
   const s = xs.slice().sort((a, b) => a - b)
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
@@ -483,7 +517,12 @@ function summarize(runs) {
       const v = { cpu_ms: cpu.median, p99_ms: p99.median }
       Object.defineProperty(v, "detail", {
         enumerable: false,
-        value: { cpu_ms_range: [cpu.min, cpu.max], p99_ms_range: [p99.min, p99.max], messages_per_event: median(list.map((x) => x.messages_per_event)) },
+        value: {
+          cpu_ms_range: [cpu.min, cpu.max],
+          p99_ms_range: [p99.min, p99.max],
+          messages_per_event: median(list.map((x) => x.messages_per_event)),
+          threads_ms: list.every((x) => x.threads_ms) ? Object.fromEntries(THREAD_GROUPS.map(([k]) => [k, median(list.map((x) => x.threads_ms[k]))])) : null,
+        },
       })
       out[event][variant === "none" ? "floor" : variant] = v
     }
@@ -512,6 +551,20 @@ function printTable(sum, reps, print) {
     for (const [key, what] of Object.entries(OTHER_OURS)) {
       if (v[key]) print(`| ${event}, ours ${what} | | ${above(v[key], fl)} | | | ${p99(v[key], fl)} | | | ${messages(v[key])} |`)
     }
+  }
+}
+
+/** Where the CPU above the floor ran: per thread group, ours (default options) minus the floor, medians. */
+function printThreads(sum, reps, print) {
+  const rows = Object.entries(sum).filter(([, v]) => v.floor && v.ours && v.floor.detail.threads_ms && v.ours.detail.threads_ms)
+  if (!rows.length) return
+  print(`\nWhere that CPU ran: CPU ms per event above the floor, by thread of the Medusa process (ours, default options; medians of ${reps} run(s); 10 ms ticks over 40+ events)\n`)
+  print(`| Medusa event | ${THREAD_GROUPS.map(([, label]) => label).join(" | ")} |`)
+  print(`|---|${THREAD_GROUPS.map(() => "---:").join("|")}|`)
+  for (const [event, v] of rows) {
+    const a = v.ours.detail.threads_ms
+    const b = v.floor.detail.threads_ms
+    print(`| ${event} | ${THREAD_GROUPS.map(([k]) => f(a[k] - b[k])).join(" | ")} |`)
   }
 }
 
@@ -605,6 +658,7 @@ async function run({ smoke = false, reps, print = console.log, variants, events,
   const load = require("node:os").loadavg()
   print(`\n${rounds} rounds of ${PER_ROUND}+ events per event and variant, ${reps} run(s) per variant, variants rotated; ${((Date.now() - t0) / 60000).toFixed(1)} min; load average now ${load.map((x) => x.toFixed(2)).join(" ")}`)
   printTable(sum, reps, print)
+  printThreads(sum, reps, print)
   if (cpuProf) printProfiles(runs, print)
   let alone
   if (!smoke) {
@@ -667,7 +721,9 @@ function targetRows(sum) {
 
 function docsBlock(r) {
   const lines = [provenance(r) + ".", ""]
-  printTable(r.figures, r.reps, (line) => lines.push(...line.replace(/^\n/, "").split("\n")))
+  const add = (line) => lines.push(...line.replace(/^\n/, "").split("\n"))
+  printTable(r.figures, r.reps, add)
+  printThreads(r.figures, r.reps, (line) => add("\n" + line))
   lines.push("", "Targets (issue 20) on this run's medians:", "", "| target | figure | |", "|---|---|---|")
   for (const row of targetRows(r.figures)) lines.push(`| ${row.join(" | ")} |`)
   if (r.client_only) lines.push("", `Our Segment client alone, outside Medusa (an identify and an "Order Completed" per order, delivery included): ${f(r.client_only.cpu_ms_per_order)} CPU ms per order.`)

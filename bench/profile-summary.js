@@ -30,7 +30,9 @@ function partOf(frame) {
   if (functionName === "(garbage collector)") return "GC"
   if (functionName === "(idle)") return "(idle)"
   if (functionName === "(program)") return "V8/native, not attributed (program)"
-  if (/medusa-plugin-segment-rs\//.test(url) && !/node_modules\/.+node_modules/.test(url.split("medusa-plugin-segment-rs/")[1] || "")) {
+  // the package as installed; not its own dependencies, nor a path that merely has its name (the bench's Medusa lives in ~/.cache/medusa-plugin-segment-rs/)
+  const own = url.match(/node_modules\/medusa-plugin-segment-rs\/(.*)$/)
+  if (own && !own[1].includes("node_modules/")) {
     for (const [re, name] of OURS) if (re.test(url)) return name
     return "ours: other"
   }
@@ -55,12 +57,14 @@ function partOf(frame) {
   if (pkg === "@medusajs/query" || pkg === "@medusajs/modules-sdk") return "Medusa query graph (remote joiner, links)"
   if (pkg === "@medusajs/orchestration") return "Medusa orchestration (workflows)"
   if (pkg === "@medusajs/order") return "Medusa order module (totals, services)"
-  if (pkg === "@medusajs/utils" || pkg === "@medusajs/framework") return "Medusa utils/framework (totals math, module services, DI)"
+  // decorateCartTotals and the BigNumber helpers (the SQL loader calls them as the order module does)
+  if (pkg === "@medusajs/utils" && /\/dist\/totals\//.test(url)) return "Medusa totals math (@medusajs/utils totals)"
+  if (pkg === "@medusajs/utils" || pkg === "@medusajs/framework") return "Medusa utils/framework (module services, DI)"
   if (pkg === "@medusajs/workflows-sdk" || pkg === "@medusajs/workflow-engine-inmemory") return "Medusa workflows"
   if (pkg.startsWith("@medusajs/")) return `Medusa other (${pkg})`
   if (pkg.startsWith("@mikro-orm/")) return "MikroORM"
   if (/^(knex|pg|pg-protocol|pg-types|postgres-.*|pg-pool|pg-connection-string|tarn)$/.test(pkg)) return "knex + pg driver"
-  if (pkg === "bignumber.js") return "bignumber.js (totals)"
+  if (pkg === "bignumber.js") return "bignumber.js (Medusa's totals)"
   if (/^(awilix)$/.test(pkg)) return "awilix (DI)"
   if (/^(express|router|body-parser|raw-body|on-finished|finalhandler|send|qs|cookie.*|cors|morgan|path-to-regexp|iconv-lite|type-is|content-type|depd|debug)$/.test(pkg)) return "HTTP framework (express, body parsing)"
   if (pkg === "@segment/analytics-node" || pkg.startsWith("@segment/") || pkg === "@lukeed/uuid" || pkg === "node-fetch") return "the guide's client (@segment/analytics-node)"

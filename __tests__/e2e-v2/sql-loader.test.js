@@ -15,7 +15,7 @@ const assert = require("node:assert/strict")
 
 const be = require("../../e2e/backend")
 const v2 = require("../../e2e/v2/backend")
-const { MedusaV2Api, runStory } = require("../../e2e/v2/scenario")
+const { MedusaV2Api, runStory, ADDRESSES } = require("../../e2e/v2/scenario")
 const { startSegmentServer } = require("../support/segment-server")
 const { FIELDS } = require("../../lib/v2/events")
 
@@ -94,5 +94,43 @@ describe(`Medusa ${v2.MEDUSA_VERSION}: the SQL order loader gives the query grap
     process.stderr.write(`[e2e-v2 sql-loader] ${emitted.length} events (${[...seen].sort().join(", ")}), ${compared} calls compared\n`)
     assert.ok(compared >= 10, `calls compared: ${compared}`)
     assert.doesNotMatch(backend.logs(), /SQL order loader/, "the SQL loader neither failed nor was turned off")
+  })
+
+  it("cart.customer_transferred: the cart read by SQL gives the query graph's identify", async () => {
+    const { regions, variants } = await api.loadCatalog()
+    const guestCart = async (anonymousId, address) => {
+      const { cart } = await api.store("POST", "/carts", {
+        region_id: regions.eur.id,
+        items: [{ variant_id: variants["TSHIRT-BLACK-M"].id, quantity: 1 }],
+        metadata: { segment_anonymous_id: anonymousId },
+      })
+      if (address) await api.store("POST", `/carts/${cart.id}`, { shipping_address: { ...address, phone: "+49 30 1234" }, billing_address: address })
+      return cart
+    }
+    // one with addresses (their name and phone win over the customer's), one without (the customer's traits)
+    const carts = [await guestCart("anon-sql-cart-1", ADDRESSES.eur), await guestCart("anon-sql-cart-2")]
+    const { customer, token } = await api.registerCustomer({ email: "sql-cart@e2e.test", first_name: "Kai", last_name: "Sato" })
+    for (const c of carts) await api.transferCart(c.id, token)
+    const deadline = Date.now() + 30000
+    let emitted = []
+    while (Date.now() < deadline) {
+      emitted = backend.events().filter((e) => e.event === "cart.customer_transferred" && carts.some((c) => c.id === e.data.id))
+      if (emitted.length === carts.length) break
+      await be.sleep(200)
+    }
+    assert.equal(emitted.length, carts.length, "Medusa emitted cart.customer_transferred for both carts")
+    const traits = []
+    for (const { event, data } of emitted) {
+      const got = await api.admin("POST", "/e2e/order-loaders", { event, data })
+      assert.deepEqual(got.query.bySql, {}, `${data.id}: order_loader "query" reads nothing by SQL`)
+      assert.deepEqual(got.sql.bySql, { cart: 1 }, `${data.id}: the cart was read by SQL`)
+      assert.equal(got.sql.calls.length, 1, `${data.id}: one identify`)
+      assert.deepEqual(got.sql.calls, got.query.calls, `${data.id}: the same Segment calls`)
+      assert.equal(got.sql.calls[0].message.userId, customer.id)
+      traits.push(got.sql.calls[0].message.traits)
+    }
+    const byPhone = traits.find((t) => t.phone)
+    assert.deepEqual(byPhone, { email: "sql-cart@e2e.test", phone: "+49 30 1234", firstName: "Grace", lastName: "Hopper" }, "the address's name and phone")
+    assert.ok(traits.some((t) => !t.phone && t.firstName === "Kai"), `the customer's name when the cart has no address: ${JSON.stringify(traits)}`)
   })
 })

@@ -15,7 +15,8 @@ function threadCpu() {
   try {
     for (const t of fs.readdirSync("/proc/self/task")) {
       const stat = fs.readFileSync(`/proc/self/task/${t}/stat`, "utf8")
-      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))
+      // the JS thread by its id (its name is the process's); the others by name: V8's workers, libuv's pool, segment-rs
+      const name = Number(t) === process.pid ? "(js)" : stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))
       const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
       out[name] = (out[name] || 0) + (Number(f[11]) + Number(f[12])) * tick
     }

@@ -7,6 +7,7 @@
 
 const { attributionOf, applyAttribution, parseMetadata, serverContext, traitsOf } = require("../attribution")
 const { messageId } = require("../order-mapping")
+const sqlLoader = require("./sql-loader")
 
 // Read with the order (lib/v2/events.js ORDER / ORDER_LINKS, the customer from the customer module).
 // order.metadata is cart.metadata as completeCartWorkflow copied it.
@@ -51,6 +52,9 @@ function finishCalls(calls, ctx, what) {
 }
 
 async function loadCart(ctx, id) {
+  // one SQL statement (lib/v2/sql-loader.js); undefined: that loader is off here, so the query graph
+  const bySql = await sqlLoader.loadCart(ctx, id)
+  if (bySql !== undefined) return bySql
   const one = async (fields) => {
     const { data } = await ctx.query.graph({ entity: "cart", fields, filters: { id } })
     return Array.isArray(data) ? data[0] : data

@@ -10,9 +10,9 @@
 // collections and customer of its links), so lib/v2/order.js maps it
 // unchanged; __tests__/e2e-v2/sql-loader.test.js proves the Segment calls equal.
 // A fulfillment, exchanges, returns, a claim, a payment with its order's
-// refunds, and a customer with its orders' totals are read the same way
-// (loadFulfillment, loadExchanges, loadReturns, loadClaims, loadPayment,
-// loadCustomer).
+// refunds, a customer with its orders' totals, and a cart with its
+// addresses and customer are read the same way (loadFulfillment,
+// loadExchanges, loadReturns, loadClaims, loadPayment, loadCustomer, loadCart).
 //
 // What Medusa's order module does, repeated here (2.21.2,
 // @medusajs/order utils/base-repository-find.js and transform-order.js):
@@ -47,7 +47,9 @@ const REQUIRED = {
   order_shipping_method_adjustment: ["shipping_method_id", "version", "amount", "raw_amount", "code"],
   order_credit_line: ["order_id", "version", "amount", "raw_amount", "reference"],
   order_cart: ["id", "order_id", "cart_id"],
-  cart: ["id", "metadata"],
+  cart: ["id", "metadata", "email", "customer_id", "shipping_address_id", "billing_address_id"],
+  // cart.customer_transferred (the cart's addresses)
+  cart_address: ["id"],
   order_payment_collection: ["id", "order_id", "payment_collection_id"],
   payment: ["id", "payment_collection_id", "provider_id", "amount", "currency_code", "captured_at", "canceled_at"],
   // payment.refunded / payment.captured
@@ -166,6 +168,17 @@ SELECT json_build_object(
     FROM "order" o WHERE o.customer_id = c.id AND o.deleted_at IS NULL AND o.status <> 'canceled')
 ) AS row
 FROM customer c WHERE c.id = ? AND c.deleted_at IS NULL`
+
+// A cart with its addresses and customer (cart.customer_transferred: lib/v2/attribution.js).
+const CART_SQL = `
+SELECT json_build_object(
+  'cart', json_build_object('id', c.id, 'email', c.email, 'customer_id', c.customer_id, 'metadata', c.metadata),
+  'shipping_address', (SELECT to_json(a) FROM cart_address a WHERE a.id = c.shipping_address_id AND a.deleted_at IS NULL),
+  'billing_address', (SELECT to_json(a) FROM cart_address a WHERE a.id = c.billing_address_id AND a.deleted_at IS NULL),
+  'customer', (SELECT json_build_object('id', cu.id, 'email', cu.email, 'phone', cu.phone, 'first_name', cu.first_name, 'last_name', cu.last_name, 'metadata', cu.metadata)
+    FROM customer cu WHERE cu.id = c.customer_id AND cu.deleted_at IS NULL)
+) AS row
+FROM cart c WHERE c.id = ? AND c.deleted_at IS NULL`
 
 // A fulfillment with its items, labels and order (the order-fulfillment link).
 const FULFILLMENT_SQL = `
@@ -510,6 +523,19 @@ async function loadCustomer(ctx, id) {
   return { customer, orders: (row.orders || []).map((o) => formatOrder(o, r.totals)) }
 }
 
+/**
+ * The cart `id` with its addresses and customer, as the query graph gives
+ * it for lib/v2/attribution.js CART_FIELDS and CART_LINK_FIELDS: the cart,
+ * null when there is none, undefined as loadOrder.
+ */
+async function loadCart(ctx, id) {
+  const r = await ready(ctx)
+  if (!r) return undefined
+  const row = await readRow(ctx, r, CART_SQL, id, "cart")
+  if (!row) return row
+  return { ...row.cart, shipping_address: dates(row.shipping_address), billing_address: dates(row.billing_address), customer: row.customer }
+}
+
 /** A payment as the query graph gives it with `refunds.*` and `refunds.refund_reason.*`. */
 function formatPayment(p) {
   const refunds = (p.refunds || []).map(({ refund, reason }) => ({ ...dates(refund), refund_reason: dates(reason) || null }))
@@ -534,4 +560,4 @@ const loadExchanges = (ctx, fields, filter) => loadRelated(ctx, "exchange", fiel
 const loadReturns = (ctx, fields, filter) => loadRelated(ctx, "return", fields, filter)
 const loadClaims = (ctx, fields, filter) => loadRelated(ctx, "claim", fields, filter)
 
-module.exports = { answered, loadOrder, loadFulfillment, loadCustomer, loadPayment, loadExchanges, loadReturns, loadClaims, answers, answersFulfillment, answersExchange, answersReturn, answersClaim, formatOrder, REQUIRED, ORDER_SQL, FULFILLMENT_SQL }
+module.exports = { answered, loadOrder, loadFulfillment, loadCart, loadCustomer, loadPayment, loadExchanges, loadReturns, loadClaims, answers, answersFulfillment, answersExchange, answersReturn, answersClaim, formatOrder, REQUIRED, ORDER_SQL, FULFILLMENT_SQL }
