@@ -17,6 +17,7 @@ const path = require("node:path")
 const { spawn, spawnSync } = require("node:child_process")
 const { startSegmentServer } = require("../support/segment-server")
 const { makeService, track, sleep } = require("./helpers")
+const { spoolEntries, spoolMessages } = require("../support/spool-entries")
 
 const FIXTURE = path.join(__dirname, "fixtures", "spool-child.js")
 const KEY = "wk_test_SECRET_do_not_print"
@@ -241,8 +242,8 @@ test(
     const streamLength = () => {
       const keys = redisCli(["--scan", "--pattern", "segment:spool:*"], { port, db: 0, password }).stdout.split("\n").filter((k) => k && !k.includes(":alive:"))
       if (!keys.length) return 0
-      const raw = redisCli(["--raw", "xrange", keys[0], "-", "+"], { port, db: 0, password }).stdout
-      return (raw.match(/"event":"Order Completed"/g) || []).length
+      const out = redisCli(["--no-raw", "xrange", keys[0], "-", "+"], { port, db: 0, password }).stdout
+      return spoolMessages(out).filter((json) => JSON.parse(json).event === "Order Completed").length
     }
     for (let i = 0; i < 500; i++) track(service, i)
     await waitFor("500 entries in Redis", () => streamLength() === 500, 10_000)
@@ -296,8 +297,10 @@ test("redis spool: max_spool_bytes holds against the stream's memory; beyond it 
   })
   srv.failFor(60_000, { status: 503 })
   const { service, logger } = makeService(srv, { spool_dir: false, spool_url: REDIS_URL, max_spool_bytes: 65536, write_key: `${KEY}_bound` })
+  // random padding: entries are LZ4-compressed in Redis, and repeated text would take almost no room there
+  const pad = () => require("node:crypto").randomBytes(150).toString("base64")
   for (let i = 0; i < 1000; i++) {
-    track(service, i, { properties: { pad: "x".repeat(200), i } })
+    track(service, i, { properties: { pad: pad(), i } })
     if (i % 50 === 0) await sleep(5) // let the spool's rounds measure the stream
   }
   // The bound holds against the stream's size as the spool estimates it
@@ -305,14 +308,19 @@ test("redis spool: max_spool_bytes holds against the stream's memory; beyond it 
   // round: admission is checked against the estimate, and a round's new
   // running average can move it by less than one entry (1 KB here).
   assert.ok(service.stats().spool.bytes <= 65536 + 1024, `${service.stats().spool.bytes}`)
+  // What Redis holds (each entry's value, compressed, and 128 bytes of its own) fits the bound too.
+  await sleep(200) // the last round is written
+  const key = redisCli(["--scan", "--pattern", "segment:spool:*"]).stdout.split("\n").filter((k) => k && !k.includes(":alive:"))
+  assert.equal(key.length, 1, `one stream: ${key}`)
+  const entries = spoolEntries(redisCli(["--no-raw", "xrange", key[0], "-", "+"]).stdout)
+  const held = entries.reduce((n, e) => n + e.stored + 128, 0)
+  assert.ok(held <= 65536 + 1024, `${held} bytes in ${entries.length} entries`)
+  const inRedis = entries.reduce((n, e) => n + e.messages.length, 0)
   srv.failFor(0, { status: 503 })
   const done = await service.flush()
   assert.ok(done.dropped.spool_full > 0, JSON.stringify(done.dropped))
   assert.equal(done.delivered, 1000 - done.dropped.spool_full)
-  // What was kept in Redis (every message not dropped), at its size there
-  // (the JSON and 29 bytes of length and stamp), fits the bound.
-  const json = JSON.stringify({ userId: "user-999", event: "Order Completed", properties: { pad: "x".repeat(200), i: 999 } })
-  assert.ok(done.delivered * (json.length + 29) <= 65536, `${done.delivered} messages kept`)
+  assert.equal(inRedis, done.delivered, "every message kept was in Redis")
   assert.ok(logger.lines.some((l) => /spool full \(max_spool_bytes 65536\)/.test(l.msg)))
   await service.shutdown()
 })

@@ -6,8 +6,10 @@
 //! Layout, under a keyed digest of host and write key (HMAC-SHA256, as
 //! the disk spool's header; never the key itself):
 //! - stream `segment:spool:<digest>` with one consumer group `segment`;
-//!   each entry (field `m`) packs the messages one round accepted: for each,
-//!   its length, kind, time accepted, messageId and the JSON as given;
+//!   each entry packs the messages one round accepted: for each, its
+//!   length, kind, time accepted, messageId and the JSON as given; in field
+//!   `z` LZ4-compressed (size first), as written since 2026-12, or in field
+//!   `m` as is (earlier entries, still read);
 //! - `segment:spool:<digest>:alive:<consumer>`, set with a TTL of half
 //!   `spool_takeover_ms` and refreshed every quarter by each live process.
 //!
@@ -45,7 +47,15 @@ use crate::message::Kind;
 use crate::shared::Shared;
 
 const GROUP: &str = "segment";
-const FIELD: &str = "m";
+/// An entry's records as they are (entries of earlier versions).
+const FIELD_PLAIN: &str = "m";
+/// An entry's records LZ4-compressed, their size first: messages of one
+/// store repeat their keys and ids, so Redis holds several times less per
+/// outage hour and each round sends (and XREADGROUP returns) that much less.
+const FIELD_LZ4: &str = "z";
+/// Largest records of one entry a compressed value may claim (ENTRY_BYTES
+/// plus one message over it): a corrupt size is not allocated.
+const MAX_ENTRY_RECORDS: usize = 2 * ENTRY_BYTES;
 /// Bytes of messages packed into one entry at most (a burst takes several
 /// rounds; one message larger than this gets an entry of its own).
 const ENTRY_BYTES: usize = 256 * 1024;
@@ -312,10 +322,45 @@ fn items(v: &Value) -> &[Value] {
     }
 }
 
-/// Entries of an XREADGROUP/XCLAIM reply: (id, value of field `m`).
+/// An entry's value as Redis holds it.
+#[derive(Debug, PartialEq)]
+enum Body {
+    Plain(Vec<u8>),
+    Lz4(Vec<u8>),
+}
+
+impl Body {
+    /// Bytes Redis holds for it.
+    fn stored_len(&self) -> usize {
+        match self {
+            Body::Plain(v) | Body::Lz4(v) => v.len(),
+        }
+    }
+
+    /// Its messages (see `decode`); a value that does not decompress gives none, not whole.
+    fn messages(&self) -> (Vec<Stored>, bool) {
+        match self {
+            Body::Plain(v) => decode(v),
+            Body::Lz4(v) => {
+                let size = v
+                    .get(..4)
+                    .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
+                match size.filter(|&n| n <= MAX_ENTRY_RECORDS) {
+                    Some(_) => match lz4_flex::block::decompress_size_prepended(v) {
+                        Ok(records) => decode(&records),
+                        Err(_) => (Vec::new(), false),
+                    },
+                    None => (Vec::new(), false),
+                }
+            }
+        }
+    }
+}
+
+/// Entries of an XREADGROUP/XCLAIM reply: (id, value of field `z` or `m`).
 /// XREADGROUP nests them under the stream's name; XCLAIM lists them, with
 /// nil for entries deleted meanwhile (returned as `None`).
-fn entries(v: &Value, nested: bool) -> Vec<(Option<String>, Option<Vec<u8>>)> {
+fn entries(v: &Value, nested: bool) -> Vec<(Option<String>, Option<Body>)> {
     let list: Vec<&Value> = if nested {
         items(v)
             .iter()
@@ -329,13 +374,16 @@ fn entries(v: &Value, nested: bool) -> Vec<(Option<String>, Option<Vec<u8>>)> {
             let parts = items(e);
             let id = parts.first().and_then(text);
             let fields = parts.get(1).map(items).unwrap_or(&[]);
-            let value = fields
-                .chunks(2)
-                .find(|kv| kv.first().and_then(text).as_deref() == Some(FIELD))
-                .and_then(|kv| match kv.get(1) {
-                    Some(Value::BulkString(b)) => Some(b.clone()),
+            let value = fields.chunks(2).find_map(|kv| {
+                let Some(Value::BulkString(b)) = kv.get(1) else {
+                    return None;
+                };
+                match kv.first().and_then(text).as_deref() {
+                    Some(FIELD_LZ4) => Some(Body::Lz4(b.clone())),
+                    Some(FIELD_PLAIN) => Some(Body::Plain(b.clone())),
                     _ => None,
-                });
+                }
+            });
             (id, value)
         })
         .collect()
@@ -615,7 +663,7 @@ impl RedisSpool {
     /// One transaction: make sure the group exists, add the entry, read it
     /// into this consumer's pending list, and measure the stream.
     async fn write(&self, con: &mut ConnectionManager, batch: &Batch) -> redis::RedisResult<()> {
-        let value = &batch.value;
+        let value = &lz4_flex::block::compress_prepend_size(&batch.value);
         let mut pipe = redis::pipe();
         pipe.atomic().ignore_errors();
         pipe.cmd("XGROUP")
@@ -627,7 +675,7 @@ impl RedisSpool {
         pipe.cmd("XADD")
             .arg(&self.stream)
             .arg("*")
-            .arg(FIELD)
+            .arg(FIELD_LZ4)
             .arg(value);
         pipe.cmd("XREADGROUP")
             .arg("GROUP")
@@ -676,7 +724,7 @@ impl RedisSpool {
             if other == id {
                 continue;
             }
-            let (messages, _) = decode(value.as_deref().unwrap_or_default());
+            let (messages, _) = value.map(|v| v.messages()).unwrap_or_default();
             st.claimed.push((other, messages));
         }
         if let Some(len) = int(len) {
@@ -922,17 +970,17 @@ impl RedisSpool {
                 .arg(&ids)
                 .query_async(con)
                 .await?;
-            let got: Vec<(String, Vec<u8>)> = entries(&claimed, false)
+            let got: Vec<(String, Body)> = entries(&claimed, false)
                 .into_iter()
-                .filter_map(|(id, v)| Some((id?, v.unwrap_or_default())))
+                .filter_map(|(id, v)| Some((id?, v.unwrap_or(Body::Plain(Vec::new())))))
                 .collect();
             if got.is_empty() {
                 return Ok(()); // claimed by another process just before us
             }
             let mut st = self.state();
             for (id, value) in got {
-                st.note_size(value.len());
-                let (messages, _) = decode(&value);
+                st.note_size(value.stored_len());
+                let (messages, _) = value.messages();
                 st.claimed.push((Arc::from(id), messages));
             }
         }
@@ -1153,15 +1201,73 @@ mod tests {
         assert_eq!(
             entries(&read, true),
             vec![
-                (Some("1-0".into()), Some(b"a".to_vec())),
-                (Some("1-1".into()), Some(b"b".to_vec()))
+                (Some("1-0".into()), Some(Body::Plain(b"a".to_vec()))),
+                (Some("1-1".into()), Some(Body::Plain(b"b".to_vec())))
             ]
         );
         let claimed = Value::Array(vec![entry("2-0", b"c"), Value::Nil]);
         assert_eq!(
             entries(&claimed, false),
-            vec![(Some("2-0".into()), Some(b"c".to_vec())), (None, None)]
+            vec![
+                (Some("2-0".into()), Some(Body::Plain(b"c".to_vec()))),
+                (None, None)
+            ]
         );
         assert!(entries(&Value::Nil, true).is_empty());
+    }
+
+    #[test]
+    fn compressed_entries_read_back_and_plain_ones_still_do() {
+        let stamp = |k| Stamp {
+            kind: k,
+            at_ms: 7,
+            message_id: [k; 16],
+        };
+        let mut records = Vec::new();
+        for n in 0..50u8 {
+            encode_into(
+                &mut records,
+                &stamp(n),
+                r#"{"event":"Order Completed","userId":"cus_01"}"#,
+            );
+        }
+        let z = lz4_flex::block::compress_prepend_size(&records);
+        assert!(
+            z.len() * 5 < records.len(),
+            "repeated keys compress: {} of {}",
+            z.len(),
+            records.len()
+        );
+        let reply = Value::Array(vec![
+            Value::Array(vec![
+                Value::BulkString(b"1-0".to_vec()),
+                Value::Array(vec![
+                    Value::BulkString(b"z".to_vec()),
+                    Value::BulkString(z.clone()),
+                ]),
+            ]),
+            Value::Array(vec![
+                Value::BulkString(b"1-1".to_vec()),
+                Value::Array(vec![
+                    Value::BulkString(b"m".to_vec()),
+                    Value::BulkString(records.clone()),
+                ]),
+            ]),
+        ]);
+        let got = entries(&reply, false);
+        assert_eq!(got[0].1.as_ref().map(Body::stored_len), Some(z.len()));
+        for (_, body) in &got {
+            let (messages, whole) = body.as_ref().unwrap().messages();
+            assert!(whole);
+            assert_eq!(messages.len(), 50);
+            assert_eq!(messages[49].stamp, stamp(49));
+        }
+        // A damaged value, or one claiming a size over the bound: no messages, not whole, no huge allocation.
+        let mut cut = z.clone();
+        cut.truncate(z.len() / 2);
+        assert_eq!(Body::Lz4(cut).messages().1, false);
+        let mut huge = z;
+        huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(Body::Lz4(huge).messages(), (Vec::new(), false));
     }
 }
