@@ -53,9 +53,11 @@ pub use format::{Stamp, Stored};
 /// How often the written segments are synced to the device (against power
 /// loss; a killed process loses nothing once its records are written).
 const SYNC_INTERVAL: Duration = Duration::from_secs(1);
-/// The writer's period while records arrive; idle rounds before it sleeps.
+/// The writer's period while records arrive; idle rounds before it sleeps
+/// (a burst keeps it writing every ms; a store's trickle of events wakes it
+/// a few times per message, not fifty: 0.33 ms of CPU per message before).
 const WRITE_EVERY: Duration = Duration::from_millis(1);
-const IDLE_ROUNDS: u32 = 50;
+const IDLE_ROUNDS: u32 = 5;
 const EXTENSION: &str = "seg";
 /// Larger than any segment this plugin writes (at most 16 MiB, plus one
 /// group commit): a bigger `*.seg` is not ours, and is left unread.
