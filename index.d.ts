@@ -70,7 +70,7 @@ export interface SegmentOptions {
   event_map?: Record<string, object>
   /** 2.x: `"captured"` sends "Order Completed" on `payment.captured` instead of `order.placed`. Default "placed". */
   order_completed_on?: "placed" | "captured"
-  /** 2.x: how an event's order and its other records (fulfillment, returns, claim, exchanges, a payment and its order's refunds, a customer and its orders' totals) are read: `"sql"`, one SQL statement over Medusa's database connection, with Medusa's own totals math (used only when the tables it reads are there; on any error it logs once and uses the query graph from then on); `"query"`, Medusa's query graph (Medusa 2.x). Default "sql". */
+  /** 2.x: how an event's order and its other records (fulfillment, returns, claim, exchanges, a payment and its order's refunds, a customer and its orders' totals, the cart of `cart.customer_transferred`) are read: `"sql"`, one SQL statement over Medusa's database connection, with Medusa's own totals math (used only when the tables it reads are there; on any error it logs once and uses the query graph from then on); `"query"`, Medusa's query graph (Medusa 2.x). Default "sql". */
   order_loader?: "sql" | "query"
   /** 2.x: the most orders per second a backfill sends. Default 20. */
   backfill_orders_per_second?: number
