@@ -402,7 +402,6 @@ async function measureVariant(key, { records, dbName, events, rounds, rep, print
         cpu_ms: (after.cpu_ms - before.cpu_ms) / n,
         p99_ms: after.eld.p99,
         max_ms: after.eld.max,
-        native_ms: (((after.threads || {})["segment-rs"] || 0) - ((before.threads || {})["segment-rs"] || 0)) / n,
         threads_ms: threadGroups(before.threads, after.threads, n),
         messages_per_event: perRound / data.length,
         handled: n,

@@ -345,12 +345,12 @@ impl Body {
                 let size = v
                     .get(..4)
                     .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
-                match size.filter(|&n| n <= MAX_ENTRY_RECORDS) {
-                    Some(_) => match lz4_flex::block::decompress_size_prepended(v) {
-                        Ok(records) => decode(&records),
-                        Err(_) => (Vec::new(), false),
-                    },
-                    None => (Vec::new(), false),
+                if size.is_none_or(|n| n > MAX_ENTRY_RECORDS) {
+                    return (Vec::new(), false);
+                }
+                match lz4_flex::block::decompress_size_prepended(v) {
+                    Ok(records) => decode(&records),
+                    Err(_) => (Vec::new(), false),
                 }
             }
         }
