@@ -358,8 +358,13 @@ pub fn prepare_stamped(
                     "timestamp must be a Date, an ISO-8601 string or epoch milliseconds",
                 )
             })?;
-            let t = OffsetDateTime::from_unix_timestamp_nanos((ms * 1e6) as i128)
-                .map_err(|_| invalid(kind, "timestamp is out of range"))?;
+            // Whole milliseconds, as `new Date(ms)` keeps them; `ms * 1e6` in
+            // f64 would round about a third of today's epochs down by 1 ms.
+            let t = (ms.trunc() as i128)
+                .checked_mul(1_000_000)
+                .filter(|_| ms.is_finite())
+                .and_then(|ns| OffsetDateTime::from_unix_timestamp_nanos(ns).ok())
+                .ok_or_else(|| invalid(kind, "timestamp is out of range"))?;
             w.string_field("timestamp", &iso_timestamp(t));
         }
     }
@@ -457,6 +462,17 @@ mod tests {
         );
         assert_eq!(m["userId"], "42");
         assert_eq!(m["timestamp"], "2023-11-14T22:13:20.000Z");
+        // What Date.now() gives: not a multiple of 1e6 ns once in f64.
+        let m = ok(
+            Kind::Track,
+            r#"{"userId":"u","event":"E","timestamp":1765141234569}"#,
+        );
+        assert_eq!(m["timestamp"], "2025-12-07T21:00:34.569Z");
+        let m = ok(
+            Kind::Track,
+            r#"{"userId":"u","event":"E","timestamp":-1.9}"#,
+        );
+        assert_eq!(m["timestamp"], "1969-12-31T23:59:59.999Z");
         let m = ok(Kind::Group, r#"{"userId":-1.5,"groupId":7}"#);
         assert_eq!(m["userId"], "-1.5");
         assert_eq!(m["groupId"], "7");

@@ -33,6 +33,29 @@ test("batches split by count (flush_at) and every message is delivered", async (
   assert.deepEqual(is, [...Array(30).keys()])
 })
 
+test("a timestamp arrives as Date#toISOString gives it, to the millisecond, whether a Date or epoch ms", async (t) => {
+  const srv = await startSegmentServer()
+  t.after(() => srv.close())
+  const { service } = makeService(srv, { flush_at: 500 })
+  // Every millisecond of one second: about a third of today's epochs would
+  // round down by 1 ms through nanoseconds in f64.
+  const base = Date.UTC(2026, 11, 7, 21, 0, 0)
+  const sent = []
+  for (let i = 0; i < 1000; i++) {
+    const when = new Date(base + i)
+    sent.push(when.toISOString())
+    service.track({ userId: "u", event: "E", properties: { i }, timestamp: i % 2 ? when : when.getTime() })
+  }
+  // A Date whose toJSON is its own is encoded by it, as JSON.stringify would.
+  const odd = new Date(base)
+  odd.toJSON = () => "2020-02-02T02:02:02.002Z"
+  service.track({ userId: "u", event: "E", properties: { i: 1000 }, timestamp: odd })
+  sent.push("2020-02-02T02:02:02.002Z")
+  await service.flush()
+  const got = srv.messages.sort((a, b) => a.properties.i - b.properties.i).map((m) => m.timestamp)
+  assert.deepEqual(got, sent)
+})
+
 test("batches split by bytes under Segment's 500 KB request limit", async (t) => {
   const srv = await startSegmentServer()
   t.after(() => srv.close())
