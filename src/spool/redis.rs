@@ -81,17 +81,31 @@ const RECORD_HEAD: usize = 4 + STAMP_BYTES;
 const ENTRY_OVERHEAD: u64 = 128;
 
 /// Accepted messages not yet written, their records packed back to back in
-/// one buffer: `accept` runs on the caller's JS thread, where an allocation
-/// per message (freed later by another thread) costs more than the copy.
+/// entry-sized buffers: `accept` runs on the caller's JS thread, where an
+/// allocation per message (freed later by another thread) costs more than
+/// the copy. A round takes the front buffer whole, so neither side ever
+/// moves what is left (one growing buffer cost a copy of the whole backlog
+/// per round, under the lock `accept` waits on, once a burst outran Redis).
 #[derive(Default)]
 struct Pending {
-    bytes: Vec<u8>,
-    /// Per record, in seq order (accepted under the inbox lock): seq,
-    /// length, and whether it was settled before being written (skipped).
-    recs: VecDeque<(u64, usize, bool)>,
+    chunks: VecDeque<Chunk>,
+    /// Buffers of written entries, for reuse: fresh memory costs the
+    /// caller's thread page faults.
+    spare: Vec<Vec<u8>>,
     /// Bytes of the records not settled.
     live: u64,
 }
+
+/// One entry's records: at most ENTRY_BYTES, or a single larger record.
+struct Chunk {
+    bytes: Vec<u8>,
+    /// Per record, in seq order (accepted under the inbox lock): seq,
+    /// length, and whether it was settled before being written (skipped).
+    recs: Vec<(u64, usize, bool)>,
+}
+
+/// Buffers kept for reuse (each ENTRY_BYTES).
+const SPARE_BUFFERS: usize = 4;
 
 /// Records taken by one round: the entry's value, and each record's seq and length.
 struct Batch {
@@ -102,71 +116,109 @@ struct Batch {
 impl Pending {
     fn push(&mut self, seq: u64, stamp: &Stamp, json: &str) -> u64 {
         let len = RECORD_HEAD + json.len();
-        encode_into(&mut self.bytes, stamp, json);
-        self.recs.push_back((seq, len, false));
+        let fits = self
+            .chunks
+            .back()
+            .is_some_and(|c| c.bytes.len() + len <= ENTRY_BYTES);
+        if !fits {
+            let bytes = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(ENTRY_BYTES));
+            self.chunks.push_back(Chunk {
+                bytes,
+                recs: Vec::new(),
+            });
+        }
+        let chunk = self.chunks.back_mut().expect("a chunk was just ensured");
+        encode_into(&mut chunk.bytes, stamp, json);
+        chunk.recs.push((seq, len, false));
         self.live += len as u64;
         len as u64
     }
 
     fn is_empty(&self) -> bool {
-        self.recs.is_empty()
+        self.chunks.is_empty()
     }
 
     /// Delivered before being written: not written at all. Returns the bytes freed.
     fn settle(&mut self, first: u64, last: u64) -> u64 {
         let mut freed = 0;
-        let from = self.recs.partition_point(|r| r.0 < first);
-        for r in self.recs.range_mut(from..) {
-            if r.0 > last {
+        for c in &mut self.chunks {
+            if c.recs.last().is_none_or(|r| r.0 < first) {
+                continue;
+            }
+            if c.recs[0].0 > last {
                 break;
             }
-            if !r.2 {
-                r.2 = true;
-                freed += r.1 as u64;
+            let from = c.recs.partition_point(|r| r.0 < first);
+            for r in &mut c.recs[from..] {
+                if r.0 > last {
+                    break;
+                }
+                if !r.2 {
+                    r.2 = true;
+                    freed += r.1 as u64;
+                }
             }
         }
         self.live -= freed;
         freed
     }
 
-    /// The next entry: records up to ENTRY_BYTES (at least one), without
-    /// the settled ones.
+    /// The next entry (the front buffer), without the settled records.
     fn take(&mut self) -> Batch {
-        let mut batch = Batch {
-            value: Vec::new(),
-            recs: Vec::new(),
+        let Some(Chunk { bytes, recs }) = self.chunks.pop_front() else {
+            return Batch {
+                value: Vec::new(),
+                recs: Vec::new(),
+            };
         };
-        let (mut at, mut bytes) = (0, 0);
-        while let Some(&(seq, len, settled)) = self.recs.front() {
-            if !settled {
-                if !batch.recs.is_empty() && bytes + len > ENTRY_BYTES {
-                    break;
+        let unsettled = recs.iter().filter(|r| !r.2).map(|r| r.1).sum::<usize>();
+        self.live -= unsettled as u64;
+        let value = if unsettled == bytes.len() {
+            bytes
+        } else {
+            let mut value = Vec::with_capacity(unsettled);
+            let mut at = 0;
+            for &(_, len, settled) in &recs {
+                if !settled {
+                    value.extend_from_slice(&bytes[at..at + len]);
                 }
-                batch.value.extend_from_slice(&self.bytes[at..at + len]);
-                batch.recs.push((seq, len));
-                bytes += len;
-                self.live -= len as u64;
+                at += len;
             }
-            at += len;
-            self.recs.pop_front();
+            self.recycle(bytes);
+            value
+        };
+        Batch {
+            value,
+            recs: recs
+                .into_iter()
+                .filter(|r| !r.2)
+                .map(|(seq, len, _)| (seq, len))
+                .collect(),
         }
-        self.bytes.drain(..at);
-        batch
+    }
+
+    /// A written entry's buffer, kept for the next records.
+    fn recycle(&mut self, mut bytes: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS && bytes.capacity() == ENTRY_BYTES {
+            bytes.clear();
+            self.spare.push(bytes);
+        }
     }
 
     /// A batch that could not be written, back in front (Redis is down).
     fn put_back(&mut self, batch: Batch) {
-        let mut recs: VecDeque<_> = batch
-            .recs
-            .iter()
-            .map(|&(seq, len)| (seq, len, false))
-            .collect();
         self.live += batch.value.len() as u64;
-        recs.append(&mut self.recs);
-        self.recs = recs;
-        let mut bytes = batch.value;
-        bytes.extend_from_slice(&self.bytes);
-        self.bytes = bytes;
+        self.chunks.push_front(Chunk {
+            bytes: batch.value,
+            recs: batch
+                .recs
+                .into_iter()
+                .map(|(seq, len)| (seq, len, false))
+                .collect(),
+        });
     }
 }
 
@@ -621,6 +673,7 @@ impl RedisSpool {
                 st.pending.put_back(batch);
                 return Err(e);
             }
+            self.state().pending.recycle(batch.value);
         }
         self.acknowledge(con).await?;
         if beat {
@@ -1157,15 +1210,51 @@ mod tests {
         assert!(whole);
         let got: Vec<String> = messages.into_iter().map(|m| m.json).collect();
         assert_eq!(got, seqs.iter().map(|&s| json(s)).collect::<Vec<_>>());
-        assert!(p.is_empty() && p.live == 0 && p.bytes.is_empty());
+        assert!(p.is_empty() && p.live == 0);
         // Redis down: the batch goes back in front of what came since.
         p.push(20, &stamp(20), &json(20));
         p.put_back(batch);
-        assert_eq!(p.live, p.bytes.len() as u64);
+        let held: usize = p.chunks.iter().map(|c| c.bytes.len()).sum();
+        assert_eq!(p.live, held as u64);
         let again = p.take();
         let seqs: Vec<u64> = again.recs.iter().map(|r| r.0).collect();
-        assert_eq!(seqs, vec![10, 11, 15, 16, 17, 18, 19, 20]);
-        assert_eq!(decode(&again.value).0.len(), 8);
+        assert_eq!(seqs, vec![10, 11, 15, 16, 17, 18, 19]);
+        assert_eq!(decode(&again.value).0.len(), 7);
+        let next = p.take();
+        assert_eq!(next.recs.iter().map(|r| r.0).collect::<Vec<_>>(), vec![20]);
+        assert!(p.is_empty() && p.live == 0);
+    }
+
+    #[test]
+    fn a_backlog_fills_entry_sized_buffers_taken_whole_and_reused() {
+        let stamp = Stamp {
+            kind: 0,
+            at_ms: 1,
+            message_id: [0; 16],
+        };
+        let json = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1500));
+        let per = ENTRY_BYTES / (RECORD_HEAD + json.len());
+        let mut p = Pending::default();
+        for seq in 0..(3 * per as u64) {
+            p.push(seq, &stamp, &json);
+        }
+        assert_eq!(p.chunks.len(), 3);
+        let first = p.take();
+        assert_eq!(first.recs.len(), per);
+        assert_eq!(first.recs[0].0, 0);
+        // Written: its buffer takes the next records, no new allocation.
+        let at = first.value.as_ptr();
+        p.recycle(first.value);
+        p.push(3 * per as u64, &stamp, &json);
+        assert_eq!(p.chunks.back().unwrap().bytes.as_ptr(), at);
+        // Settled across two buffers before they were written: skipped in both.
+        let freed = p.settle(2 * per as u64 - 1, 2 * per as u64);
+        assert_eq!(freed, 2 * (RECORD_HEAD + json.len()) as u64);
+        assert_eq!(p.take().recs.len(), per - 1);
+        let third = p.take();
+        assert_eq!(third.recs.len(), per - 1);
+        assert_eq!(third.recs[0].0, 2 * per as u64 + 1);
+        assert_eq!(decode(&third.value).0.len(), per - 1);
     }
 
     #[test]
