@@ -96,6 +96,8 @@ test("values Segment would refuse throw synchronously, naming the field; nothing
     ["track", { userId: "u", event: "E", messageId: { id: 1 } }, /"messageId" must be a string/],
     ["track", { userId: "u", event: "E", toJSON: () => "text" }, /track: the message must encode as a JSON object/],
     ["track", { userId: "u", event: "E", toJSON: () => undefined }, /track: the message must encode as a JSON object/],
+    // toJSON's object passes the checks, but encodes (by its own toJSON) as a string.
+    ["track", { toJSON: () => ({ userId: "u", event: "E", toJSON: () => "text" }) }, /track: the message must encode as a JSON object/],
     [
       "track",
       {

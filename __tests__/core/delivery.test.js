@@ -56,6 +56,32 @@ test("a timestamp arrives as Date#toISOString gives it, to the millisecond, whet
   assert.deepEqual(got, sent)
 })
 
+test("text arrives as sent: ASCII, accents, CJK, emoji, line separators, a lone surrogate, long strings", async (t) => {
+  const srv = await startSegmentServer()
+  t.after(() => srv.close())
+  const { service } = makeService(srv)
+  const texts = [
+    "plain ascii",
+    "Crème brûlée, Ürün, Øre",
+    "订单已完成 注文完了",
+    "😀 party 🎉",
+    "line\u2028separator\u2029and\nnewline\ttab\u0001",
+    "cut " + "😀".slice(0, 1),
+    "x".repeat(20000) + "é",
+    "é".repeat(5000),
+  ]
+  texts.forEach((text, i) => service.track({ userId: "u", event: `E ${text.slice(0, 20)}`, properties: { i, text, [text.slice(0, 30)]: true } }))
+  await service.flush()
+  const got = srv.messages.sort((a, b) => a.properties.i - b.properties.i)
+  assert.equal(got.length, texts.length)
+  texts.forEach((text, i) => {
+    // Half an emoji becomes U+FFFD (src/message.rs): Segment takes UTF-8 only.
+    const sent = JSON.stringify({ event: `E ${text.slice(0, 20)}`, properties: { i, text, [text.slice(0, 30)]: true } })
+    const want = JSON.parse(sent.replace(/\\ud83d/g, "\uFFFD"))
+    assert.deepEqual({ event: got[i].event, properties: got[i].properties }, want, `text ${i}`)
+  })
+})
+
 test("batches split by bytes under Segment's 500 KB request limit", async (t) => {
   const srv = await startSegmentServer()
   t.after(() => srv.close())

@@ -23,6 +23,10 @@ function errorText(e) {
   }
 }
 
+function notObject(call) {
+  return new TypeError(`SegmentService.${call}: the message must encode as a JSON object`)
+}
+
 /** container.logger when there is one (an awilix cradle throws for unknown names), else console. */
 function pickLogger(container) {
   let logger
@@ -121,7 +125,7 @@ class SegmentService {
     } catch (e) {
       throw new TypeError(`SegmentService.${call}: the message cannot be read (${errorText(e)})`)
     }
-    if (snap === undefined) throw new TypeError(`SegmentService.${call}: the message must encode as a JSON object`)
+    if (snap === undefined) throw notObject(call)
     checkMessage(call, snap)
     // A Date timestamp goes over as epoch ms: the core writes the same ISO
     // text, and V8's Date#toJSON (a printf) is a tenth of JSON.stringify's
@@ -138,7 +142,9 @@ class SegmentService {
     } catch (e) {
       throw new TypeError(`SegmentService.${call}: the message cannot be encoded as JSON (${e.message})`)
     }
-    if (typeof json !== "string" || json.charCodeAt(0) !== 123) throw new TypeError(`SegmentService.${call}: the message must encode as a JSON object`)
+    // Whether it is an object ("{...}") is checked natively (-4): reading
+    // json[0] here would flatten the rope stringify returns, a copy.
+    if (typeof json !== "string") throw notObject(call)
     // The 32 KB limit applies to the message as sent: h.maxJson leaves room
     // for the most the core adds (type, messageId, timestamp, context.library).
     // UTF-16 length <= UTF-8 bytes <= 3 x length: count bytes only when it matters.
@@ -157,6 +163,8 @@ class SegmentService {
       if (hasCallback) {
         process.nextTick(invoke, callback, new Error(`SegmentService.${call}: dropped, the queue is full (max_queue_bytes)`))
       }
+    } else if (seq === -4) {
+      throw notObject(call)
     } else {
       throw new Error(`SegmentService.${call}: the client has been shut down`)
     }

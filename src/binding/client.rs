@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi::{check_status, JsString, JsValue};
 use napi_derive::napi;
 
 use crate::client::{Client, EnqueueError, Event};
@@ -32,6 +33,44 @@ fn encode(ev: Event) -> (u32, f64, f64, Option<String>) {
             None,
         ),
     }
+}
+
+thread_local! {
+    /// `read_json`'s buffer, kept between calls (it runs on the JS thread only).
+    static UNITS: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The text of `JSON.stringify`'s result as UTF-8, or `None` unless it is
+/// an object (`{...}`). Read as UTF-16: V8 copies a rope (what stringify
+/// returns) piece by piece that way, where a UTF-8 read first flattens it
+/// into a new string on the JS heap and then walks it twice.
+fn read_json(env: &Env, json: &JsString<'_>) -> Result<Option<String>> {
+    let len = json.utf16_len()?;
+    UNITS.with_borrow_mut(|units| {
+        units.resize(len + 1, 0);
+        let mut written = 0;
+        // SAFETY: `units` has room for `len` units and the terminating 0.
+        check_status!(unsafe {
+            napi::sys::napi_get_value_string_utf16(
+                env.raw(),
+                json.raw(),
+                units.as_mut_ptr(),
+                units.len(),
+                &mut written,
+            )
+        })?;
+        let units = &units[..written];
+        if units.first() != Some(&u16::from(b'{')) {
+            return Ok(None);
+        }
+        // Nearly always ASCII: narrowed unit by unit (both passes vectorize).
+        if units.iter().fold(0, |any, &u| any | u) < 0x80 {
+            let ascii: Vec<u8> = units.iter().map(|&u| u as u8).collect();
+            return Ok(String::from_utf8(ascii).ok());
+        }
+        // stringify escapes lone surrogates: nothing is replaced here.
+        Ok(Some(String::from_utf16_lossy(units)))
+    })
 }
 
 fn config_error(e: crate::config::ConfigError) -> Error {
@@ -77,17 +116,27 @@ impl NativeClient {
 
     /// Hand over one message (already `JSON.stringify`-ed). Returns its
     /// sequence number, -1 when the queue is full (dropped and counted),
-    /// -2 when the client is closed, -3 for an unknown call kind.
+    /// -2 when the client is closed, -3 for an unknown call kind, -4 when
+    /// the text is not a JSON object.
     #[napi]
-    pub fn enqueue(&self, kind: u32, json: String, has_callback: bool) -> i64 {
+    pub fn enqueue(
+        &self,
+        env: &Env,
+        kind: u32,
+        json: JsString<'_>,
+        has_callback: bool,
+    ) -> Result<i64> {
         let Some(kind) = Kind::from_code(kind) else {
-            return -3;
+            return Ok(-3);
         };
-        match self.inner.enqueue(kind, json, has_callback) {
+        let Some(json) = read_json(env, &json)? else {
+            return Ok(-4);
+        };
+        Ok(match self.inner.enqueue(kind, json, has_callback) {
             Ok(seq) => seq as i64,
             Err(EnqueueError::QueueFull) => -1,
             Err(EnqueueError::Closed) => -2,
-        }
+        })
     }
 
     /// Start flush `id`; an event reports its completion. `timeout_ms` < 0
