@@ -360,9 +360,9 @@ pub fn prepare_stamped(
             })?;
             // Whole milliseconds, as `new Date(ms)` keeps them; `ms * 1e6` in
             // f64 would round about a third of today's epochs down by 1 ms.
-            let t = (ms.trunc() as i128)
-                .checked_mul(1_000_000)
-                .filter(|_| ms.is_finite())
+            let t = Some(ms)
+                .filter(|ms| ms.is_finite())
+                .and_then(|ms| (ms.trunc() as i128).checked_mul(1_000_000))
                 .and_then(|ns| OffsetDateTime::from_unix_timestamp_nanos(ns).ok())
                 .ok_or_else(|| invalid(kind, "timestamp is out of range"))?;
             w.string_field("timestamp", &iso_timestamp(t));

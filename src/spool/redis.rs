@@ -174,7 +174,12 @@ impl Pending {
                 recs: Vec::new(),
             };
         };
-        let unsettled = recs.iter().filter(|r| !r.2).map(|r| r.1).sum::<usize>();
+        let kept: Vec<(u64, usize)> = recs
+            .iter()
+            .filter(|r| !r.2)
+            .map(|&(seq, len, _)| (seq, len))
+            .collect();
+        let unsettled: usize = kept.iter().map(|r| r.1).sum();
         self.live -= unsettled as u64;
         let value = if unsettled == bytes.len() {
             bytes
@@ -190,14 +195,7 @@ impl Pending {
             self.recycle(bytes);
             value
         };
-        Batch {
-            value,
-            recs: recs
-                .into_iter()
-                .filter(|r| !r.2)
-                .map(|(seq, len, _)| (seq, len))
-                .collect(),
-        }
+        Batch { value, recs: kept }
     }
 
     /// A written entry's buffer, kept for the next records.
